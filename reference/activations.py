@@ -1,0 +1,80 @@
+"""Activations g(Z) and their derivatives, by hand (seeds 000, 002, 004).
+
+Every function maps an (n, m) array to an (n, m) array of the same dtype. `*_derivative(Z)`
+is the element-wise g'(Z) of the seeds' `dZ = dA * g'(Z)`; softmax is not element-wise, so
+it has `softmax_backward(dA, Z)`, the Jacobian-vector product, instead. All are safe for
+|Z| up to 1000 in float64 and 100 in float32: no overflow warning, no NaN.
+"""
+
+import numpy as np
+
+LEAKY_RELU_SLOPE = 0.01
+
+
+def sigmoid(Z):
+    """sigma(Z) = 1 / (1 + exp(-Z)), evaluated as exp(-|Z|) / (1 + exp(-|Z|)) for Z < 0 so
+    that exp never overflows. (n, m) -> (n, m)."""
+    e = np.exp(-np.abs(Z))
+    return np.where(Z >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def sigmoid_derivative(Z):
+    """sigma'(Z) = sigma(Z) * (1 - sigma(Z)). (n, m) -> (n, m)."""
+    A = sigmoid(Z)
+    return A * (1 - A)
+
+
+def tanh(Z):
+    """tanh(Z). (n, m) -> (n, m)."""
+    return np.tanh(Z)
+
+
+def tanh_derivative(Z):
+    """tanh'(Z) = 1 - tanh(Z)^2. (n, m) -> (n, m)."""
+    A = np.tanh(Z)
+    return 1 - A * A
+
+
+def relu(Z):
+    """relu(Z) = Z where Z > 0, else 0. (n, m) -> (n, m)."""
+    return np.where(Z > 0, Z, 0).astype(Z.dtype, copy=False)
+
+
+def relu_derivative(Z):
+    """relu'(Z) = 1 where Z > 0, else 0; relu'(0) = 0, as in PyTorch and JAX. (n, m) -> (n, m)."""
+    return (Z > 0).astype(Z.dtype)
+
+
+def leaky_relu(Z):
+    """leaky_relu(Z) = Z where Z > 0, else 0.01 * Z. (n, m) -> (n, m)."""
+    return np.where(Z > 0, Z, LEAKY_RELU_SLOPE * Z)
+
+
+def leaky_relu_derivative(Z):
+    """leaky_relu'(Z) = 1 where Z > 0, else 0.01 (so 0.01 at 0, the left derivative, as
+    relu'(0) = 0). (n, m) -> (n, m)."""
+    return np.where(Z > 0, 1, LEAKY_RELU_SLOPE).astype(Z.dtype)
+
+
+def identity(Z):
+    """identity(Z) = Z. (n, m) -> (n, m)."""
+    return Z
+
+
+def identity_derivative(Z):
+    """identity'(Z) = 1. (n, m) -> (n, m)."""
+    return np.ones_like(Z)
+
+
+def softmax(Z):
+    """softmax over each column: exp(Z - max) / sum(exp(Z - max)); the column maximum is
+    subtracted so exp never overflows. (n, m) -> (n, m), columns sum to 1."""
+    E = np.exp(Z - Z.max(axis=0, keepdims=True))
+    return E / E.sum(axis=0, keepdims=True)
+
+
+def softmax_backward(dA, Z):
+    """dZ = J^T dA per column, J = diag(A) - A A^T: dZ = A * (dA - sum_rows(dA * A)).
+    dA, Z: (n, m) -> dZ: (n, m)."""
+    A = softmax(Z)
+    return A * (dA - (dA * A).sum(axis=0, keepdims=True))

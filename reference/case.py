@@ -1,0 +1,486 @@
+"""The framework-neutral description of a network, its data and its training run.
+
+One `Case` feeds all three implementations (reference/, torch_impl/, jax_impl/). It holds
+plain NumPy float64 data only; each implementation casts it to the case's dtype itself.
+This module is shared, not mirrored: it contains no formula of the forward or backward pass.
+
+Conventions (seeds 000 and 004): layers l = 1..L, `layers` = [n[0], ..., n[L]],
+W[l] is (n[l], n[l-1]), b[l] is (n[l], 1), X is (n[0], m), Y is (n[L], m).
+
+Bad input raises `CaseError`, a ValueError whose message is one line naming the field,
+the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax")
+LOSSES = ("half_sse", "mse", "bce", "cce")
+REDUCTIONS = ("sum", "mean")
+SCHEDULES = ("simultaneous", "sequential")
+DTYPES = ("float64", "float32")
+INIT_SCHEMES = ("glorot_uniform", "he_normal", "normal", "uniform")
+DATA_GENERATORS = ("logic", "blobs", "regression")
+LOGIC_FUNCTIONS = {"and": (0, 0, 0, 1), "or": (0, 1, 1, 1), "xor": (0, 1, 1, 0)}
+# Output activations each loss accepts. bce and cce are evaluated from the logits Z[L],
+# which needs the matching output activation; softmax only makes sense with cce.
+LOSS_OUTPUT_ACTIVATIONS = {
+    "half_sse": ("sigmoid", "tanh", "relu", "leaky_relu", "identity"),
+    "mse": ("sigmoid", "tanh", "relu", "leaky_relu", "identity"),
+    "bce": ("sigmoid",),
+    "cce": ("softmax",),
+}
+MAX_UPDATES = 10_000_000
+
+_TOP_KEYS = {"name", "description", "source", "dtype", "layers", "activations", "loss",
+             "reduction", "params", "init", "X", "Y", "data", "train"}
+_TRAIN_KEYS = {"lr", "epochs", "batch_size", "shuffle_seed", "schedule", "trainable", "batches"}
+
+
+class CaseError(ValueError):
+    """A case description is invalid; the message is one line for the user."""
+
+
+def param_names(L: int) -> list[str]:
+    """Parameter names in layer order: W1, b1, ..., WL, bL."""
+    return [f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")]
+
+
+def param_shape(name: str, layers: list[int]) -> tuple[int, int]:
+    """The seeds' shape rule: W[l] is (n[l], n[l-1]), b[l] is (n[l], 1)."""
+    l = int(name[1:])
+    return (layers[l], layers[l - 1]) if name[0] == "W" else (layers[l], 1)
+
+
+def shape_rule(name: str, layers: list[int]) -> str:
+    l = int(name[1:])
+    if name[0] == "W":
+        return f"n[{l}]={layers[l]}, n[{l - 1}]={layers[l - 1]}"
+    return f"n[{l}]={layers[l]}"
+
+
+def batch_order(m: int, batch_size: int | None, epochs: int,
+                shuffle_seed: int | None) -> list[np.ndarray]:
+    """The batch order of a run, as data: one int64 index array per update.
+
+    Each epoch visits the m samples once, in slices of `batch_size` (None = all m; the last
+    slice may be shorter). Without a seed the samples keep data order; with one, each epoch
+    uses the next `numpy.random.default_rng(shuffle_seed).permutation(m)`. Produced once
+    here, so every implementation trains on exactly the same batches.
+    """
+    bs = m if batch_size is None else batch_size
+    rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
+    order = np.arange(m, dtype=np.int64)
+    batches = []
+    for _ in range(epochs):
+        perm = order if rng is None else rng.permutation(m).astype(np.int64)
+        batches.extend(perm[i:i + bs] for i in range(0, m, bs))
+    return batches
+
+
+@dataclasses.dataclass
+class Case:
+    """A validated case. Arrays are float64 as given; `dtype` says what to compute in."""
+
+    name: str
+    layers: list[int]
+    activations: list[str]
+    loss: str
+    reduction: str
+    params: dict[str, np.ndarray]
+    X: np.ndarray
+    Y: np.ndarray
+    lr: float
+    epochs: int
+    batch_size: int | None = None
+    shuffle_seed: int | None = None
+    schedule: str = "simultaneous"
+    trainable: tuple[str, ...] | None = None
+    batches: list[np.ndarray] | None = None
+    dtype: str = "float64"
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def L(self) -> int:
+        return len(self.layers) - 1
+
+    @property
+    def m(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def trainable_names(self) -> tuple[str, ...]:
+        return tuple(param_names(self.L)) if self.trainable is None else self.trainable
+
+    def batch_order(self) -> list[np.ndarray]:
+        """The explicit batches if the case gives them, otherwise `batch_order(...)`."""
+        if self.batches is not None:
+            return [np.asarray(b, dtype=np.int64) for b in self.batches]
+        return batch_order(self.m, self.batch_size, self.epochs, self.shuffle_seed)
+
+    def replace(self, **changes: Any) -> "Case":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """The case as a JSON-ready dict with explicit params and data (floats exact)."""
+        train: dict[str, Any] = {"lr": self.lr, "epochs": self.epochs,
+                                 "batch_size": self.batch_size, "shuffle_seed": self.shuffle_seed,
+                                 "schedule": self.schedule}
+        if self.trainable is not None:
+            train["trainable"] = list(self.trainable)
+        if self.batches is not None:
+            train["batches"] = [np.asarray(b).tolist() for b in self.batches]
+        return {"name": self.name, "description": self.description, "source": self.source,
+                "dtype": self.dtype, "layers": list(self.layers),
+                "activations": list(self.activations), "loss": self.loss,
+                "reduction": self.reduction,
+                "params": {k: v.tolist() for k, v in self.params.items()},
+                "X": self.X.tolist(), "Y": self.Y.tolist(), "train": train}
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation. Every check names the field, the value and what was expected.
+
+def _fail(msg: str) -> None:
+    raise CaseError(msg)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        _fail(f"{field}: unknown value {_short(value)}; expected one of {', '.join(allowed)}")
+
+
+def _matrix(field: str, value: Any) -> np.ndarray:
+    """A finite 2-D float64 array from nested lists, or a CaseError."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
+            _fail(f"{field}: expected a non-empty list of rows (a 2-D array), got {_short(value)}")
+        widths = {len(r) for r in value}
+        if len(widths) != 1 or 0 in widths:
+            _fail(f"{field}: rows have lengths {sorted(widths)}; expected equal, non-zero lengths")
+        if not all(_is_real(x) for r in value for x in r):
+            bad = next(x for r in value for x in r if not _is_real(x))
+            _fail(f"{field}: entry {_short(bad)} is not a number")
+        arr = np.array(value, dtype=np.float64)
+    if arr.ndim != 2:
+        _fail(f"{field}: expected a 2-D array, got {arr.ndim}-D with shape {arr.shape}")
+    if arr.dtype.kind not in "fiu":
+        _fail(f"{field}: expected real numbers, got dtype {arr.dtype}")
+    arr = np.array(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        _fail(f"{field}: contains a non-finite value ({arr[~np.isfinite(arr)][0]}); "
+              "expected finite numbers")
+    return arr
+
+
+def _validate(c: Case) -> None:
+    if not isinstance(c.name, str) or not c.name:
+        _fail(f"name: expected a non-empty string, got {_short(c.name)}")
+    _choice("dtype", c.dtype, DTYPES)
+    if (not isinstance(c.layers, list) or len(c.layers) < 2
+            or not all(_is_int(n) and n >= 1 for n in c.layers)):
+        _fail(f"layers: expected a list [n[0], ..., n[L]] of at least two positive integers, "
+              f"got {_short(c.layers)}")
+    c.layers = [int(n) for n in c.layers]
+    L = c.L
+    if not isinstance(c.activations, list) or len(c.activations) != L:
+        _fail(f"activations: expected a list of {L} names (one per layer 1..{L}), "
+              f"got {_short(c.activations)}")
+    for l, a in enumerate(c.activations, start=1):
+        _choice(f"activations[{l}]", a, ACTIVATIONS)
+        if a == "softmax" and l != L:
+            _fail(f"activations[{l}]: softmax is only supported on the output layer {L}")
+    _choice("loss", c.loss, LOSSES)
+    _choice("reduction", c.reduction, REDUCTIONS)
+    out = c.activations[-1]
+    if out not in LOSS_OUTPUT_ACTIVATIONS[c.loss]:
+        if out == "softmax":
+            _fail(f"activations[{L}]: softmax output requires loss 'cce', got {c.loss!r}")
+        _fail(f"loss: {c.loss!r} requires output activation "
+              f"{' or '.join(LOSS_OUTPUT_ACTIVATIONS[c.loss])}, got {out!r}")
+    if c.loss == "cce" and c.layers[-1] < 2:
+        _fail(f"layers: loss 'cce' needs n[L] >= 2 classes, got n[{L}]={c.layers[-1]}")
+    # Parameters, in the seeds' shapes.
+    if not isinstance(c.params, dict):
+        _fail(f"params: expected an object of W1, b1, ... arrays, got {_short(c.params)}")
+    names = param_names(L)
+    for k in c.params:
+        if k not in names:
+            _fail(f"params: unknown parameter {k!r}; a {L}-layer network has {', '.join(names)}")
+    for k in names:
+        if k not in c.params:
+            _fail(f"params: missing {k}; a {L}-layer network needs {', '.join(names)}")
+        arr = _matrix(f"params.{k}", c.params[k])
+        want = param_shape(k, c.layers)
+        if arr.shape != want:
+            _fail(f"{k} has shape {arr.shape}, but {shape_rule(k, c.layers)} requires {want}")
+        c.params[k] = arr
+    c.params = {k: c.params[k] for k in names}
+    # Data.
+    c.X = _matrix("X", c.X)
+    c.Y = _matrix("Y", c.Y)
+    if c.X.shape[0] != c.layers[0]:
+        _fail(f"X has shape {c.X.shape}, but n[0]={c.layers[0]} requires ({c.layers[0]}, m)")
+    if c.Y.shape != (c.layers[-1], c.X.shape[1]):
+        _fail(f"Y has shape {c.Y.shape}, but n[{L}]={c.layers[-1]}, m={c.X.shape[1]} requires "
+              f"{(c.layers[-1], c.X.shape[1])}")
+    if c.loss == "bce" and (c.Y.min() < 0 or c.Y.max() > 1):
+        bad = c.Y[(c.Y < 0) | (c.Y > 1)][0]
+        _fail(f"Y: loss 'bce' needs targets in [0, 1], got {bad}")
+    if c.loss == "cce":
+        if c.Y.min() < 0:
+            _fail(f"Y: loss 'cce' needs non-negative class probabilities, got {c.Y.min()}")
+        sums = c.Y.sum(axis=0)
+        if not np.allclose(sums, 1.0, rtol=0, atol=1e-12):
+            j = int(np.argmax(np.abs(sums - 1)))
+            _fail(f"Y: loss 'cce' needs each column to sum to 1, column {j} sums to {sums[j]}")
+    # Training.
+    if not _is_real(c.lr) or not math.isfinite(c.lr) or c.lr <= 0:
+        _fail(f"train.lr: expected a positive finite number, got {_short(c.lr)}")
+    c.lr = float(c.lr)
+    _choice("train.schedule", c.schedule, SCHEDULES)
+    if c.trainable is not None:
+        if not isinstance(c.trainable, (list, tuple)):
+            _fail(f"train.trainable: expected a list of parameter names, got {_short(c.trainable)}")
+        for k in c.trainable:
+            if k not in names:
+                _fail(f"train.trainable: unknown parameter {_short(k)}; expected names from "
+                      f"{', '.join(names)}")
+        c.trainable = tuple(k for k in names if k in c.trainable)
+    m = c.X.shape[1]
+    if c.batches is not None:
+        if not isinstance(c.batches, list) or not c.batches:
+            _fail(f"train.batches: expected a non-empty list of index lists, got {_short(c.batches)}")
+        checked = []
+        for i, b in enumerate(c.batches):
+            idx = np.asarray(b)
+            if (idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu"
+                    or idx.min() < 0 or idx.max() >= m):
+                _fail(f"train.batches[{i}]: expected a non-empty list of sample indices in "
+                      f"0..{m - 1}, got {_short(b)}")
+            checked.append(idx.astype(np.int64))
+        c.batches = checked
+        if c.epochs is None:
+            c.epochs = 1
+    if not _is_int(c.epochs) or c.epochs < 0:
+        _fail(f"train.epochs: expected a non-negative integer, got {_short(c.epochs)}")
+    c.epochs = int(c.epochs)
+    if c.batch_size is not None and (not _is_int(c.batch_size) or not 1 <= c.batch_size <= m):
+        _fail(f"train.batch_size: expected null (full batch) or an integer in 1..{m} (m), "
+              f"got {_short(c.batch_size)}")
+    if c.shuffle_seed is not None and (not _is_int(c.shuffle_seed) or c.shuffle_seed < 0):
+        _fail(f"train.shuffle_seed: expected null or a non-negative integer, "
+              f"got {_short(c.shuffle_seed)}")
+    if c.batches is None:
+        per_epoch = -(-m // (c.batch_size or m))
+        if c.epochs * per_epoch > MAX_UPDATES:
+            _fail(f"train.epochs: {c.epochs} epochs make {c.epochs * per_epoch} updates; "
+                  f"expected at most {MAX_UPDATES}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated parameters and data.
+
+def init_params(layers: list[int], scheme: str, seed: int, scale: float = 1.0,
+                bias: float = 0.0) -> dict[str, np.ndarray]:
+    """Parameters drawn by `numpy.random.default_rng(seed)`, layer by layer, W then b.
+
+    glorot_uniform: U(-s, s), s = scale*sqrt(6/(n[l-1]+n[l])); he_normal: N(0, scale^2 * 2/n[l-1]);
+    normal: N(0, scale^2); uniform: U(-scale, scale). Biases are the constant `bias`.
+    """
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, len(layers)):
+        n_out, n_in = layers[l], layers[l - 1]
+        if scheme == "glorot_uniform":
+            s = scale * math.sqrt(6.0 / (n_in + n_out))
+            W = rng.uniform(-s, s, size=(n_out, n_in))
+        elif scheme == "he_normal":
+            W = rng.normal(0.0, scale * math.sqrt(2.0 / n_in), size=(n_out, n_in))
+        elif scheme == "normal":
+            W = rng.normal(0.0, scale, size=(n_out, n_in))
+        else:
+            W = rng.uniform(-scale, scale, size=(n_out, n_in))
+        params[f"W{l}"] = W
+        params[f"b{l}"] = np.full((n_out, 1), float(bias))
+    return params
+
+
+def generate_data(layers: list[int], loss: str, spec: dict) -> tuple[np.ndarray, np.ndarray]:
+    """X (n[0], m) and Y (n[L], m) from a `data` block.
+
+    logic: the 4 rows of a 2-input truth table (function and/or/xor), n[0]=2, n[L]=1.
+    blobs: one Gaussian cluster per class around a random centre; Y one-hot for cce
+        (n[L] classes), 0/1 labels otherwise (2 classes). regression: X ~ N(0, 1), Y =
+        sigmoid(teacher(X)) in (0, 1) from a random linear teacher. Seeded by
+        `numpy.random.default_rng(seed)`.
+    """
+    gen = spec.get("generator")
+    _choice("data.generator", gen, DATA_GENERATORS)
+    n0, nL = layers[0], layers[-1]
+    if gen == "logic":
+        fn = spec.get("function")
+        _choice("data.function", fn, tuple(LOGIC_FUNCTIONS))
+        if n0 != 2 or nL != 1:
+            _fail(f"data: generator 'logic' needs layers n[0]=2 and n[L]=1, got {n0} and {nL}")
+        X = np.array([[0, 0, 1, 1], [0, 1, 0, 1]], dtype=np.float64)
+        return X, np.array([LOGIC_FUNCTIONS[fn]], dtype=np.float64)
+    m, seed = spec.get("m"), spec.get("seed")
+    if not _is_int(m) or m < 1:
+        _fail(f"data.m: expected a positive integer, got {_short(m)}")
+    if not _is_int(seed) or seed < 0:
+        _fail(f"data.seed: expected a non-negative integer, got {_short(seed)}")
+    rng = np.random.default_rng(seed)
+    if gen == "blobs":
+        k = nL if loss == "cce" else 2
+        centres = rng.normal(0.0, 2.0, size=(k, n0))
+        labels = np.arange(m) % k
+        X = (centres[labels] + rng.normal(0.0, 1.0, size=(m, n0))).T
+        Y = np.eye(k)[labels].T if loss == "cce" else np.tile(labels.astype(float), (nL, 1))
+        return np.ascontiguousarray(X), np.ascontiguousarray(Y)
+    X = rng.normal(0.0, 1.0, size=(n0, m))
+    T = rng.normal(0.0, 1.0 / math.sqrt(n0), size=(nL, n0))
+    return X, 1.0 / (1.0 + np.exp(-(T @ X)))
+
+
+def case_from_dict(d: Any) -> Case:
+    """Build and validate a Case from a parsed case file (see README, "Case files")."""
+    if not isinstance(d, dict):
+        _fail(f"case: expected a JSON object at the top level, got {type(d).__name__}")
+    for k in d:
+        if k not in _TOP_KEYS:
+            _fail(f"{k}: unknown field; expected one of {', '.join(sorted(_TOP_KEYS))}")
+    for k in ("name", "layers", "activations", "loss", "reduction", "train"):
+        if k not in d:
+            _fail(f"{k}: missing required field")
+    train = d["train"]
+    if not isinstance(train, dict):
+        _fail(f"train: expected an object, got {_short(train)}")
+    for k in train:
+        if k not in _TRAIN_KEYS:
+            _fail(f"train.{k}: unknown field; expected one of {', '.join(sorted(_TRAIN_KEYS))}")
+    for k in ("lr",) + (() if "batches" in train else ("epochs",)):
+        if k not in train:
+            _fail(f"train.{k}: missing required field")
+    layers = d["layers"]
+    if not isinstance(layers, list) or len(layers) < 2 or not all(
+            _is_int(n) and n >= 1 for n in layers):
+        _fail(f"layers: expected a list [n[0], ..., n[L]] of at least two positive integers, "
+              f"got {_short(layers)}")
+    _choice("loss", d["loss"], LOSSES)
+    if ("params" in d) == ("init" in d):
+        _fail("params: give exactly one of 'params' (explicit arrays) or 'init' (generated)")
+    if "init" in d:
+        init = d["init"]
+        if not isinstance(init, dict):
+            _fail(f"init: expected an object with scheme and seed, got {_short(init)}")
+        for k in init:
+            if k not in ("scheme", "seed", "scale", "bias"):
+                _fail(f"init.{k}: unknown field; expected scheme, seed, scale, bias")
+        _choice("init.scheme", init.get("scheme"), INIT_SCHEMES)
+        if not _is_int(init.get("seed")) or init["seed"] < 0:
+            _fail(f"init.seed: expected a non-negative integer, got {_short(init.get('seed'))}")
+        for k, default in (("scale", 1.0), ("bias", 0.0)):
+            v = init.get(k, default)
+            if not _is_real(v) or not math.isfinite(v) or (k == "scale" and v <= 0):
+                _fail(f"init.{k}: expected a finite{' positive' if k == 'scale' else ''} "
+                      f"number, got {_short(v)}")
+        params = init_params(layers, init["scheme"], init["seed"], init.get("scale", 1.0),
+                             init.get("bias", 0.0))
+    else:
+        params = d["params"]
+    has_xy = "X" in d or "Y" in d
+    if has_xy == ("data" in d):
+        _fail("X: give either both 'X' and 'Y' (explicit data) or a 'data' block (generated)")
+    if "data" in d:
+        if not isinstance(d["data"], dict):
+            _fail(f"data: expected an object with a generator, got {_short(d['data'])}")
+        X, Y = generate_data(layers, d["loss"], d["data"])
+    else:
+        if "X" not in d or "Y" not in d:
+            _fail(f"{'Y' if 'X' in d else 'X'}: missing; give both 'X' and 'Y'")
+        X, Y = d["X"], d["Y"]
+    for k in ("description", "source"):
+        if not isinstance(d.get(k, ""), str):
+            _fail(f"{k}: expected a string, got {_short(d[k])}")
+    return Case(name=d["name"], layers=list(layers), activations=d["activations"],
+                loss=d["loss"], reduction=d["reduction"], params=dict(params), X=X, Y=Y,
+                lr=train["lr"], epochs=train.get("epochs"), batch_size=train.get("batch_size"),
+                shuffle_seed=train.get("shuffle_seed"),
+                schedule=train.get("schedule", "simultaneous"),
+                trainable=train.get("trainable"), batches=train.get("batches"),
+                dtype=d.get("dtype", "float64"), description=d.get("description", ""),
+                source=d.get("source", ""))
+
+
+def load_case(path: str | Path) -> Case:
+    """Read a case file (.json, or .toml on Python >= 3.11) and validate it."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CaseError(f"{path}: cannot read case file ({e.__class__.__name__}: "
+                        f"{getattr(e, 'strerror', None) or e})") from None
+    if p.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            raise CaseError(f"{path}: TOML case files need Python >= 3.11; use JSON") from None
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise CaseError(f"{path}: not valid TOML ({e})") from None
+    else:
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as e:
+            raise CaseError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, "
+                            f"column {e.colno})") from None
+    return case_from_dict(data)
+
+
+def _reject_constant(name: str) -> None:
+    raise CaseError(f"case file contains {name}; expected finite numbers")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What every implementation returns from `train(case)`, as NumPy arrays of the case dtype.
+
+    losses: (updates + 1,), the loss of each update's batch before that update, then the
+        loss of the final parameters on the full data.
+    gradients: name -> d loss / d param ("W1", "b1", ...) at the initial parameters on the
+        first batch (the full data when there are no updates); the same for both schedules.
+    final_params: name -> array; final_outputs: A[L] of the final parameters on the full X.
+    """
+
+    losses: np.ndarray
+    gradients: dict[str, np.ndarray]
+    final_params: dict[str, np.ndarray]
+    final_outputs: np.ndarray

@@ -1,0 +1,87 @@
+"""Gradient descent by hand: batch, mini-batch and SGD (seed 003), two update schedules.
+
+simultaneous: every gradient at the old parameters, then every trainable parameter moves,
+    W[l] -= lr * dW[l], b[l] -= lr * db[l] (textbook gradient descent).
+sequential: layer L first; each layer is updated as soon as its gradient is known, and the
+    delta goes to the layer below through the *updated* W[l] (the rule that produces the
+    worked example's published trajectory; see SPEC and ERRATA.md).
+The batch order is data (`Case.batch_order()`), shared with the other implementations.
+"""
+
+import numpy as np
+
+from .case import TrainResult
+from .network import (activation_backward, backward_propagation, compute_loss,
+                      forward_propagation, linear_backward, output_delta)
+
+
+def cast(case):
+    """The case's X, Y and parameters as arrays of the case's dtype."""
+    dtype = np.dtype(case.dtype)
+    return (case.X.astype(dtype), case.Y.astype(dtype),
+            {k: v.astype(dtype) for k, v in case.params.items()})
+
+
+def simultaneous_step(params, X, Y, activations, loss, reduction, lr, trainable):
+    """One gradient-descent update with every gradient taken at the old parameters.
+    Returns (loss before the update, new params)."""
+    value, grads = backward_propagation(X, Y, params, activations, loss, reduction)
+    new = dict(params)
+    for k in trainable:
+        new[k] = params[k] - lr * grads["d" + k]
+    return value, new
+
+
+def sequential_step(params, X, Y, activations, loss, reduction, lr, trainable):
+    """One layer-wise update: for l = L..1, dW[l], db[l] from dZ[l]; update layer l; then
+    dA[l-1] = W[l]_updated^T dZ[l] and dZ[l-1] = dA[l-1] * g'(Z[l-1]) (Z from the forward
+    pass at the old parameters). Returns (loss before the update, new params)."""
+    AL, caches = forward_propagation(X, params, activations)
+    L = len(activations)
+    ZL = caches[-1]["Z"]
+    value = compute_loss(AL, ZL, Y, loss, reduction)
+    new = dict(params)
+    dZ = output_delta(AL, ZL, Y, loss, reduction, activations[-1])
+    for l in range(L, 0, -1):
+        A_prev = caches[l - 1]["A_prev"]
+        _, dW, db = linear_backward(dZ, A_prev, params[f"W{l}"])
+        if f"W{l}" in trainable:
+            new[f"W{l}"] = params[f"W{l}"] - lr * dW
+        if f"b{l}" in trainable:
+            new[f"b{l}"] = params[f"b{l}"] - lr * db
+        if l > 1:
+            dA_prev, _, _ = linear_backward(dZ, A_prev, new[f"W{l}"])
+            dZ = activation_backward(dA_prev, caches[l - 2]["Z"], activations[l - 2])
+    return value, new
+
+
+STEPS = {"simultaneous": simultaneous_step, "sequential": sequential_step}
+
+
+def initial_gradients(params, X, Y, activations, loss, reduction):
+    """d loss / d param for every parameter ("W1", "b1", ...), at `params`."""
+    _, grads = backward_propagation(X, Y, params, activations, loss, reduction)
+    return {k: grads["d" + k] for k in params}
+
+
+def train(case):
+    """Run the case's training and return a `TrainResult` (see reference.case)."""
+    X, Y, params = cast(case)
+    net = (case.activations, case.loss, case.reduction)
+    batches = case.batch_order()
+    step = STEPS[case.schedule]
+    trainable = case.trainable_names
+    first = batches[0] if batches else slice(None)
+    gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
+    losses = np.empty(len(batches) + 1, dtype=X.dtype)
+    full = np.arange(case.m)
+    for i, idx in enumerate(batches):
+        if len(idx) == case.m and np.array_equal(idx, full):
+            Xb, Yb = X, Y  # full batch in data order: no copy
+        else:
+            Xb, Yb = X[:, idx], Y[:, idx]
+        losses[i], params = step(params, Xb, Yb, *net, case.lr, trainable)
+    AL, caches = forward_propagation(X, params, case.activations)
+    losses[-1] = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
+    return TrainResult(losses=losses, gradients=gradients, final_params=params,
+                       final_outputs=AL)

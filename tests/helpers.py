@@ -1,0 +1,41 @@
+"""Shared test helpers: independent oracles (central finite differences) and cases."""
+
+import numpy as np
+
+from comparisons import catalogue
+
+# Central differences: truncation error ~ h^2 |f'''| / 6, rounding ~ eps |f| / h; the step
+# h = eps^(1/3) ~ 6e-6 balances them at ~ eps^(2/3) ~ 4e-11 relative to the function's
+# scale, so agreement to FD_RTOL = 1e-7 leaves a margin of ~1000 for curvature.
+FD_STEP = float(np.finfo(np.float64).eps) ** (1 / 3)
+FD_RTOL = 1e-7
+
+
+def numerical_gradient(f, x, h=FD_STEP):
+    """d f / d x by central differences, f: array -> scalar, x: float64 array."""
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        step = h * max(1.0, abs(x[i]))
+        xp, xm = x.copy(), x.copy()
+        xp[i] += step
+        xm[i] -= step
+        g[i] = (float(f(xp)) - float(f(xm))) / (2 * step)
+    return g
+
+
+def numerical_jvp_elementwise(g, Z, h=FD_STEP):
+    """g'(Z) element-wise for an element-wise g, by central differences."""
+    step = h * np.maximum(1.0, np.abs(Z))
+    return (g(Z + step) - g(Z - step)) / (2 * step)
+
+
+def assert_fd_close(analytic, numeric, what):
+    scale = max(1.0, float(np.max(np.abs(numeric))))
+    err = float(np.max(np.abs(np.asarray(analytic) - numeric)))
+    assert err <= FD_RTOL * scale, f"{what}: |analytic - FD| = {err:.3e} > {FD_RTOL * scale:.1e}"
+
+
+def mazur(schedule="sequential", **changes):
+    case = catalogue.get(f"mazur-{schedule}")
+    return case.replace(**changes) if changes else case
