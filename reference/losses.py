@@ -9,6 +9,8 @@ returns an (n[L], m) array that includes the reduction's factor.
 
 import numpy as np
 
+from .activations import sigmoid, softmax
+
 
 def reduction_factor(reduction, m):
     """The factor of d(total)/d(per-sample loss): 1 for `sum`, 1/m for `mean`."""
@@ -79,8 +81,9 @@ def cce_derivative(A, Y, reduction):
     return -Y / A * reduction_factor(reduction, A.shape[1])
 
 
-def fused_output_delta(A, Y, reduction):
-    """dZ[L] = (A[L] - Y) * factor, for sigmoid + bce and softmax + cce (seed 004): the
-    1/(A(1-A)) of bce' cancels sigma', and softmax's Jacobian turns -Y/A into A - Y
-    (columns of Y sum to 1). (n[L], m)."""
+def fused_output_delta(ZL, Y, loss, reduction):
+    """dZ[L] = (A[L] - Y) * factor, A[L] = sigmoid(Z[L]) for bce, softmax(Z[L]) for cce
+    (seed 004): the 1/(A(1-A)) of bce' cancels sigma', and softmax's Jacobian turns -Y/A into
+    A - Y (columns of Y sum to 1). (n[L], m)."""
+    A = sigmoid(ZL) if loss == "bce" else softmax(ZL)
     return (A - Y) * reduction_factor(reduction, A.shape[1])

@@ -88,7 +88,7 @@ def output_delta(AL, ZL, Y, loss, reduction, activation):
     """dZ[L] = d loss / d Z[L]. Fused (A[L] - Y) * factor for sigmoid + bce and softmax + cce;
     otherwise dA[L] = loss'(A[L]) followed by `activation_backward`. (n[L], m)."""
     if loss in ("bce", "cce"):
-        return losses.fused_output_delta(AL, Y, reduction)
+        return losses.fused_output_delta(ZL, Y, loss, reduction)
     return activation_backward(_LOSS_DERIVATIVE[loss](AL, Y, reduction), ZL, activation)
 
 

@@ -50,7 +50,7 @@ def test_fused_output_delta_is_the_chain_rule(loss, activation, reduction):
     A = network.activation_forward(ZL, activation)
     from_logits = getattr(losses, f"{loss}_from_logits")
     numeric = numerical_gradient(lambda z: from_logits(z, Y, reduction), ZL)
-    fused = losses.fused_output_delta(A, Y, reduction)
+    fused = losses.fused_output_delta(ZL, Y, loss, reduction)
     assert_fd_close(fused, numeric, f"fused {activation}+{loss}")
     chained = network.activation_backward(
         getattr(losses, f"{loss}_derivative")(A, Y, reduction), ZL, activation)

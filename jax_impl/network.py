@@ -1,0 +1,106 @@
+"""Forward propagation in jax.numpy; backward propagation by jax.grad / jax.vjp.
+
+Same names, order and shapes as reference.network. The forward functions are line for line
+the reference's; every backward function is a JAX VJP.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from . import activations as act
+from . import losses
+from .activations import vjp
+
+_FORWARD = {"sigmoid": act.sigmoid, "tanh": act.tanh, "relu": act.relu,
+            "leaky_relu": act.leaky_relu, "identity": act.identity, "softmax": act.softmax}
+_LOSS = {"half_sse": losses.half_sse, "mse": losses.mse, "bce": losses.bce, "cce": losses.cce}
+
+
+def check_dtypes(X, params):
+    """Refuse mixed precision: X and every parameter must share one floating dtype."""
+    for k, v in params.items():
+        if v.dtype != X.dtype:
+            raise TypeError(f"{k} has dtype {v.dtype}, but X has dtype {X.dtype}; "
+                            "cast the case to one dtype (float64 or float32)")
+
+
+def linear_forward(A_prev, W, b):
+    """Z[l] = W[l] . A[l-1] + b[l].  (n[l], n[l-1]) . (n[l-1], m) + (n[l], 1) -> (n[l], m)."""
+    return W @ A_prev + b
+
+
+def linear_backward(dZ, A_prev, W):
+    """(dA[l-1], dW[l], db[l]): the VJP of linear_forward at (A_prev, W, b) with dZ, by
+    jax.vjp. b does not enter the VJP, so a zero b of shape (n[l], 1) stands in for it."""
+    b = jnp.zeros((W.shape[0], 1), dtype=W.dtype)
+    _, pullback = jax.vjp(linear_forward, A_prev, W, b)
+    return pullback(dZ)
+
+
+def activation_forward(Z, activation):
+    """A[l] = g[l](Z[l]). (n[l], m) -> (n[l], m)."""
+    return _FORWARD[activation](Z)
+
+
+def activation_backward(dA, Z, activation):
+    """dZ[l]: the VJP of g[l] at Z[l] with dA[l], by jax.vjp."""
+    return vjp(_FORWARD[activation], Z, dA)
+
+
+def forward_propagation(X, params, activations):
+    """A[0] = X; for l = 1..L: Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]).
+
+    Returns (A[L], caches) with caches[l-1] = {"A_prev": A[l-1], "Z": Z[l], "A": A[l]}.
+    """
+    check_dtypes(X, params)
+    A, caches = X, []
+    for l, g in enumerate(activations, start=1):
+        Z = linear_forward(A, params[f"W{l}"], params[f"b{l}"])
+        A_prev, A = A, activation_forward(Z, g)
+        caches.append({"A_prev": A_prev, "Z": Z, "A": A})
+    return A, caches
+
+
+def compute_loss(AL, ZL, Y, loss, reduction):
+    """The loss of the output; bce and cce from the logits Z[L], half_sse and mse from A[L]."""
+    if loss == "bce":
+        return losses.bce_from_logits(ZL, Y, reduction)
+    if loss == "cce":
+        return losses.cce_from_logits(ZL, Y, reduction)
+    return _LOSS[loss](AL, Y, reduction)
+
+
+def output_delta(AL, ZL, Y, loss, reduction, activation):
+    """dZ[L] = d loss / d Z[L], by jax.vjp through the output activation and the loss."""
+    if loss in ("bce", "cce"):
+        return losses.fused_output_delta(ZL, Y, loss, reduction)
+    return vjp(lambda z: compute_loss(activation_forward(z, activation), z, Y, loss, reduction),
+               ZL, None)
+
+
+def backward_propagation(X, Y, params, activations, loss, reduction):
+    """Every gradient of the loss at `params` from one jax.value_and_grad call over the whole
+    network: "dW{l}", "db{l}", "dZ{l}" for l = 1..L and "dA{l}" for l = 0..L-1.
+
+    To expose dZ[l] and dA[l-1] the forward pass adds zero "taps" to Z[l] and A[l-1] (adding
+    0.0 changes no value) and differentiates with respect to them as well.
+    Returns (loss value, grads).
+    """
+    check_dtypes(X, params)
+    L = len(activations)
+
+    def loss_with_taps(p, tZ, tA):
+        A = X
+        for l, g in enumerate(activations, start=1):
+            Z = linear_forward(A + tA[l - 1], p[f"W{l}"], p[f"b{l}"]) + tZ[l - 1]
+            A = activation_forward(Z, g)
+        return compute_loss(A, Z, Y, loss, reduction)
+
+    m = X.shape[1]
+    tZ = [jnp.zeros((params[f"b{l}"].shape[0], m), X.dtype) for l in range(1, L + 1)]
+    tA = [jnp.zeros((params[f"W{l}"].shape[1], m), X.dtype) for l in range(1, L + 1)]
+    value, (gp, gZ, gA) = jax.value_and_grad(loss_with_taps, argnums=(0, 1, 2))(params, tZ, tA)
+    grads = {f"d{k}": v for k, v in gp.items()}
+    grads.update({f"dZ{l}": gZ[l - 1] for l in range(1, L + 1)})
+    grads.update({f"dA{l}": gA[l] for l in range(L)})
+    return value, grads

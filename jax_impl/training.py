@@ -1,0 +1,185 @@
+"""Gradient descent with JAX gradients: batch, mini-batch and SGD, two schedules, compiled.
+
+Same names and order as reference.training. A whole run is one `jax.jit`-compiled
+`lax.scan` over the case's batch order (shared data, never re-drawn here): a 10,000-update
+run costs milliseconds once compiled. Batches of unequal size (the short last mini-batch of
+an epoch) are handled by scanning over epochs, each epoch one scan per run of equal sizes,
+so every step sees exactly the reference's batch, with no padding.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from reference.case import TrainResult
+
+from .network import (activation_backward, backward_propagation, compute_loss,
+                      forward_propagation, linear_backward, output_delta)
+
+_DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
+
+
+def cast(case):
+    """The case's X, Y and parameters as JAX arrays of the case's dtype."""
+    dtype = _DTYPES[case.dtype]
+    t = lambda a: jnp.asarray(a, dtype=dtype)
+    return t(case.X), t(case.Y), {k: t(v) for k, v in case.params.items()}
+
+
+def simultaneous_step(params, X, Y, activations, loss, reduction, lr, trainable):
+    """One gradient-descent update with every gradient taken at the old parameters.
+    Returns (loss before the update, new params)."""
+    value, grads = backward_propagation(X, Y, params, activations, loss, reduction)
+    new = dict(params)
+    for k in trainable:
+        new[k] = params[k] - lr * grads["d" + k]
+    return value, new
+
+
+def sequential_step(params, X, Y, activations, loss, reduction, lr, trainable):
+    """One layer-wise update: for l = L..1, dW[l], db[l] from dZ[l]; update layer l; then
+    dZ[l-1] from the VJP of layer l at its *updated* W[l] and of g[l-1] at Z[l-1].
+    Returns (loss before the update, new params)."""
+    AL, caches = forward_propagation(X, params, activations)
+    L = len(activations)
+    ZL = caches[-1]["Z"]
+    value = compute_loss(AL, ZL, Y, loss, reduction)
+    new = dict(params)
+    dZ = output_delta(AL, ZL, Y, loss, reduction, activations[-1])
+    for l in range(L, 0, -1):
+        A_prev = caches[l - 1]["A_prev"]
+        _, dW, db = linear_backward(dZ, A_prev, params[f"W{l}"])
+        if f"W{l}" in trainable:
+            new[f"W{l}"] = params[f"W{l}"] - lr * dW
+        if f"b{l}" in trainable:
+            new[f"b{l}"] = params[f"b{l}"] - lr * db
+        if l > 1:
+            dA_prev, _, _ = linear_backward(dZ, A_prev, new[f"W{l}"])
+            dZ = activation_backward(dA_prev, caches[l - 2]["Z"], activations[l - 2])
+    return value, new
+
+
+STEPS = {"simultaneous": simultaneous_step, "sequential": sequential_step}
+
+
+def initial_gradients(params, X, Y, activations, loss, reduction):
+    """d loss / d param for every parameter ("W1", "b1", ...), at `params`."""
+    _, grads = backward_propagation(X, Y, params, activations, loss, reduction)
+    return {k: grads["d" + k] for k in params}
+
+
+_STATIC = ("net", "schedule", "trainable", "full_batch")
+
+
+def _scan(params, X, Y, idx, lr, net, schedule, trainable, full_batch):
+    """lax.scan of one step per row of idx ((updates, batch) int array); with full_batch,
+    idx is an (updates, 0) array and every step uses all of X in data order."""
+    step = STEPS[schedule]
+
+    def body(p, i):
+        Xb, Yb = (X, Y) if full_batch else (X[:, i], Y[:, i])
+        value, new = step(p, Xb, Yb, *net, lr, trainable)
+        return new, value
+
+    return lax.scan(body, params, idx)
+
+
+def _scan_epochs(params, X, Y, runs, lr, net, schedule, trainable, full_batch):
+    """runs: tuple of (epochs, count, size) index arrays, one per run of equal batch sizes
+    within an epoch; scans over epochs, and within an epoch over each run in turn."""
+    if len(runs) == 1:
+        return _scan(params, X, Y, runs[0], lr, net, schedule, trainable, full_batch)
+
+    def epoch(p, idx_runs):
+        values = []
+        for idx in idx_runs:
+            p, v = _scan(p, X, Y, idx, lr, net, schedule, trainable, full_batch)
+            values.append(v)
+        return p, jnp.concatenate(values)
+
+    params, values = lax.scan(epoch, params, runs)
+    return params, values.reshape(-1)
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
+def _train(params, X, Y, first, runs, lr, net, schedule, trainable, full_batch):
+    """One compiled program: the gradient at the initial parameters on the first batch, every
+    update, and the final outputs and loss on the full data."""
+    gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
+    params, values = _scan_epochs(params, X, Y, runs, lr, net, schedule, trainable, full_batch)
+    AL, caches = forward_propagation(X, params, net[0])
+    final = compute_loss(AL, caches[-1]["Z"], Y, net[1], net[2])
+    return gradients, params, values, AL, final
+
+
+def _runs(sizes):
+    """[(size, count), ...]: consecutive runs of equal batch sizes."""
+    out = []
+    for s in sizes:
+        if out and out[-1][0] == s:
+            out[-1][1] += 1
+        else:
+            out.append([s, 1])
+    return out
+
+
+def _period(sizes):
+    """The shortest P such that the size sequence is sizes[:P] repeated, or None."""
+    n = len(sizes)
+    for P in range(1, min(n, 4096) + 1):
+        if n % P == 0 and sizes[P:] == sizes[:-P]:
+            return P
+    return None
+
+
+def _plan(batches, m):
+    """The batch order as scan inputs: (runs, full_batch), runs as in `_scan_epochs`, or
+    None when the sizes have no period (then each run of equal sizes is its own scan)."""
+    n = len(batches)
+    if all(len(b) == m and np.array_equal(b, np.arange(m)) for b in batches):
+        return (jnp.zeros((n, 0), jnp.int32),), True
+    sizes = [len(b) for b in batches]
+    P = _period(sizes)
+    if P is None:
+        return None, False
+    if P == 1:
+        return (jnp.asarray(np.stack(batches)),), False
+    E, runs, start = n // P, [], 0
+    for _, count in _runs(sizes[:P]):
+        runs.append(jnp.asarray(np.stack(
+            [np.stack(batches[e * P + start:e * P + start + count]) for e in range(E)])))
+        start += count
+    return tuple(runs), False
+
+
+def train(case):
+    """Run the case's training and return a `TrainResult` of NumPy arrays."""
+    X, Y, params = cast(case)
+    static = dict(net=(tuple(case.activations), case.loss, case.reduction),
+                  schedule=case.schedule, trainable=case.trainable_names)
+    batches = case.batch_order()
+    first = jnp.asarray(batches[0] if batches else np.arange(case.m))
+    lr = jnp.asarray(case.lr, dtype=X.dtype)
+    runs, full_batch = _plan(batches, case.m) if batches else ((jnp.zeros((0, 0), jnp.int32),), True)
+    if runs is not None:
+        gradients, params, values, AL, final = _train(params, X, Y, first, runs, lr,
+                                                      full_batch=full_batch, **static)
+    else:  # no period in the batch sizes: one compiled scan per run of equal sizes
+        gradients, _, _, _, _ = _train(params, X, Y, first, (jnp.zeros((0, 0), jnp.int32),), lr,
+                                       full_batch=True, **static)
+        values, start = [], 0
+        for _, count in _runs([len(b) for b in batches]):
+            idx = (jnp.asarray(np.stack(batches[start:start + count])),)
+            _, params, v, AL, final = _train(params, X, Y, first, idx, lr, full_batch=False,
+                                             **static)
+            values.append(v)
+            start += count
+        values = jnp.concatenate(values)
+    losses = np.concatenate([np.asarray(values), np.asarray(final)[None]]).astype(case.dtype)
+    numpy = lambda a: np.asarray(a)
+    return TrainResult(losses=losses, gradients={k: numpy(v) for k, v in gradients.items()},
+                       final_params={k: numpy(v) for k, v in params.items()},
+                       final_outputs=numpy(AL))

@@ -1,0 +1,98 @@
+"""Forward propagation in torch ops; backward propagation by torch.autograd.
+
+Same names, order and shapes as reference.network. The forward functions are line for line
+the reference's; every backward function is a VJP computed by autograd.
+"""
+
+import torch
+
+from . import activations as act
+from . import losses
+from .activations import vjp
+
+_FORWARD = {"sigmoid": act.sigmoid, "tanh": act.tanh, "relu": act.relu,
+            "leaky_relu": act.leaky_relu, "identity": act.identity, "softmax": act.softmax}
+_LOSS = {"half_sse": losses.half_sse, "mse": losses.mse, "bce": losses.bce, "cce": losses.cce}
+
+
+def check_dtypes(X, params):
+    """Refuse mixed precision: X and every parameter must share one floating dtype."""
+    for k, v in params.items():
+        if v.dtype != X.dtype:
+            raise TypeError(f"{k} has dtype {v.dtype}, but X has dtype {X.dtype}; "
+                            "cast the case to one dtype (float64 or float32)")
+
+
+def linear_forward(A_prev, W, b):
+    """Z[l] = W[l] . A[l-1] + b[l].  (n[l], n[l-1]) . (n[l-1], m) + (n[l], 1) -> (n[l], m)."""
+    return W @ A_prev + b
+
+
+def linear_backward(dZ, A_prev, W):
+    """(dA[l-1], dW[l], db[l]): the VJP of linear_forward at (A_prev, W, b) with dZ, by
+    autograd. b does not enter the VJP, so a zero b of shape (n[l], 1) stands in for it."""
+    with torch.enable_grad():
+        A_prev = A_prev.detach().requires_grad_(True)
+        W = W.detach().requires_grad_(True)
+        b = torch.zeros((W.shape[0], 1), dtype=W.dtype, device=W.device, requires_grad=True)
+        dA_prev, dW, db = torch.autograd.grad(linear_forward(A_prev, W, b), (A_prev, W, b),
+                                              grad_outputs=dZ)
+    return dA_prev, dW, db
+
+
+def activation_forward(Z, activation):
+    """A[l] = g[l](Z[l]). (n[l], m) -> (n[l], m)."""
+    return _FORWARD[activation](Z)
+
+
+def activation_backward(dA, Z, activation):
+    """dZ[l]: the VJP of g[l] at Z[l] with dA[l], by autograd."""
+    return vjp(_FORWARD[activation], Z, dA)
+
+
+def forward_propagation(X, params, activations):
+    """A[0] = X; for l = 1..L: Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]).
+
+    Returns (A[L], caches) with caches[l-1] = {"A_prev": A[l-1], "Z": Z[l], "A": A[l]}.
+    """
+    check_dtypes(X, params)
+    A, caches = X, []
+    for l, g in enumerate(activations, start=1):
+        Z = linear_forward(A, params[f"W{l}"], params[f"b{l}"])
+        A_prev, A = A, activation_forward(Z, g)
+        caches.append({"A_prev": A_prev, "Z": Z, "A": A})
+    return A, caches
+
+
+def compute_loss(AL, ZL, Y, loss, reduction):
+    """The loss of the output; bce and cce from the logits Z[L], half_sse and mse from A[L]."""
+    if loss == "bce":
+        return losses.bce_from_logits(ZL, Y, reduction)
+    if loss == "cce":
+        return losses.cce_from_logits(ZL, Y, reduction)
+    return _LOSS[loss](AL, Y, reduction)
+
+
+def output_delta(AL, ZL, Y, loss, reduction, activation):
+    """dZ[L] = d loss / d Z[L], by autograd through the output activation and the loss."""
+    if loss in ("bce", "cce"):
+        return losses.fused_output_delta(ZL, Y, loss, reduction)
+    return vjp(lambda z: compute_loss(activation_forward(z, activation), z, Y, loss, reduction),
+               ZL, None)
+
+
+def backward_propagation(X, Y, params, activations, loss, reduction):
+    """Every gradient of the loss at `params` from one torch.autograd.grad call over the
+    whole graph: "dW{l}", "db{l}", "dZ{l}" for l = 1..L and "dA{l}" for l = 0..L-1.
+    Returns (loss value, grads)."""
+    L = len(activations)
+    with torch.enable_grad():
+        X = X.detach().requires_grad_(True)
+        p = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+        AL, caches = forward_propagation(X, p, activations)
+        value = compute_loss(AL, caches[-1]["Z"], Y, loss, reduction)
+        names = ([f"d{k}" for k in p] + [f"dZ{l}" for l in range(1, L + 1)]
+                 + [f"dA{l}" for l in range(L)])
+        wrt = ([*p.values()] + [c["Z"] for c in caches] + [c["A_prev"] for c in caches])
+        grads = torch.autograd.grad(value, wrt)
+    return value.detach(), dict(zip(names, grads))

@@ -1,0 +1,93 @@
+"""Gradient descent with autograd gradients: batch, mini-batch and SGD, two schedules.
+
+Same names and order as reference.training. `simultaneous` uses the whole-graph autograd
+gradient; `sequential` updates layer L first and carries the delta down through the updated
+weights with autograd's VJP of each layer (no hand-written derivative).
+"""
+
+import numpy as np
+import torch
+
+from reference.case import TrainResult
+
+from .network import (activation_backward, backward_propagation, compute_loss,
+                      forward_propagation, linear_backward, output_delta)
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def cast(case, device="cpu"):
+    """The case's X, Y and parameters as tensors of the case's dtype on `device`."""
+    dtype = _DTYPES[case.dtype]
+    t = lambda a: torch.tensor(a, dtype=dtype, device=device)
+    return t(case.X), t(case.Y), {k: t(v) for k, v in case.params.items()}
+
+
+def simultaneous_step(params, X, Y, activations, loss, reduction, lr, trainable):
+    """One gradient-descent update with every gradient taken at the old parameters.
+    Returns (loss before the update, new params)."""
+    value, grads = backward_propagation(X, Y, params, activations, loss, reduction)
+    new = dict(params)
+    for k in trainable:
+        new[k] = params[k] - lr * grads["d" + k]
+    return value, new
+
+
+def sequential_step(params, X, Y, activations, loss, reduction, lr, trainable):
+    """One layer-wise update: for l = L..1, dW[l], db[l] from dZ[l]; update layer l; then
+    dZ[l-1] from the VJP of layer l at its *updated* W[l] and of g[l-1] at Z[l-1].
+    Returns (loss before the update, new params)."""
+    AL, caches = forward_propagation(X, params, activations)
+    L = len(activations)
+    ZL = caches[-1]["Z"]
+    value = compute_loss(AL, ZL, Y, loss, reduction)
+    new = dict(params)
+    dZ = output_delta(AL, ZL, Y, loss, reduction, activations[-1])
+    for l in range(L, 0, -1):
+        A_prev = caches[l - 1]["A_prev"]
+        _, dW, db = linear_backward(dZ, A_prev, params[f"W{l}"])
+        if f"W{l}" in trainable:
+            new[f"W{l}"] = params[f"W{l}"] - lr * dW
+        if f"b{l}" in trainable:
+            new[f"b{l}"] = params[f"b{l}"] - lr * db
+        if l > 1:
+            dA_prev, _, _ = linear_backward(dZ, A_prev, new[f"W{l}"])
+            dZ = activation_backward(dA_prev, caches[l - 2]["Z"], activations[l - 2])
+    return value, new
+
+
+STEPS = {"simultaneous": simultaneous_step, "sequential": sequential_step}
+
+
+def initial_gradients(params, X, Y, activations, loss, reduction):
+    """d loss / d param for every parameter ("W1", "b1", ...), at `params`."""
+    _, grads = backward_propagation(X, Y, params, activations, loss, reduction)
+    return {k: grads["d" + k] for k in params}
+
+
+def train(case, device="cpu"):
+    """Run the case's training and return a `TrainResult` of NumPy arrays."""
+    X, Y, params = cast(case, device)
+    net = (case.activations, case.loss, case.reduction)
+    batches = case.batch_order()
+    step = STEPS[case.schedule]
+    trainable = case.trainable_names
+    first = torch.as_tensor(batches[0], device=device) if batches else slice(None)
+    gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
+    losses = np.empty(len(batches) + 1, dtype=case.dtype)
+    full = np.arange(case.m)
+    with torch.no_grad():
+        for i, idx in enumerate(batches):
+            if len(idx) == case.m and np.array_equal(idx, full):
+                Xb, Yb = X, Y  # full batch in data order: no copy
+            else:
+                t = torch.as_tensor(idx, device=device)
+                Xb, Yb = X[:, t], Y[:, t]
+            value, params = step(params, Xb, Yb, *net, case.lr, trainable)
+            losses[i] = value.item()
+        AL, caches = forward_propagation(X, params, case.activations)
+        losses[-1] = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction).item()
+    numpy = lambda t: t.detach().cpu().numpy()
+    return TrainResult(losses=losses, gradients={k: numpy(v) for k, v in gradients.items()},
+                       final_params={k: numpy(v) for k, v in params.items()},
+                       final_outputs=numpy(AL))
