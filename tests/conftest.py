@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 # Derandomised and bounded for CI; "nightly" draws many more examples.
-settings.register_profile("ci", derandomize=True, max_examples=40, deadline=None,
+settings.register_profile("ci", derandomize=True, max_examples=20, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -39,3 +39,43 @@ def assert_fd_close(analytic, numeric, what):
 def mazur(schedule="sequential", **changes):
     case = catalogue.get(f"mazur-{schedule}")
     return case.replace(**changes) if changes else case
+
+
+# --- Results shared by the parity tests: each (case, implementation, dtype) trains once. ---
+
+import functools  # noqa: E402
+
+import jax_impl  # noqa: E402
+import reference  # noqa: E402
+import torch_impl  # noqa: E402
+from comparisons.parity import RTOL, assert_all_close, compare_results  # noqa: E402
+
+IMPLS = {"numpy": reference, "torch": torch_impl, "jax": jax_impl}
+PAIRS = [("torch", "numpy"), ("jax", "numpy"), ("torch", "jax")]
+FLOAT32_MAX_UPDATES = 1000
+
+
+def truncated(case, max_updates):
+    """The case with only its first `max_updates` updates (same batches, same order)."""
+    batches = case.batch_order()
+    if len(batches) <= max_updates:
+        return case
+    return case.replace(batches=batches[:max_updates], epochs=None)
+
+
+@functools.lru_cache(maxsize=None)
+def result(name, impl, dtype="float64"):
+    case = catalogue.get(name).replace(dtype=dtype)
+    if dtype == "float32":
+        case = truncated(case, FLOAT32_MAX_UPDATES)
+    return IMPLS[impl].train(case)
+
+
+@functools.lru_cache(maxsize=None)
+def reference64_for_float32(name):
+    """The float64 reference on the same (truncated) schedule as the float32 runs."""
+    return reference.train(truncated(catalogue.get(name), FLOAT32_MAX_UPDATES))
+
+
+def assert_parity(a, b, dtype, context):
+    assert_all_close(compare_results(a, b, RTOL[dtype]), context)
