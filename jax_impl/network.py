@@ -29,12 +29,28 @@ def linear_forward(A_prev, W, b):
     return W @ A_prev + b
 
 
-def linear_backward(dZ, A_prev, W):
-    """(dA[l-1], dW[l], db[l]): the VJP of linear_forward at (A_prev, W, b) with dZ, by
-    jax.vjp. b does not enter the VJP, so a zero b of shape (n[l], 1) stands in for it."""
-    b = jnp.zeros((W.shape[0], 1), dtype=W.dtype)
-    _, pullback = jax.vjp(linear_forward, A_prev, W, b)
+def linear_backward_weights(dZ, A_prev):
+    """(dW[l], db[l]): the VJP of linear_forward with respect to W and b, by jax.vjp. The
+    VJP does not depend on the values of W and b, so zeros of their shapes stand in."""
+    W = jnp.zeros((dZ.shape[0], A_prev.shape[0]), dtype=dZ.dtype)
+    b = jnp.zeros((dZ.shape[0], 1), dtype=dZ.dtype)
+    _, pullback = jax.vjp(lambda W, b: linear_forward(A_prev, W, b), W, b)
     return pullback(dZ)
+
+
+def linear_backward_input(dZ, W):
+    """dA[l-1]: the VJP of linear_forward with respect to A[l-1], by jax.vjp (the value of
+    A[l-1] does not enter it, so zeros of its shape stand in)."""
+    A_prev = jnp.zeros((W.shape[1], dZ.shape[1]), dtype=dZ.dtype)
+    b = jnp.zeros((W.shape[0], 1), dtype=dZ.dtype)
+    _, pullback = jax.vjp(lambda A: linear_forward(A, W, b), A_prev)
+    return pullback(dZ)[0]
+
+
+def linear_backward(dZ, A_prev, W):
+    """(dA[l-1], dW[l], db[l]): both VJPs above, for one layer."""
+    dW, db = linear_backward_weights(dZ, A_prev)
+    return linear_backward_input(dZ, W), dW, db
 
 
 def activation_forward(Z, activation):
@@ -78,9 +94,10 @@ def output_delta(AL, ZL, Y, loss, reduction, activation):
                ZL, None)
 
 
-def backward_propagation(X, Y, params, activations, loss, reduction):
+def backward_propagation(X, Y, params, activations, loss, reduction, input_grad=True):
     """Every gradient of the loss at `params` from one jax.value_and_grad call over the whole
-    network: "dW{l}", "db{l}", "dZ{l}" for l = 1..L and "dA{l}" for l = 0..L-1.
+    network: "dW{l}", "db{l}", "dZ{l}" for l = 1..L, "dA{l}" for l = 1..L-1, and "dA0"
+    (d loss / d X) when input_grad.
 
     To expose dZ[l] and dA[l-1] the forward pass adds zero "taps" to Z[l] and A[l-1] (adding
     0.0 changes no value) and differentiates with respect to them as well.
@@ -88,19 +105,21 @@ def backward_propagation(X, Y, params, activations, loss, reduction):
     """
     check_dtypes(X, params)
     L = len(activations)
+    first = 0 if input_grad else 1
 
     def loss_with_taps(p, tZ, tA):
         A = X
         for l, g in enumerate(activations, start=1):
-            Z = linear_forward(A + tA[l - 1], p[f"W{l}"], p[f"b{l}"]) + tZ[l - 1]
+            A_in = A + tA[l - 1 - first] if l - 1 >= first else A
+            Z = linear_forward(A_in, p[f"W{l}"], p[f"b{l}"]) + tZ[l - 1]
             A = activation_forward(Z, g)
         return compute_loss(A, Z, Y, loss, reduction)
 
     m = X.shape[1]
     tZ = [jnp.zeros((params[f"b{l}"].shape[0], m), X.dtype) for l in range(1, L + 1)]
-    tA = [jnp.zeros((params[f"W{l}"].shape[1], m), X.dtype) for l in range(1, L + 1)]
+    tA = [jnp.zeros((params[f"W{l}"].shape[1], m), X.dtype) for l in range(first + 1, L + 1)]
     value, (gp, gZ, gA) = jax.value_and_grad(loss_with_taps, argnums=(0, 1, 2))(params, tZ, tA)
     grads = {f"d{k}": v for k, v in gp.items()}
     grads.update({f"dZ{l}": gZ[l - 1] for l in range(1, L + 1)})
-    grads.update({f"dA{l}": gA[l] for l in range(L)})
+    grads.update({f"dA{l}": gA[l - first] for l in range(first, L)})
     return value, grads

@@ -17,7 +17,8 @@ from jax import lax
 from reference.case import TrainResult
 
 from .network import (activation_backward, backward_propagation, compute_loss,
-                      forward_propagation, linear_backward, output_delta)
+                      forward_propagation, linear_backward_input,
+                      linear_backward_weights, output_delta)
 
 _DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
 
@@ -32,7 +33,8 @@ def cast(case):
 def simultaneous_step(params, X, Y, activations, loss, reduction, lr, trainable):
     """One gradient-descent update with every gradient taken at the old parameters.
     Returns (loss before the update, new params)."""
-    value, grads = backward_propagation(X, Y, params, activations, loss, reduction)
+    value, grads = backward_propagation(X, Y, params, activations, loss, reduction,
+                                        input_grad=False)
     new = dict(params)
     for k in trainable:
         new[k] = params[k] - lr * grads["d" + k]
@@ -50,14 +52,13 @@ def sequential_step(params, X, Y, activations, loss, reduction, lr, trainable):
     new = dict(params)
     dZ = output_delta(AL, ZL, Y, loss, reduction, activations[-1])
     for l in range(L, 0, -1):
-        A_prev = caches[l - 1]["A_prev"]
-        _, dW, db = linear_backward(dZ, A_prev, params[f"W{l}"])
+        dW, db = linear_backward_weights(dZ, caches[l - 1]["A_prev"])
         if f"W{l}" in trainable:
             new[f"W{l}"] = params[f"W{l}"] - lr * dW
         if f"b{l}" in trainable:
             new[f"b{l}"] = params[f"b{l}"] - lr * db
         if l > 1:
-            dA_prev, _, _ = linear_backward(dZ, A_prev, new[f"W{l}"])
+            dA_prev = linear_backward_input(dZ, new[f"W{l}"])
             dZ = activation_backward(dA_prev, caches[l - 2]["Z"], activations[l - 2])
     return value, new
 
@@ -67,7 +68,8 @@ STEPS = {"simultaneous": simultaneous_step, "sequential": sequential_step}
 
 def initial_gradients(params, X, Y, activations, loss, reduction):
     """d loss / d param for every parameter ("W1", "b1", ...), at `params`."""
-    _, grads = backward_propagation(X, Y, params, activations, loss, reduction)
+    _, grads = backward_propagation(X, Y, params, activations, loss, reduction,
+                                    input_grad=False)
     return {k: grads["d" + k] for k in params}
 
 
@@ -135,18 +137,20 @@ def _period(sizes):
     return None
 
 
-def _plan(batches, m):
+def _plan(case):
     """The batch order as scan inputs: (runs, full_batch), runs as in `_scan_epochs`, or
-    None when the sizes have no period (then each run of equal sizes is its own scan)."""
-    n = len(batches)
-    if all(len(b) == m and np.array_equal(b, np.arange(m)) for b in batches):
-        return (jnp.zeros((n, 0), jnp.int32),), True
+    (None, False) when the sizes have no period (then each run of equal sizes is its own
+    scan)."""
+    if case.full_batch or case.updates == 0:
+        return (jnp.zeros((case.updates, 0), jnp.int32),), True
+    batches = case.batch_order()
     sizes = [len(b) for b in batches]
     P = _period(sizes)
     if P is None:
         return None, False
     if P == 1:
         return (jnp.asarray(np.stack(batches)),), False
+    n = len(batches)
     E, runs, start = n // P, [], 0
     for _, count in _runs(sizes[:P]):
         runs.append(jnp.asarray(np.stack(
@@ -160,21 +164,20 @@ def train(case):
     X, Y, params = cast(case)
     static = dict(net=(tuple(case.activations), case.loss, case.reduction),
                   schedule=case.schedule, trainable=case.trainable_names)
-    batches = case.batch_order()
-    first = jnp.asarray(batches[0] if batches else np.arange(case.m))
     lr = jnp.asarray(case.lr, dtype=X.dtype)
-    runs, full_batch = _plan(batches, case.m) if batches else ((jnp.zeros((0, 0), jnp.int32),), True)
+    runs, full_batch = _plan(case)
+    first = (jnp.arange(case.m) if full_batch else jnp.asarray(case.batch_order()[0]))
     if runs is not None:
         gradients, params, values, AL, final = _train(params, X, Y, first, runs, lr,
                                                       full_batch=full_batch, **static)
     else:  # no period in the batch sizes: one compiled scan per run of equal sizes
-        gradients, _, _, _, _ = _train(params, X, Y, first, (jnp.zeros((0, 0), jnp.int32),), lr,
-                                       full_batch=True, **static)
+        batches = case.batch_order()
         values, start = [], 0
         for _, count in _runs([len(b) for b in batches]):
             idx = (jnp.asarray(np.stack(batches[start:start + count])),)
-            _, params, v, AL, final = _train(params, X, Y, first, idx, lr, full_batch=False,
+            g, params, v, AL, final = _train(params, X, Y, first, idx, lr, full_batch=False,
                                              **static)
+            gradients = g if start == 0 else gradients
             values.append(v)
             start += count
         values = jnp.concatenate(values)

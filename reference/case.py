@@ -123,6 +123,20 @@ class Case:
     def trainable_names(self) -> tuple[str, ...]:
         return tuple(param_names(self.L)) if self.trainable is None else self.trainable
 
+    @property
+    def full_batch(self) -> bool:
+        """True when every update uses all m samples in data order (then the batch order
+        is `epochs` copies of arange(m) and need not be materialised)."""
+        return (self.batches is None and self.shuffle_seed is None
+                and (self.batch_size is None or self.batch_size == self.m))
+
+    @property
+    def updates(self) -> int:
+        """The number of updates of the run."""
+        if self.batches is not None:
+            return len(self.batches)
+        return self.epochs * -(-self.m // (self.batch_size or self.m))
+
     def batch_order(self) -> list[np.ndarray]:
         """The explicit batches if the case gives them, otherwise `batch_order(...)`."""
         if self.batches is not None:

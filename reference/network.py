@@ -32,18 +32,25 @@ def linear_forward(A_prev, W, b):
     return W @ A_prev + b
 
 
-def linear_backward(dZ, A_prev, W):
-    """dW[l] = dZ[l] . A[l-1]^T, db[l] = sum over columns of dZ[l] (keepdims),
-    dA[l-1] = W[l]^T . dZ[l].
+def linear_backward_weights(dZ, A_prev):
+    """dW[l] = dZ[l] . A[l-1]^T and db[l] = sum over columns of dZ[l] (keepdims).
 
     dZ already carries the loss's reduction factor (1/m for `mean`), so this is the seeds'
-    dW = (1/m) dZ A^T with the 1/m moved into dZ. Shapes: dZ (n[l], m), A_prev (n[l-1], m),
-    W (n[l], n[l-1]) -> dA_prev (n[l-1], m), dW (n[l], n[l-1]), db (n[l], 1).
+    dW = (1/m) dZ A^T with the 1/m moved into dZ. dZ (n[l], m), A_prev (n[l-1], m) ->
+    dW (n[l], n[l-1]), db (n[l], 1).
     """
-    dW = dZ @ A_prev.T
-    db = dZ.sum(axis=1, keepdims=True)
-    dA_prev = W.T @ dZ
-    return dA_prev, dW, db
+    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)
+
+
+def linear_backward_input(dZ, W):
+    """dA[l-1] = W[l]^T . dZ[l].  (n[l], n[l-1])^T . (n[l], m) -> (n[l-1], m)."""
+    return W.T @ dZ
+
+
+def linear_backward(dZ, A_prev, W):
+    """(dA[l-1], dW[l], db[l]): both formulas above, for one layer."""
+    dW, db = linear_backward_weights(dZ, A_prev)
+    return linear_backward_input(dZ, W), dW, db
 
 
 def activation_forward(Z, activation):
@@ -92,11 +99,13 @@ def output_delta(AL, ZL, Y, loss, reduction, activation):
     return activation_backward(_LOSS_DERIVATIVE[loss](AL, Y, reduction), ZL, activation)
 
 
-def backward_propagation(X, Y, params, activations, loss, reduction):
+def backward_propagation(X, Y, params, activations, loss, reduction, input_grad=True):
     """Every gradient of the loss at `params`, from dZ[L] down to layer 1.
 
     Returns (loss value, grads) with grads "dW{l}", "db{l}", "dZ{l}" for l = 1..L and
-    "dA{l}" for l = 0..L-1 (dA0 is d loss / d X), each of the shape of its variable.
+    "dA{l}" for l = 1..L-1, plus "dA0" (d loss / d X) when input_grad; each has the shape of
+    its variable. Training passes input_grad=False: dA0 costs a matrix product and no update
+    uses it.
     """
     AL, caches = forward_propagation(X, params, activations)
     L = len(activations)
@@ -106,9 +115,9 @@ def backward_propagation(X, Y, params, activations, loss, reduction):
     dZ = output_delta(AL, ZL, Y, loss, reduction, activations[-1])
     for l in range(L, 0, -1):
         grads[f"dZ{l}"] = dZ
-        dA_prev, grads[f"dW{l}"], grads[f"db{l}"] = linear_backward(
-            dZ, caches[l - 1]["A_prev"], params[f"W{l}"])
-        grads[f"dA{l - 1}"] = dA_prev
+        grads[f"dW{l}"], grads[f"db{l}"] = linear_backward_weights(dZ, caches[l - 1]["A_prev"])
+        if l > 1 or input_grad:
+            grads[f"dA{l - 1}"] = linear_backward_input(dZ, params[f"W{l}"])
         if l > 1:
-            dZ = activation_backward(dA_prev, caches[l - 2]["Z"], activations[l - 2])
+            dZ = activation_backward(grads[f"dA{l - 1}"], caches[l - 2]["Z"], activations[l - 2])
     return value, grads

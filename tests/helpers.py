@@ -51,7 +51,7 @@ import torch_impl  # noqa: E402
 from comparisons.parity import RTOL, assert_all_close, compare_results  # noqa: E402
 
 IMPLS = {"numpy": reference, "torch": torch_impl, "jax": jax_impl}
-PAIRS = [("torch", "numpy"), ("jax", "numpy"), ("torch", "jax")]
+from comparisons.runner import PAIRS  # noqa: E402
 FLOAT32_MAX_UPDATES = 1000
 
 

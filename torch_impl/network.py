@@ -28,16 +28,34 @@ def linear_forward(A_prev, W, b):
     return W @ A_prev + b
 
 
-def linear_backward(dZ, A_prev, W):
-    """(dA[l-1], dW[l], db[l]): the VJP of linear_forward at (A_prev, W, b) with dZ, by
-    autograd. b does not enter the VJP, so a zero b of shape (n[l], 1) stands in for it."""
+def linear_backward_weights(dZ, A_prev):
+    """(dW[l], db[l]): the VJP of linear_forward with respect to W and b, by autograd. The
+    VJP does not depend on the values of W and b, so zeros of their shapes stand in."""
     with torch.enable_grad():
-        A_prev = A_prev.detach().requires_grad_(True)
-        W = W.detach().requires_grad_(True)
-        b = torch.zeros((W.shape[0], 1), dtype=W.dtype, device=W.device, requires_grad=True)
-        dA_prev, dW, db = torch.autograd.grad(linear_forward(A_prev, W, b), (A_prev, W, b),
-                                              grad_outputs=dZ)
-    return dA_prev, dW, db
+        W = torch.zeros((dZ.shape[0], A_prev.shape[0]), dtype=dZ.dtype, device=dZ.device,
+                        requires_grad=True)
+        b = torch.zeros((dZ.shape[0], 1), dtype=dZ.dtype, device=dZ.device, requires_grad=True)
+        dW, db = torch.autograd.grad(linear_forward(A_prev.detach(), W, b), (W, b),
+                                     grad_outputs=dZ)
+    return dW, db
+
+
+def linear_backward_input(dZ, W):
+    """dA[l-1]: the VJP of linear_forward with respect to A[l-1], by autograd (the value of
+    A[l-1] does not enter it, so zeros of its shape stand in)."""
+    with torch.enable_grad():
+        A_prev = torch.zeros((W.shape[1], dZ.shape[1]), dtype=dZ.dtype, device=dZ.device,
+                             requires_grad=True)
+        b = torch.zeros((W.shape[0], 1), dtype=dZ.dtype, device=dZ.device)
+        (dA_prev,) = torch.autograd.grad(linear_forward(A_prev, W.detach(), b), A_prev,
+                                         grad_outputs=dZ)
+    return dA_prev
+
+
+def linear_backward(dZ, A_prev, W):
+    """(dA[l-1], dW[l], db[l]): both VJPs above, for one layer."""
+    dW, db = linear_backward_weights(dZ, A_prev)
+    return linear_backward_input(dZ, W), dW, db
 
 
 def activation_forward(Z, activation):
@@ -81,18 +99,19 @@ def output_delta(AL, ZL, Y, loss, reduction, activation):
                ZL, None)
 
 
-def backward_propagation(X, Y, params, activations, loss, reduction):
+def backward_propagation(X, Y, params, activations, loss, reduction, input_grad=True):
     """Every gradient of the loss at `params` from one torch.autograd.grad call over the
-    whole graph: "dW{l}", "db{l}", "dZ{l}" for l = 1..L and "dA{l}" for l = 0..L-1.
-    Returns (loss value, grads)."""
+    whole graph: "dW{l}", "db{l}", "dZ{l}" for l = 1..L, "dA{l}" for l = 1..L-1, and "dA0"
+    (d loss / d X) when input_grad. Returns (loss value, grads)."""
     L = len(activations)
     with torch.enable_grad():
-        X = X.detach().requires_grad_(True)
+        X = X.detach().requires_grad_(input_grad)
         p = {k: v.detach().requires_grad_(True) for k, v in params.items()}
         AL, caches = forward_propagation(X, p, activations)
         value = compute_loss(AL, caches[-1]["Z"], Y, loss, reduction)
+        first = 0 if input_grad else 1
         names = ([f"d{k}" for k in p] + [f"dZ{l}" for l in range(1, L + 1)]
-                 + [f"dA{l}" for l in range(L)])
-        wrt = ([*p.values()] + [c["Z"] for c in caches] + [c["A_prev"] for c in caches])
+                 + [f"dA{l}" for l in range(first, L)])
+        wrt = ([*p.values()] + [c["Z"] for c in caches] + [c["A_prev"] for c in caches[first:]])
         grads = torch.autograd.grad(value, wrt)
     return value.detach(), dict(zip(names, grads))

@@ -11,7 +11,8 @@ import torch
 from reference.case import TrainResult
 
 from .network import (activation_backward, backward_propagation, compute_loss,
-                      forward_propagation, linear_backward, output_delta)
+                      forward_propagation, linear_backward_input,
+                      linear_backward_weights, output_delta)
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -26,7 +27,8 @@ def cast(case, device="cpu"):
 def simultaneous_step(params, X, Y, activations, loss, reduction, lr, trainable):
     """One gradient-descent update with every gradient taken at the old parameters.
     Returns (loss before the update, new params)."""
-    value, grads = backward_propagation(X, Y, params, activations, loss, reduction)
+    value, grads = backward_propagation(X, Y, params, activations, loss, reduction,
+                                        input_grad=False)
     new = dict(params)
     for k in trainable:
         new[k] = params[k] - lr * grads["d" + k]
@@ -44,14 +46,13 @@ def sequential_step(params, X, Y, activations, loss, reduction, lr, trainable):
     new = dict(params)
     dZ = output_delta(AL, ZL, Y, loss, reduction, activations[-1])
     for l in range(L, 0, -1):
-        A_prev = caches[l - 1]["A_prev"]
-        _, dW, db = linear_backward(dZ, A_prev, params[f"W{l}"])
+        dW, db = linear_backward_weights(dZ, caches[l - 1]["A_prev"])
         if f"W{l}" in trainable:
             new[f"W{l}"] = params[f"W{l}"] - lr * dW
         if f"b{l}" in trainable:
             new[f"b{l}"] = params[f"b{l}"] - lr * db
         if l > 1:
-            dA_prev, _, _ = linear_backward(dZ, A_prev, new[f"W{l}"])
+            dA_prev = linear_backward_input(dZ, new[f"W{l}"])
             dZ = activation_backward(dA_prev, caches[l - 2]["Z"], activations[l - 2])
     return value, new
 
@@ -61,7 +62,8 @@ STEPS = {"simultaneous": simultaneous_step, "sequential": sequential_step}
 
 def initial_gradients(params, X, Y, activations, loss, reduction):
     """d loss / d param for every parameter ("W1", "b1", ...), at `params`."""
-    _, grads = backward_propagation(X, Y, params, activations, loss, reduction)
+    _, grads = backward_propagation(X, Y, params, activations, loss, reduction,
+                                    input_grad=False)
     return {k: grads["d" + k] for k in params}
 
 
@@ -69,22 +71,21 @@ def train(case, device="cpu"):
     """Run the case's training and return a `TrainResult` of NumPy arrays."""
     X, Y, params = cast(case, device)
     net = (case.activations, case.loss, case.reduction)
-    batches = case.batch_order()
     step = STEPS[case.schedule]
     trainable = case.trainable_names
-    first = torch.as_tensor(batches[0], device=device) if batches else slice(None)
-    gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
-    losses = np.empty(len(batches) + 1, dtype=case.dtype)
-    full = np.arange(case.m)
+    losses = np.empty(case.updates + 1, dtype=case.dtype)
     with torch.no_grad():
-        for i, idx in enumerate(batches):
-            if len(idx) == case.m and np.array_equal(idx, full):
-                Xb, Yb = X, Y  # full batch in data order: no copy
-            else:
-                t = torch.as_tensor(idx, device=device)
-                Xb, Yb = X[:, t], Y[:, t]
-            value, params = step(params, Xb, Yb, *net, case.lr, trainable)
-            losses[i] = value.item()
+        if case.full_batch or case.updates == 0:  # all of X in data order: no batch copies
+            gradients = initial_gradients(params, X, Y, *net)
+            for i in range(case.updates):
+                value, params = step(params, X, Y, *net, case.lr, trainable)
+                losses[i] = value.item()
+        else:
+            batches = [torch.as_tensor(b, device=device) for b in case.batch_order()]
+            gradients = initial_gradients(params, X[:, batches[0]], Y[:, batches[0]], *net)
+            for i, idx in enumerate(batches):
+                value, params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)
+                losses[i] = value.item()
         AL, caches = forward_propagation(X, params, case.activations)
         losses[-1] = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction).item()
     numpy = lambda t: t.detach().cpu().numpy()

@@ -1,0 +1,102 @@
+"""One forward and one backward pass, every intermediate, implementation beside implementation.
+
+The trace is taken through each package's own public functions (forward_propagation,
+compute_loss, output_delta, linear_backward_weights, linear_backward_input,
+activation_backward), in the order of the case's
+schedule. So the numbers shown are the ones each implementation computes, and for
+`sequential` they include the updated weights the delta is carried through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Published figures of the worked example (Mazur 2015, seed 001), by trace key. These are
+# for display beside the computed values; no implementation sees them.
+MAZUR_PUBLISHED = {
+    "Z1[0,0]": "0.3775", "A1[0,0]": "0.593269992", "A1[1,0]": "0.596884378",
+    "Z2[0,0]": "1.105905967", "A2[0,0]": "0.75136507", "A2[1,0]": "0.772928465",
+    "E": "0.298371109", "dA1[0,0]": "0.036350306",
+    "dW2[0,0]": "0.082167041", "dW1[0,0]": "0.000438568",
+    "W2+[0,0]": "0.35891648", "W2+[0,1]": "0.408666186", "W2+[1,0]": "0.511301270",
+    "W2+[1,1]": "0.561370121",
+    "W1+[0,0]": "0.149780716", "W1+[0,1]": "0.19956143", "W1+[1,0]": "0.24975114",
+    "W1+[1,1]": "0.29950229",
+}
+# The post works these out with the *old* w5..w8 (the simultaneous rule).
+OLD_WEIGHTS = {"dA1[0,0]", "dW1[0,0]", "W1+[0,0]", "W1+[0,1]", "W1+[1,0]", "W1+[1,1]"}
+
+
+def _np(x):
+    if hasattr(x, "detach"):
+        x = x.detach().cpu()
+    return np.asarray(x, dtype=np.float64)
+
+
+def trace(pkg, case) -> dict[str, np.ndarray]:
+    """Ordered {name: array}: Z[l], A[l], the loss, then per layer going down dZ[l], dW[l],
+    db[l], the updated W[l]+ and b[l]+ (when trainable), dA[l-1]; the first batch of the
+    case, at its initial parameters, one update by the case's schedule."""
+    X, Y, p = pkg.training.cast(case)
+    batches = case.batch_order()
+    if batches and len(batches[0]) != case.m:
+        idx = batches[0]
+        X, Y = X[:, idx], Y[:, idx]
+    net = pkg.network
+    out: dict[str, np.ndarray] = {}
+    AL, caches = net.forward_propagation(X, p, case.activations)
+    for l, c in enumerate(caches, start=1):
+        out[f"Z{l}"], out[f"A{l}"] = _np(c["Z"]), _np(c["A"])
+    ZL = caches[-1]["Z"]
+    out["E"] = _np(net.compute_loss(AL, ZL, Y, case.loss, case.reduction)).reshape(1, 1)
+    dZ = net.output_delta(AL, ZL, Y, case.loss, case.reduction, case.activations[-1])
+    new = dict(p)
+    trainable = case.trainable_names
+    for l in range(case.L, 0, -1):
+        dW, db = net.linear_backward_weights(dZ, caches[l - 1]["A_prev"])
+        out[f"dZ{l}"], out[f"dW{l}"], out[f"db{l}"] = _np(dZ), _np(dW), _np(db)
+        if f"W{l}" in trainable:
+            new[f"W{l}"] = p[f"W{l}"] - case.lr * dW
+            out[f"W{l}+"] = _np(new[f"W{l}"])
+        if f"b{l}" in trainable:
+            new[f"b{l}"] = p[f"b{l}"] - case.lr * db
+            out[f"b{l}+"] = _np(new[f"b{l}"])
+        if l > 1:
+            W = new[f"W{l}"] if case.schedule == "sequential" else p[f"W{l}"]
+            dA_prev = net.linear_backward_input(dZ, W)
+            out[f"dA{l - 1}"] = _np(dA_prev)
+            dZ = net.activation_backward(dA_prev, caches[l - 2]["Z"], case.activations[l - 2])
+    return out
+
+
+def rows(traces: dict[str, dict], published: dict[str, str]) -> list[tuple]:
+    """[(key, {impl: value}, published or '')] element by element."""
+    first = next(iter(traces.values()))
+    out = []
+    for name, arr in first.items():
+        for idx in np.ndindex(arr.shape):
+            key = name if name == "E" else f"{name}[{','.join(map(str, idx))}]"
+            out.append((key, {impl: float(t[name][idx]) for impl, t in traces.items()},
+                        published.get(key, "")))
+    return out
+
+
+def render(case, traces: dict[str, dict], max_rows: int = 400) -> str:
+    published = dict(MAZUR_PUBLISHED) if case.name.startswith("mazur") else {}
+    if case.schedule == "sequential":
+        published.update({k: f"{published[k]} (post: with the old w5..w8)" for k in OLD_WEIGHTS
+                          if k in published})
+    impls = list(traces)
+    lines = [f"walkthrough: {case.name} ({case.schedule} schedule, {case.dtype}); "
+             f"one forward and one backward pass on the first batch",
+             f"{'quantity':<12}" + "".join(f"{i:>24}" for i in impls) + "   published"]
+    table = rows(traces, published)
+    for key, vals, pub in table[:max_rows]:
+        lines.append(f"{key:<12}" + "".join(f"{vals[i]:>24.17g}" for i in impls)
+                     + (f"   {pub}" if pub else ""))
+    if len(table) > max_rows:
+        lines.append(f"... {len(table) - max_rows} more entries (use --json for all)")
+    if case.schedule == "sequential" and case.L > 1:
+        lines.append("sequential: dA[l-1] is computed with the updated W[l]+ shown above it, "
+                     "so W1+ differs from the post's hand-worked values.")
+    return "\n".join(lines)
