@@ -100,21 +100,18 @@ def main_job(args) -> int:
     show = _progress(not args.quiet)
     names = catalogue.names()
     cases = [catalogue.get(n) for n in names]
-    results, seconds, verdicts = {}, {}, []
     t0 = time.perf_counter()
-    for i, case in enumerate(cases, start=1):
-        show(i, len(cases), f"{case.name}: {', '.join(impls)}")
-        results[case.name], seconds[case.name] = runner.run_case(case, impls)
-        verdicts += runner.judge(case, results[case.name])
+    results, seconds = runner.run_all(cases, impls, progress=show)
+    verdicts = [v for case in cases for v in runner.judge(case, results[case.name])]
     elapsed = time.perf_counter() - t0
     print(_table(verdicts))
     from . import manifest, report
     bench = _latest_bench(out)
-    path = report.write(out, results, verdicts, seconds, manifest.manifest("float64"), missing,
-                        bench=bench, plots=not args.no_plots)
-    ok = all(v.ok for v in verdicts)
+    path, ok = report.write(out, results, verdicts, seconds, manifest.manifest("float64"),
+                            missing, bench=bench, plots=not args.no_plots)
     print(f"{'PASS' if ok else 'FAIL'}: {sum(v.ok for v in verdicts)}/{len(verdicts)} "
-          f"comparisons agree; {len(cases)} cases in {elapsed:.1f} s; report: {path}")
+          f"comparisons agree, published figures {'as expected' if ok else 'CHECK REPORT'}; "
+          f"{len(cases)} cases in {elapsed:.1f} s; report: {path}")
     return 0 if ok else 1
 
 

@@ -93,12 +93,13 @@ def compare(name: str, a, b, rtol: float, floor: bool = True) -> Comparison:
 
 def compare_results(a, b, rtol: float, prefix: str = "") -> list[Comparison]:
     """Compare two TrainResults: every gradient, the loss trajectory, the final parameters
-    and the final outputs."""
+    and the final and initial outputs."""
     rows = [compare(f"{prefix}d{k}", a.gradients[k], b.gradients[k], rtol) for k in b.gradients]
     rows.append(compare(f"{prefix}losses", a.losses, b.losses, rtol))
     rows += [compare(f"{prefix}final {k}", a.final_params[k], b.final_params[k], rtol)
              for k in b.final_params]
     rows.append(compare(f"{prefix}final A[L]", a.final_outputs, b.final_outputs, rtol))
+    rows.append(compare(f"{prefix}initial A[L]", a.initial_outputs, b.initial_outputs, rtol))
     return rows
 
 

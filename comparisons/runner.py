@@ -78,6 +78,55 @@ def run_case(case, impls: dict) -> tuple[dict, dict]:
     return results, seconds
 
 
+def _train_one(impl: str, case):
+    """Worker-process entry: train `case` with one implementation; (result, seconds)."""
+    mod = importlib.import_module(IMPL_MODULES[impl])
+    t = time.perf_counter()
+    result = mod.train(case)
+    return result, time.perf_counter() - t
+
+
+def run_all(cases, impls: dict, progress=None) -> tuple[dict, dict]:
+    """Every case through every implementation: ({case: {impl: result}}, {case: {impl: s}}).
+
+    torch's eager runs cost most of the time and are bound by one core's Python speed, so
+    when torch runs beside another implementation and there is a second core, all torch runs
+    go to one spawned worker process while this process runs the others.
+    """
+    import os
+    results = {c.name: {} for c in cases}
+    seconds = {c.name: {} for c in cases}
+    offload = "torch" in impls and len(impls) > 1 and (os.cpu_count() or 1) > 1
+    futures = {}
+    pool = None
+    if offload:
+        import concurrent.futures
+        import multiprocessing
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        futures = {c.name: pool.submit(_train_one, "torch", c) for c in cases}
+    try:
+        for i, case in enumerate(cases, start=1):
+            if progress:
+                progress(i, len(cases), f"{case.name}: {', '.join(impls)}")
+            for name, mod in impls.items():
+                if offload and name == "torch":
+                    continue
+                t = time.perf_counter()
+                results[case.name][name] = mod.train(case)
+                seconds[case.name][name] = time.perf_counter() - t
+        for case in cases:
+            if case.name in futures:
+                results[case.name]["torch"], seconds[case.name]["torch"] = \
+                    futures[case.name].result()
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    order = [n for n in IMPL_MODULES if n in impls]
+    return ({k: {n: v[n] for n in order} for k, v in results.items()},
+            {k: {n: v[n] for n in order} for k, v in seconds.items()})
+
+
 def judge(case, results: dict) -> list[PairVerdict]:
     rtol = RTOL[case.dtype]
     return [PairVerdict(case.name, (a, b), compare_results(results[a], results[b], rtol))

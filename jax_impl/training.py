@@ -111,10 +111,11 @@ def _train(params, X, Y, first, runs, lr, net, schedule, trainable, full_batch):
     """One compiled program: the gradient at the initial parameters on the first batch, every
     update, and the final outputs and loss on the full data."""
     gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
+    initial_outputs, _ = forward_propagation(X, params, net[0])
     params, values = _scan_epochs(params, X, Y, runs, lr, net, schedule, trainable, full_batch)
     AL, caches = forward_propagation(X, params, net[0])
     final = compute_loss(AL, caches[-1]["Z"], Y, net[1], net[2])
-    return gradients, params, values, AL, final
+    return gradients, params, values, AL, final, initial_outputs
 
 
 def _runs(sizes):
@@ -168,16 +169,16 @@ def train(case):
     runs, full_batch = _plan(case)
     first = (jnp.arange(case.m) if full_batch else jnp.asarray(case.batch_order()[0]))
     if runs is not None:
-        gradients, params, values, AL, final = _train(params, X, Y, first, runs, lr,
-                                                      full_batch=full_batch, **static)
+        gradients, params, values, AL, final, initial = _train(
+            params, X, Y, first, runs, lr, full_batch=full_batch, **static)
     else:  # no period in the batch sizes: one compiled scan per run of equal sizes
         batches = case.batch_order()
         values, start = [], 0
         for _, count in _runs([len(b) for b in batches]):
             idx = (jnp.asarray(np.stack(batches[start:start + count])),)
-            g, params, v, AL, final = _train(params, X, Y, first, idx, lr, full_batch=False,
-                                             **static)
-            gradients = g if start == 0 else gradients
+            g, params, v, AL, final, i0 = _train(params, X, Y, first, idx, lr,
+                                                 full_batch=False, **static)
+            gradients, initial = (g, i0) if start == 0 else (gradients, initial)
             values.append(v)
             start += count
         values = jnp.concatenate(values)
@@ -185,4 +186,4 @@ def train(case):
     numpy = lambda a: np.asarray(a)
     return TrainResult(losses=losses, gradients={k: numpy(v) for k, v in gradients.items()},
                        final_params={k: numpy(v) for k, v in params.items()},
-                       final_outputs=numpy(AL))
+                       final_outputs=numpy(AL), initial_outputs=numpy(initial))

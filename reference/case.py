@@ -491,10 +491,12 @@ class TrainResult:
         loss of the final parameters on the full data.
     gradients: name -> d loss / d param ("W1", "b1", ...) at the initial parameters on the
         first batch (the full data when there are no updates); the same for both schedules.
-    final_params: name -> array; final_outputs: A[L] of the final parameters on the full X.
+    final_params: name -> array; final_outputs: A[L] of the final parameters on the full X;
+    initial_outputs: A[L] of the initial parameters on the full X.
     """
 
     losses: np.ndarray
     gradients: dict[str, np.ndarray]
     final_params: dict[str, np.ndarray]
     final_outputs: np.ndarray
+    initial_outputs: np.ndarray

@@ -165,6 +165,7 @@ def train(case) -> TrainResult:
     b = [None] + [case.params[f"b{l}"][:, 0].tolist() for l in range(1, case.L + 1)]
     cols_x, cols_y = case.X.T.tolist(), case.Y.T.tolist()
     net = _Net(case)
+    initial = [net.forward(W, b, x)[1][-1] for x in cols_x]
     sequential = case.schedule == "sequential"
     losses = np.empty(case.updates + 1)
     if case.full_batch or case.updates == 0:
@@ -187,4 +188,5 @@ def train(case) -> TrainResult:
         params[f"b{l}"] = np.array(b[l], dtype=np.float64).reshape(-1, 1)
     outputs = np.array([As[-1] for _, As in fwd], dtype=np.float64).T
     return TrainResult(losses=losses, gradients=grads, final_params=params,
-                       final_outputs=outputs)
+                       final_outputs=outputs,
+                       initial_outputs=np.array(initial, dtype=np.float64).T)

@@ -75,6 +75,7 @@ def train(case, small_path=True):
     if small_path and small.eligible(case):
         return small.train(case)
     X, Y, params = cast(case)
+    initial_outputs, _ = forward_propagation(X, params, case.activations)
     net = (case.activations, case.loss, case.reduction)
     step = STEPS[case.schedule]
     trainable = case.trainable_names
@@ -91,4 +92,4 @@ def train(case, small_path=True):
     AL, caches = forward_propagation(X, params, case.activations)
     losses[-1] = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
     return TrainResult(losses=losses, gradients=gradients, final_params=params,
-                       final_outputs=AL)
+                       final_outputs=AL, initial_outputs=initial_outputs)

@@ -75,6 +75,7 @@ def train(case, device="cpu"):
     trainable = case.trainable_names
     losses = np.empty(case.updates + 1, dtype=case.dtype)
     with torch.no_grad():
+        initial_outputs, _ = forward_propagation(X, params, case.activations)
         if case.full_batch or case.updates == 0:  # all of X in data order: no batch copies
             gradients = initial_gradients(params, X, Y, *net)
             for i in range(case.updates):
@@ -91,4 +92,4 @@ def train(case, device="cpu"):
     numpy = lambda t: t.detach().cpu().numpy()
     return TrainResult(losses=losses, gradients={k: numpy(v) for k, v in gradients.items()},
                        final_params={k: numpy(v) for k, v in params.items()},
-                       final_outputs=numpy(AL))
+                       final_outputs=numpy(AL), initial_outputs=numpy(initial_outputs))
