@@ -2,9 +2,9 @@
 
 The trace is taken through each package's own public functions (forward_propagation,
 compute_loss, output_delta, linear_backward_weights, linear_backward_input,
-activation_backward), in the order of the case's
-schedule. So the numbers shown are the ones each implementation computes, and for
-`sequential` they include the updated weights the delta is carried through.
+activation_backward), in the order of the case's schedule. So the numbers shown are the ones
+each implementation computes, and for `sequential` they include the updated weights the
+delta is carried through.
 """
 
 from __future__ import annotations

@@ -19,3 +19,13 @@ def _numpy_errors_raise():
     """A RuntimeWarning (overflow, invalid, divide) anywhere in a test is a failure."""
     with np.errstate(all="raise", under="ignore"):
         yield
+
+
+def pytest_sessionstart(session):
+    import helpers
+    helpers.start_background_torch()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import helpers
+    helpers.stop_background_torch()

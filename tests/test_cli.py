@@ -74,11 +74,12 @@ def test_export_writes_versioned_golden_files(tmp_path, capsys, monkeypatch):
 
 
 def test_main_job_writes_the_report(tmp_path, monkeypatch, capsys):
-    """The main job on two catalogue cases (the full catalogue is the CLI's own job)."""
+    """The main job on two catalogue cases, numpy and jax (the full catalogue with torch in
+    its worker process is what CI's install step runs)."""
     import comparisons.cli as cli
     monkeypatch.setattr(cli.catalogue, "names", lambda: ["mazur-simultaneous", "gd-batch"])
     out = tmp_path / "report"
-    assert main(["--out", str(out), "--quiet"]) == 0
+    assert main(["--out", str(out), "--quiet", "--impl", "numpy", "jax"]) == 0
     text = capsys.readouterr().out
     assert "PASS" in text and "max rel grad" in text
     assert {p.name for p in out.iterdir()} >= {"report.md", "results.json", "manifest.json", "plots"}
