@@ -4,7 +4,6 @@ Column convention: A[l] and Z[l] are (n[l], m), W[l] is (n[l], n[l-1]), b[l] is 
 `params` maps "W1", "b1", ..., "WL", "bL" to arrays. Every gradient here is derived by hand.
 """
 
-import numpy as np
 
 from . import activations as act
 from . import losses

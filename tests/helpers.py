@@ -51,7 +51,7 @@ import torch_impl  # noqa: E402
 from comparisons.parity import RTOL, assert_all_close, compare_results  # noqa: E402
 
 IMPLS = {"numpy": reference, "torch": torch_impl, "jax": jax_impl}
-from comparisons.runner import PAIRS  # noqa: E402
+from comparisons.runner import PAIRS  # noqa: E402, F401  (re-exported to the tests)
 FLOAT32_MAX_UPDATES = 1000
 
 

@@ -1,7 +1,6 @@
 """The parity suite: every catalogue case through every implementation, and independent
 oracles (finite differences, mpmath, gradcheck, check_grads) for the reference."""
 
-import mpmath as mp
 import numpy as np
 import pytest
 import torch
