@@ -127,12 +127,12 @@ def _latest_bench(out: Path):
 
 def _table(verdicts) -> str:
     head = (f"{'case':<22} {'pair':<16} {'max rel grad':>13} {'max ULP':>8} "
-            f"{'max rel traj':>13} {'verdict':>8}")
+            f"{'max rel traj':>13} {'kappa':>7} {'verdict':>8}")
     lines = [head, "-" * len(head)]
     for v in verdicts:
         lines.append(f"{v.case:<22} {v.pair[0] + ' vs ' + v.pair[1]:<16} "
                      f"{v.grad_max_rel:>13.2e} {v.grad_max_ulp:>8d} {v.traj_max_rel:>13.2e} "
-                     f"{'ok' if v.ok else 'FAIL':>8}")
+                     f"{v.kappa:>7.2g} {'ok' if v.ok else 'FAIL':>8}")
     return "\n".join(lines)
 
 

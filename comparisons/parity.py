@@ -91,14 +91,47 @@ def compare(name: str, a, b, rtol: float, floor: bool = True) -> Comparison:
                       float(ratio.max()), rtol, a.shape)
 
 
-def compare_results(a, b, rtol: float, prefix: str = "") -> list[Comparison]:
-    """Compare two TrainResults: every gradient, the loss trajectory, the final parameters
-    and the final and initial outputs."""
+AMPLIFICATION_DELTA = 2.0 ** -30
+
+
+def amplification(case, delta: float = AMPLIFICATION_DELTA) -> float:
+    """kappa: how much the training run magnifies a relative perturbation of its initial
+    parameters, measured with the float64 reference.
+
+    Every parameter is scaled by (1 ± delta) (random signs, seed 0), the run is repeated, and
+    kappa is the largest change of the trajectory, final parameters and final outputs, in
+    the comparer's own units (|difference| / (|value| + tensor scale)), per unit delta.
+    delta = 2^-30 sits far above rounding (2^-52) and far below nonlinearity for kappa up to
+    ~1e6. A rounding difference introduced during training is magnified by about kappa too,
+    so trajectories are judged at rtol * max(1, kappa) (TOLERANCES.md). Infinite when the
+    run does not stay finite.
+    """
+    from reference import train
+    with np.errstate(all="ignore"):
+        base = train(case.replace(dtype="float64"))
+        rng = np.random.default_rng(0)
+        params = {k: v * (1 + delta * rng.choice([-1.0, 1.0], size=v.shape))
+                  for k, v in case.params.items()}
+        other = train(case.replace(dtype="float64", params=params))
+    rows = [r for r in compare_results(other, base, 1.0) if _trained(r.name)]
+    return max(r.worst_ratio for r in rows) / delta
+
+
+def _trained(name: str) -> bool:
+    """Rows whose values come out of training (not step 0)."""
+    return name == "losses" or name.startswith("final")
+
+
+def compare_results(a, b, rtol: float, prefix: str = "", kappa: float = 1.0) -> list[Comparison]:
+    """Compare two TrainResults: every gradient at step 0 and the initial outputs at rtol;
+    the loss trajectory, the final parameters and the final outputs at rtol * max(1, kappa),
+    kappa being the run's measured `amplification`."""
+    rt = rtol * max(1.0, kappa)
     rows = [compare(f"{prefix}d{k}", a.gradients[k], b.gradients[k], rtol) for k in b.gradients]
-    rows.append(compare(f"{prefix}losses", a.losses, b.losses, rtol))
-    rows += [compare(f"{prefix}final {k}", a.final_params[k], b.final_params[k], rtol)
+    rows.append(compare(f"{prefix}losses", a.losses, b.losses, rt))
+    rows += [compare(f"{prefix}final {k}", a.final_params[k], b.final_params[k], rt)
              for k in b.final_params]
-    rows.append(compare(f"{prefix}final A[L]", a.final_outputs, b.final_outputs, rtol))
+    rows.append(compare(f"{prefix}final A[L]", a.final_outputs, b.final_outputs, rt))
     rows.append(compare(f"{prefix}initial A[L]", a.initial_outputs, b.initial_outputs, rtol))
     return rows
 

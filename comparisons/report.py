@@ -145,11 +145,14 @@ def write(out: Path, results: dict, verdicts: list, seconds: dict, manifest: dic
            "update and does not reproduce them (ERRATA.md).", "",
            "## Parity table", "",
            "| case | pair | max rel grad | max ULP grad | max rel trajectory | max ULP trajectory "
-           "| verdict |", "|---|---|---|---|---|---|---|"]
+           "| κ | verdict |", "|---|---|---|---|---|---|---|---|"]
     for v in verdicts:
         md.append(f"| {v.case} | {v.pair[0]} vs {v.pair[1]} | {_fmt(v.grad_max_rel)} | "
                   f"{v.grad_max_ulp} | {_fmt(v.traj_max_rel)} | {v.traj_max_ulp} | "
-                  f"{'ok' if v.ok else '**FAIL**'} |")
+                  f"{v.kappa:.2g} | {'ok' if v.ok else '**FAIL**'} |")
+    md += ["", "κ is the run's measured amplification of a relative perturbation of its initial "
+           "parameters; trajectories and final states are judged at rtol × max(1, κ) "
+           "(TOLERANCES.md)."]
     md += ["", "## Run time per case (s)", "",
            "| case | updates | " + " | ".join(next(iter(seconds.values()), {})) + " |",
            "|---|---|" + "---|" * len(next(iter(seconds.values()), {}))]

@@ -6,7 +6,7 @@ import dataclasses
 import importlib
 import time
 
-from .parity import RTOL, Comparison, compare_results
+from .parity import RTOL, Comparison, amplification, compare_results
 
 IMPL_MODULES = {"numpy": "reference", "torch": "torch_impl", "jax": "jax_impl"}
 INSTALL_HINT = {"torch": 'pip install -c constraints.txt -e ".[torch]"',
@@ -29,6 +29,7 @@ class PairVerdict:
     case: str
     pair: tuple[str, str]
     rows: list[Comparison]
+    kappa: float = 1.0
 
     @property
     def ok(self) -> bool:
@@ -54,7 +55,7 @@ class PairVerdict:
         return next(r.max_ulp for r in self.rows if r.name == "losses")
 
     def to_dict(self) -> dict:
-        return {"case": self.case, "pair": list(self.pair), "ok": self.ok,
+        return {"case": self.case, "pair": list(self.pair), "ok": self.ok, "kappa": self.kappa,
                 "grad_max_rel": self.grad_max_rel, "grad_max_ulp": self.grad_max_ulp,
                 "traj_max_rel": self.traj_max_rel, "traj_max_ulp": self.traj_max_ulp,
                 "tensors": [dataclasses.asdict(r) | {"ok": r.ok} for r in self.rows]}
@@ -128,6 +129,9 @@ def run_all(cases, impls: dict, progress=None) -> tuple[dict, dict]:
 
 
 def judge(case, results: dict) -> list[PairVerdict]:
+    """Every pair's comparison, trajectories judged with the case's measured amplification."""
     rtol = RTOL[case.dtype]
-    return [PairVerdict(case.name, (a, b), compare_results(results[a], results[b], rtol))
+    kappa = amplification(case)
+    return [PairVerdict(case.name, (a, b), compare_results(results[a], results[b], rtol,
+                                                           kappa=kappa), kappa)
             for a, b in pairs(results)]

@@ -38,9 +38,8 @@ def trace(pkg, case) -> dict[str, np.ndarray]:
     db[l], the updated W[l]+ and b[l]+ (when trainable), dA[l-1]; the first batch of the
     case, at its initial parameters, one update by the case's schedule."""
     X, Y, p = pkg.training.cast(case)
-    batches = case.batch_order()
-    if batches and len(batches[0]) != case.m:
-        idx = batches[0]
+    if not case.full_batch and case.updates:
+        idx = case.batch_order()[0]
         X, Y = X[:, idx], Y[:, idx]
     net = pkg.network
     out: dict[str, np.ndarray] = {}

@@ -77,10 +77,10 @@ class _Net:
     def sample_loss(self, ZL, AL, y):
         n = len(AL)
         if self.loss == "half_sse":
-            return sum([0.5 * ((yi - ai) * (yi - ai)) for ai, yi in zip(AL, y)])
+            return _sum([0.5 * ((yi - ai) * (yi - ai)) for ai, yi in zip(AL, y)])
         if self.loss == "mse":
-            return sum([(yi - ai) * (yi - ai) for ai, yi in zip(AL, y)]) / n
-        return sum(max(z, 0.0) - yi * z + math.log1p(math.exp(-abs(z))) for z, yi in zip(ZL, y))
+            return _sum([(yi - ai) * (yi - ai) for ai, yi in zip(AL, y)]) / n
+        return _sum(max(z, 0.0) - yi * z + math.log1p(math.exp(-abs(z))) for z, yi in zip(ZL, y))
 
     def output_delta(self, ZL, AL, y, factor):
         if self.loss == "bce":  # fused sigmoid + bce: (A - Y) * factor
@@ -100,6 +100,15 @@ def _dot(w, a):
     return s
 
 
+def _sum(xs):
+    """Left-to-right float sum. Not builtins.sum: from Python 3.12 it compensates float
+    sums, which would make this reference's last bits depend on the Python version."""
+    s = 0.0
+    for x in xs:
+        s += x
+    return s
+
+
 def _layer_gradients(dZ, fwd, l):
     """dW[l] = dZ[l] A[l-1]^T and db[l] = sum_j dZ[l], over the batch's samples j (summed
     left to right, sample by sample)."""
@@ -108,7 +117,7 @@ def _layer_gradients(dZ, fwd, l):
     for j in range(1, len(dZ)):
         a = fwd[j][1][l - 1]
         dW = [[w + d * ak for w, ak in zip(row, a)] for row, d in zip(dW, dZ[j])]
-    db = [sum(col) for col in zip(*dZ)]
+    db = [_sum(col) for col in zip(*dZ)]
     return dW, db
 
 
@@ -125,7 +134,7 @@ def _forward_and_delta(net, W, b, xs, ys):
     m = len(xs)
     factor = 1.0 if net.reduction == "sum" else 1.0 / m
     fwd = [net.forward(W, b, x) for x in xs]
-    total = sum(net.sample_loss(Zs[-1], As[-1], y) for (Zs, As), y in zip(fwd, ys))
+    total = _sum(net.sample_loss(Zs[-1], As[-1], y) for (Zs, As), y in zip(fwd, ys))
     value = total if net.reduction == "sum" else total / m
     dZ = [net.output_delta(Zs[-1], As[-1], y, factor) for (Zs, As), y in zip(fwd, ys)]
     return fwd, value, dZ
@@ -180,7 +189,7 @@ def train(case) -> TrainResult:
             losses[i] = _step(net, W, b, [cols_x[j] for j in idx], [cols_y[j] for j in idx],
                               case.lr, sequential)
     fwd = [net.forward(W, b, x) for x in cols_x]
-    total = sum(net.sample_loss(Zs[-1], As[-1], y) for (Zs, As), y in zip(fwd, cols_y))
+    total = _sum(net.sample_loss(Zs[-1], As[-1], y) for (Zs, As), y in zip(fwd, cols_y))
     losses[-1] = total if net.reduction == "sum" else total / case.m
     params = {}
     for l in range(1, case.L + 1):

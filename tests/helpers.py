@@ -48,7 +48,8 @@ import functools  # noqa: E402
 import jax_impl  # noqa: E402
 import reference  # noqa: E402
 import torch_impl  # noqa: E402
-from comparisons.parity import RTOL, assert_all_close, compare_results  # noqa: E402
+from comparisons.parity import (RTOL, amplification, assert_all_close,  # noqa: E402
+                                compare_results)
 
 IMPLS = {"numpy": reference, "torch": torch_impl, "jax": jax_impl}
 from comparisons.runner import PAIRS  # noqa: E402, F401  (re-exported to the tests)
@@ -103,5 +104,11 @@ def reference64_for_float32(name):
     return reference.train(truncated(catalogue.get(name), FLOAT32_MAX_UPDATES))
 
 
-def assert_parity(a, b, dtype, context):
-    assert_all_close(compare_results(a, b, RTOL[dtype]), context)
+@functools.lru_cache(maxsize=None)
+def kappa_of(name, max_updates=None):
+    case = catalogue.get(name)
+    return amplification(truncated(case, max_updates) if max_updates else case)
+
+
+def assert_parity(a, b, dtype, context, kappa=1.0):
+    assert_all_close(compare_results(a, b, RTOL[dtype], kappa=kappa), context)

@@ -125,3 +125,24 @@ def test_unreadable_file_and_bad_arguments(tmp_path, args, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_missing_implementation_is_named_with_its_install_command(monkeypatch, capsys):
+    import comparisons.runner as runner
+    monkeypatch.setitem(runner.IMPL_MODULES, "torch", "torch_impl_not_installed")
+    impls, missing = runner.available()
+    assert set(impls) == {"numpy", "jax"}
+    assert "torch_impl_not_installed" in missing["torch"]
+    assert 'pip install -c constraints.txt -e ".[torch]"' in missing["torch"]
+
+
+def test_walkthrough_of_a_minibatch_case_uses_the_first_batch(capsys):
+    from comparisons.parity import RTOL, compare
+    from helpers import result
+    assert main(["walkthrough", "gd-minibatch", "--json"]) == 0
+    rows = {r["quantity"]: r["values"] for r in json.loads(capsys.readouterr().out)["rows"]}
+    for impl in ("numpy", "torch", "jax"):
+        g = result("gd-minibatch", impl).gradients["W1"]
+        got = np.array([[rows[f"dW1[{i},{k}]"][impl] for k in range(g.shape[1])]
+                        for i in range(g.shape[0])])
+        assert compare("dW1", got, g, RTOL["float64"]).ok

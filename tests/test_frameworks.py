@@ -10,7 +10,7 @@ import jax_impl
 import reference
 import torch_impl
 from comparisons.parity import RTOL, assert_all_close, compare
-from helpers import IMPLS, PAIRS, assert_parity, mazur, result
+from helpers import IMPLS, PAIRS, assert_parity, kappa_of, mazur, result
 from reference import activations as ref_act
 from reference import losses as ref_losses
 from reference import network as ref_net
@@ -157,4 +157,5 @@ def test_published_trajectory_in_each_framework(impl, schedule, after_one):
 @pytest.mark.parametrize("name", ["mazur-sequential", "mazur-simultaneous", "deep-relu",
                                   "deep-relu-sequential"])
 def test_framework_runs_agree(name, a, b):
-    assert_parity(result(name, a), result(name, b), "float64", f"{name}: {a} vs {b}")
+    assert_parity(result(name, a), result(name, b), "float64", f"{name}: {a} vs {b}",
+                  kappa=kappa_of(name))

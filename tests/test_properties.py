@@ -1,10 +1,21 @@
 """Property-based parity: hypothesis draws networks, data and training settings; the three
 implementations must agree on every draw (HYPOTHESIS_PROFILE: ci (default, derandomised),
-dev, nightly)."""
+dev, nightly).
 
-from hypothesis import given
+The learning rate is drawn per sample (divided by the batch size for `sum`), and draws whose
+float64 reference run diverges, or magnifies perturbations so much (kappa > 1e6) that
+rtol * kappa stops meaning anything, are rejected rather than compared: parity of a chaotic
+run is not defined at any fixed tolerance (TOLERANCES.md). Seen in a 300-draw run: the
+sequential schedule with bce summed over 13-24 samples at lr 0.1 grows doubly exponentially
+(loss 1.6e8 -> 4.4e30 -> 1.3e125) where simultaneous gradient descent stays at ~8.
+"""
+
+import math
+
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from comparisons.parity import amplification
 from helpers import IMPLS, PAIRS, assert_parity
 from reference import Case
 from reference.case import generate_data, init_params
@@ -29,10 +40,14 @@ def cases(draw):
     kind = "blobs" if loss in ("bce", "cce") else "regression"
     X, Y = generate_data(widths, loss, {"generator": kind, "m": m, "seed": seed})
     batch_size = draw(st.one_of(st.none(), st.integers(1, m)))
+    reduction = draw(st.sampled_from(["sum", "mean"]))
+    lr = draw(st.sampled_from([0.01, 0.1, 0.5]))  # per sample
+    if reduction == "sum":
+        lr /= batch_size or m
     return Case(name="drawn", layers=widths, activations=acts, loss=loss,
-                reduction=draw(st.sampled_from(["sum", "mean"])),
+                reduction=reduction,
                 params=init_params(widths, "glorot_uniform", seed), X=X, Y=Y,
-                lr=draw(st.sampled_from([0.01, 0.1, 0.5])), epochs=draw(st.integers(1, 3)),
+                lr=lr, epochs=draw(st.integers(1, 3)),
                 batch_size=batch_size,
                 shuffle_seed=draw(st.one_of(st.none(), st.integers(0, 100))),
                 schedule=draw(st.sampled_from(["simultaneous", "sequential"])))
@@ -40,8 +55,11 @@ def cases(draw):
 
 @given(cases())
 def test_three_implementations_agree_on_drawn_networks(case):
+    kappa = amplification(case)
+    assume(math.isfinite(kappa) and kappa < 1e6)
     results = {k: mod.train(case) for k, mod in IMPLS.items()}
     for a, b in PAIRS:
-        assert_parity(results[a], results[b], "float64",
+        assert_parity(results[a], results[b], "float64", kappa=kappa, context=
                       f"{a} vs {b} on {case.layers} {case.activations} {case.loss} "
-                      f"{case.reduction} m={case.m} bs={case.batch_size} {case.schedule}")
+                      f"{case.reduction} m={case.m} bs={case.batch_size} {case.schedule} "
+                      f"kappa={kappa:.3g}")

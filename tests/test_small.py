@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from comparisons import catalogue
-from helpers import assert_parity
+from comparisons.parity import amplification
+from helpers import assert_parity, kappa_of
 from reference import Case, small, train
 from reference.case import generate_data, init_params
 
@@ -22,7 +23,8 @@ def test_the_worked_example_and_seed003_take_the_small_path():
 @pytest.mark.parametrize("name", ELIGIBLE)
 def test_small_path_equals_vectorised_path(name):
     case = catalogue.get(name)
-    assert_parity(train(case), train(case, small_path=False), "float64", f"{name}: small vs numpy")
+    assert_parity(train(case), train(case, small_path=False), "float64",
+                  f"{name}: small vs numpy", kappa=kappa_of(name))
 
 
 @given(st.integers(1, 3), st.sampled_from(["sigmoid", "tanh", "relu", "leaky_relu", "identity"]),
@@ -41,5 +43,6 @@ def test_small_path_on_drawn_small_networks(depth, hidden, out, reduction, sched
                 trainable=None if seed % 3 else ["W1"])
     if small.eligible(case):
         a, b = train(case), train(case, small_path=False)
-        assert_parity(a, b, "float64", f"small vs numpy on {layers} {acts} {out} m={m}")
+        assert_parity(a, b, "float64", f"small vs numpy on {layers} {acts} {out} m={m}",
+                      kappa=amplification(case))
         assert np.array_equal(a.final_params["b1"], case.params["b1"]) or seed % 3
