@@ -101,8 +101,9 @@ def main_job(args) -> int:
     names = catalogue.names()
     cases = [catalogue.get(n) for n in names]
     t0 = time.perf_counter()
-    results, seconds = runner.run_all(cases, impls, progress=show)
-    verdicts = [v for case in cases for v in runner.judge(case, results[case.name])]
+    results, seconds, kappas = runner.run_all(cases, impls, progress=show)
+    verdicts = [v for case in cases
+                for v in runner.judge(case, results[case.name], kappas[case.name])]
     elapsed = time.perf_counter() - t0
     print(_table(verdicts))
     from . import manifest, report

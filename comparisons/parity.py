@@ -94,26 +94,36 @@ def compare(name: str, a, b, rtol: float, floor: bool = True) -> Comparison:
 AMPLIFICATION_DELTA = 2.0 ** -30
 
 
-def amplification(case, delta: float = AMPLIFICATION_DELTA) -> float:
-    """kappa: how much the training run magnifies a relative perturbation of its initial
-    parameters, measured with the float64 reference.
+def relative_perturbation(delta, seed=0):
+    """A function that multiplies every parameter by (1 ± delta), random signs from
+    numpy.random.default_rng(seed), a fresh draw per call (`reference.train(perturb=...)`)."""
+    rng = np.random.default_rng(seed)
 
-    Every parameter is scaled by (1 ± delta) (random signs, seed 0), the run is repeated, and
-    kappa is the largest change of the trajectory, final parameters and final outputs, in
-    the comparer's own units (|difference| / (|value| + tensor scale)), per unit delta.
-    delta = 2^-30 sits far above rounding (2^-52) and far below nonlinearity for kappa up to
-    ~1e6. A rounding difference introduced during training is magnified by about kappa too,
-    so trajectories are judged at rtol * max(1, kappa) (TOLERANCES.md). Infinite when the
-    run does not stay finite.
+    def perturb(params):
+        return {k: v * (1 + delta * (2.0 * rng.integers(0, 2, size=v.shape) - 1.0))
+                for k, v in params.items()}
+    return perturb
+
+
+def amplification(case, delta: float = AMPLIFICATION_DELTA, reference_result=None) -> float:
+    """kappa: how much the training run magnifies a relative perturbation made at any step,
+    measured with the float64 reference.
+
+    Rounding perturbs every step's parameters by a relative ~eps; this repeats the run with a
+    perturbation of relative size delta after every update (and of the initial parameters),
+    random signs, seed 0, and takes the largest change of the trajectory, final parameters
+    and final outputs, in the comparer's units (|difference| / (|value| + tensor scale)),
+    per unit delta. delta = 2^-30 sits far above rounding (2^-52) and far below the scale
+    where the run stops being linear, for kappa up to ~1e6. Perturbing only the initial
+    parameters would miss runs whose late steps magnify what their early steps damp.
+    Infinite when the run does not stay finite.
     """
     from reference import train
+    case = case.replace(dtype="float64")
     with np.errstate(all="ignore"):
-        base = train(case.replace(dtype="float64"))
-        rng = np.random.default_rng(0)
-        params = {k: v * (1 + delta * rng.choice([-1.0, 1.0], size=v.shape))
-                  for k, v in case.params.items()}
-        other = train(case.replace(dtype="float64", params=params))
-    rows = [r for r in compare_results(other, base, 1.0) if _trained(r.name)]
+        base = reference_result if reference_result is not None else train(case)
+        noisy = train(case, perturb=relative_perturbation(delta))
+    rows = [r for r in compare_results(noisy, base, 1.0) if _trained(r.name)]
     return max(r.worst_ratio for r in rows) / delta
 
 

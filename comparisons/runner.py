@@ -87,8 +87,9 @@ def _train_one(impl: str, case):
     return result, time.perf_counter() - t
 
 
-def run_all(cases, impls: dict, progress=None) -> tuple[dict, dict]:
-    """Every case through every implementation: ({case: {impl: result}}, {case: {impl: s}}).
+def run_all(cases, impls: dict, progress=None) -> tuple[dict, dict, dict]:
+    """Every case through every implementation: ({case: {impl: result}}, {case: {impl: s}},
+    {case: kappa}), kappa being the case's measured `amplification`.
 
     torch's eager runs cost most of the time and are bound by one core's Python speed, so
     when torch runs beside another implementation and there is a second core, all torch runs
@@ -97,6 +98,7 @@ def run_all(cases, impls: dict, progress=None) -> tuple[dict, dict]:
     import os
     results = {c.name: {} for c in cases}
     seconds = {c.name: {} for c in cases}
+    kappas = {}
     offload = "torch" in impls and len(impls) > 1 and (os.cpu_count() or 1) > 1
     futures = {}
     pool = None
@@ -116,6 +118,8 @@ def run_all(cases, impls: dict, progress=None) -> tuple[dict, dict]:
                 t = time.perf_counter()
                 results[case.name][name] = mod.train(case)
                 seconds[case.name][name] = time.perf_counter() - t
+            ref = results[case.name].get("numpy") if case.dtype == "float64" else None
+            kappas[case.name] = amplification(case, reference_result=ref)
         for case in cases:
             if case.name in futures:
                 results[case.name]["torch"], seconds[case.name]["torch"] = \
@@ -125,13 +129,16 @@ def run_all(cases, impls: dict, progress=None) -> tuple[dict, dict]:
             pool.shutdown(cancel_futures=True)
     order = [n for n in IMPL_MODULES if n in impls]
     return ({k: {n: v[n] for n in order} for k, v in results.items()},
-            {k: {n: v[n] for n in order} for k, v in seconds.items()})
+            {k: {n: v[n] for n in order} for k, v in seconds.items()}, kappas)
 
 
-def judge(case, results: dict) -> list[PairVerdict]:
-    """Every pair's comparison, trajectories judged with the case's measured amplification."""
+def judge(case, results: dict, kappa: float | None = None) -> list[PairVerdict]:
+    """Every pair's comparison, trajectories judged with the case's measured amplification
+    (measured here unless given)."""
     rtol = RTOL[case.dtype]
-    kappa = amplification(case)
+    if kappa is None:
+        reference = results.get("numpy") if case.dtype == "float64" else None
+        kappa = amplification(case, reference_result=reference)
     return [PairVerdict(case.name, (a, b), compare_results(results[a], results[b], rtol,
                                                            kappa=kappa), kappa)
             for a, b in pairs(results)]

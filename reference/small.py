@@ -168,7 +168,17 @@ def gradients(net, W, b, xs, ys):
     return {k: grads[k] for k in param_names(net.L)}
 
 
-def train(case) -> TrainResult:
+def _perturbed(perturb, W, b, L):
+    """Apply a dict-of-arrays `perturb` to the list form of the parameters."""
+    params = {}
+    for l in range(1, L + 1):
+        params[f"W{l}"], params[f"b{l}"] = np.array(W[l]), np.array(b[l])
+    params = perturb(params)
+    return ([None] + [params[f"W{l}"].tolist() for l in range(1, L + 1)],
+            [None] + [params[f"b{l}"].tolist() for l in range(1, L + 1)])
+
+
+def train(case, perturb=None) -> TrainResult:
     """`reference.training.train` for an eligible case, on Python floats."""
     W = [None] + [case.params[f"W{l}"].tolist() for l in range(1, case.L + 1)]
     b = [None] + [case.params[f"b{l}"][:, 0].tolist() for l in range(1, case.L + 1)]
@@ -177,17 +187,21 @@ def train(case) -> TrainResult:
     initial = [net.forward(W, b, x)[1][-1] for x in cols_x]
     sequential = case.schedule == "sequential"
     losses = np.empty(case.updates + 1)
-    if case.full_batch or case.updates == 0:
-        grads = gradients(net, W, b, cols_x, cols_y)
-        for i in range(case.updates):
-            losses[i] = _step(net, W, b, cols_x, cols_y, case.lr, sequential)
-    else:
-        batches = [b_.tolist() for b_ in case.batch_order()]
-        first = batches[0]
-        grads = gradients(net, W, b, [cols_x[j] for j in first], [cols_y[j] for j in first])
-        for i, idx in enumerate(batches):
-            losses[i] = _step(net, W, b, [cols_x[j] for j in idx], [cols_y[j] for j in idx],
-                              case.lr, sequential)
+    full = case.full_batch or case.updates == 0
+    batches = None if full else [b_.tolist() for b_ in case.batch_order()]
+    xs0, ys0 = ((cols_x, cols_y) if full else
+                ([cols_x[j] for j in batches[0]], [cols_y[j] for j in batches[0]]))
+    grads = gradients(net, W, b, xs0, ys0)
+    if perturb is not None:
+        W, b = _perturbed(perturb, W, b, case.L)
+    for i in range(case.updates):
+        if full:
+            xs, ys = cols_x, cols_y
+        else:
+            xs, ys = [cols_x[j] for j in batches[i]], [cols_y[j] for j in batches[i]]
+        losses[i] = _step(net, W, b, xs, ys, case.lr, sequential)
+        if perturb is not None:
+            W, b = _perturbed(perturb, W, b, case.L)
     fwd = [net.forward(W, b, x) for x in cols_x]
     total = _sum(net.sample_loss(Zs[-1], As[-1], y) for (Zs, As), y in zip(fwd, cols_y))
     losses[-1] = total if net.reduction == "sum" else total / case.m

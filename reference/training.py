@@ -67,28 +67,32 @@ def initial_gradients(params, X, Y, activations, loss, reduction):
     return {k: grads["d" + k] for k in params}
 
 
-def train(case, small_path=True):
+def train(case, small_path=True, perturb=None):
     """Run the case's training and return a `TrainResult` (see reference.case).
 
     Small float64 networks run on Python floats (reference.small: the same formulas without
-    NumPy's per-call overhead) unless small_path=False."""
+    NumPy's per-call overhead) unless small_path=False. `perturb`, a function from a params
+    dict to a params dict (for conditioning studies: comparisons.parity.amplification), is
+    applied before the first update and after every update; the gradients reported stay
+    those of the unperturbed initial parameters."""
     if small_path and small.eligible(case):
-        return small.train(case)
+        return small.train(case, perturb)
     X, Y, params = cast(case)
     initial_outputs, _ = forward_propagation(X, params, case.activations)
     net = (case.activations, case.loss, case.reduction)
     step = STEPS[case.schedule]
     trainable = case.trainable_names
     losses = np.empty(case.updates + 1, dtype=X.dtype)
-    if case.full_batch or case.updates == 0:  # all of X in data order: no batch copies
-        gradients = initial_gradients(params, X, Y, *net)
-        for i in range(case.updates):
-            losses[i], params = step(params, X, Y, *net, case.lr, trainable)
-    else:
-        batches = case.batch_order()
-        gradients = initial_gradients(params, X[:, batches[0]], Y[:, batches[0]], *net)
-        for i, idx in enumerate(batches):
-            losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)
+    full = case.full_batch or case.updates == 0  # all of X in data order: no batch copies
+    batches = [slice(None)] * case.updates if full else case.batch_order()
+    first = slice(None) if full else batches[0]
+    gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
+    if perturb is not None:
+        params = perturb(params)
+    for i, idx in enumerate(batches):
+        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)
+        if perturb is not None:
+            params = perturb(params)
     AL, caches = forward_propagation(X, params, case.activations)
     losses[-1] = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
     return TrainResult(losses=losses, gradients=gradients, final_params=params,

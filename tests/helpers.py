@@ -106,8 +106,11 @@ def reference64_for_float32(name):
 
 @functools.lru_cache(maxsize=None)
 def kappa_of(name, max_updates=None):
-    case = catalogue.get(name)
-    return amplification(truncated(case, max_updates) if max_updates else case)
+    """The case's measured amplification (on its first max_updates updates if given)."""
+    if max_updates:
+        return amplification(truncated(catalogue.get(name), max_updates),
+                             reference_result=reference64_for_float32(name))
+    return amplification(catalogue.get(name), reference_result=result(name, "numpy"))
 
 
 def assert_parity(a, b, dtype, context, kappa=1.0):
