@@ -81,18 +81,13 @@ def _progress(enabled):
     return show
 
 
-def _impls(requested):
-    impls, missing = runner.available(requested)
-    return impls, missing
-
-
 def _report_missing(missing):
     for name, why in missing.items():
         print(f"note: {name} skipped: {why}", file=sys.stderr)
 
 
 def main_job(args) -> int:
-    impls, missing = _impls(args.impl)
+    impls, missing = runner.available(args.impl)
     _report_missing(missing)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -146,7 +141,7 @@ def run_command(args) -> int:
     case = load_case(args.case_file)
     if args.dtype:
         case = case.replace(dtype=args.dtype)
-    impls, missing = _impls(args.impl)
+    impls, missing = runner.available(args.impl)
     if not impls:
         raise UsageError("--impl: none of the requested implementations is installed")
     results, seconds = runner.run_case(case, impls)
@@ -198,7 +193,7 @@ def _case_arg(text):
 def walkthrough_command(args) -> int:
     from . import walkthrough
     case = _case_arg(args.case)
-    impls, missing = _impls(args.impl)
+    impls, missing = runner.available(args.impl)
     traces = {name: walkthrough.trace(mod, case) for name, mod in impls.items()}
     if args.json:
         print(json.dumps({"case": case.name, "rows": [
@@ -223,7 +218,7 @@ def export_command(args) -> int:
 
 def bench_command(args) -> int:
     from . import bench
-    impls, missing = _impls(args.impl)
+    impls, missing = runner.available(args.impl)
     doc = bench.run(impls, quick=args.quick, progress=_progress(not args.quiet and not args.json))
     doc["missing"] = missing
     out = Path(args.out)

@@ -112,12 +112,8 @@ def run_all(cases, impls: dict, progress=None) -> tuple[dict, dict, dict]:
         for i, case in enumerate(cases, start=1):
             if progress:
                 progress(i, len(cases), f"{case.name}: {', '.join(impls)}")
-            for name, mod in impls.items():
-                if offload and name == "torch":
-                    continue
-                t = time.perf_counter()
-                results[case.name][name] = mod.train(case)
-                seconds[case.name][name] = time.perf_counter() - t
+            local = {n: m for n, m in impls.items() if not (offload and n == "torch")}
+            results[case.name], seconds[case.name] = run_case(case, local)
             ref = results[case.name].get("numpy") if case.dtype == "float64" else None
             kappas[case.name] = amplification(case, reference_result=ref)
         for case in cases:

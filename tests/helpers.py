@@ -36,6 +36,12 @@ def assert_fd_close(analytic, numeric, what):
     assert err <= FD_RTOL * scale, f"{what}: |analytic - FD| = {err:.3e} > {FD_RTOL * scale:.1e}"
 
 
+def printed(value, published):
+    """`value` rounds to `published` at the number of decimals it is printed with."""
+    decimals = len(published.split(".")[1])
+    return round(float(value), decimals) == float(published)
+
+
 def mazur(schedule="sequential", **changes):
     case = catalogue.get(f"mazur-{schedule}")
     return case.replace(**changes) if changes else case

@@ -10,7 +10,7 @@ import jax_impl
 import reference
 import torch_impl
 from comparisons.parity import RTOL, assert_all_close, compare
-from helpers import IMPLS, PAIRS, assert_parity, kappa_of, mazur, result
+from helpers import IMPLS, PAIRS, assert_parity, kappa_of, mazur, printed, result
 from reference import activations as ref_act
 from reference import losses as ref_losses
 from reference import network as ref_net
@@ -139,10 +139,6 @@ def test_backward_propagation_intermediates_agree(fw):
 
 
 # --- Whole runs -------------------------------------------------------------------------
-
-def printed(value, published):
-    return round(float(value), len(published.split(".")[1])) == float(published)
-
 
 @pytest.mark.parametrize("impl", ["torch", "jax"])
 @pytest.mark.parametrize("schedule,after_one", [("sequential", "0.291027924"),

@@ -9,7 +9,7 @@ from comparisons import catalogue
 from comparisons.mp_oracle import MPNetwork
 from comparisons.parity import EPS, RTOL, assert_all_close, compare, compare_results
 from helpers import (FLOAT32_MAX_UPDATES, IMPLS, PAIRS, assert_fd_close, assert_parity,
-                     kappa_of, numerical_gradient, reference64_for_float32, result)
+                     kappa_of, numerical_gradient, printed, reference64_for_float32, result)
 from reference import network as ref_net
 from reference.training import cast
 
@@ -39,10 +39,6 @@ def test_float32_against_float64_reference(name, impl):
 
 
 # --- The worked example's published figures, in all three implementations --------------
-
-def printed(value, published):
-    return round(float(value), len(published.split(".")[1])) == float(published)
-
 
 def _initial_outputs(impl):
     return result("mazur-sequential", impl).initial_outputs

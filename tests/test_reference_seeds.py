@@ -6,17 +6,11 @@ import warnings
 import numpy as np
 import pytest
 
-from helpers import mazur
+from helpers import mazur, printed
 from reference import Case, CaseError, batch_order, train
 from reference import activations as act
 from reference import losses, network
 from reference.training import cast, sequential_step, simultaneous_step
-
-
-def printed(value, published):
-    """`value` rounds to `published` at the number of decimals it is printed with."""
-    decimals = len(published.split(".")[1])
-    return round(float(value), decimals) == float(published)
 
 
 # --- The worked example ------------------------------------------------------------------
