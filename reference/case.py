@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -143,18 +145,37 @@ class Case:
             return [np.asarray(b, dtype=np.int64) for b in self.batches]
         return batch_order(self.m, self.batch_size, self.epochs, self.shuffle_seed)
 
+    def update_batches(self) -> tuple[list, Any]:
+        """(the sample indices of every update, those of the first batch), for indexing the
+        columns of X: slice(None) (all of X, no copy) when every update uses all of X in data
+        order."""
+        if self.full_batch or self.updates == 0:
+            return [slice(None)] * self.updates, slice(None)
+        batches = self.batch_order()
+        return batches, batches[0]
+
     def replace(self, **changes: Any) -> "Case":
         return dataclasses.replace(self, **changes)
 
+    def rounded(self, dtype: str) -> "Case":
+        """The same case with its parameters, data and learning rate rounded to `dtype` (and
+        kept as float64 numbers). A float32 run computes on exactly these inputs, so the
+        float64 reference on them isolates the arithmetic of the float32 run."""
+        dt = np.dtype(dtype)
+        r = lambda a: np.asarray(a, dtype=dt).astype(np.float64)  # noqa: E731
+        return self.replace(params={k: r(v) for k, v in self.params.items()}, X=r(self.X),
+                            Y=r(self.Y), lr=float(dt.type(self.lr)))
+
     def to_dict(self) -> dict:
         """The case as a JSON-ready dict with explicit params and data (floats exact)."""
-        train: dict[str, Any] = {"lr": self.lr, "epochs": self.epochs,
-                                 "batch_size": self.batch_size, "shuffle_seed": self.shuffle_seed,
-                                 "schedule": self.schedule}
+        train: dict[str, Any] = {"lr": self.lr, "schedule": self.schedule}
+        if self.batches is not None:  # the explicit order replaces the three keys below
+            train["batches"] = [np.asarray(b).tolist() for b in self.batches]
+        else:
+            train.update(epochs=self.epochs, batch_size=self.batch_size,
+                         shuffle_seed=self.shuffle_seed)
         if self.trainable is not None:
             train["trainable"] = list(self.trainable)
-        if self.batches is not None:
-            train["batches"] = [np.asarray(b).tolist() for b in self.batches]
         return {"name": self.name, "description": self.description, "source": self.source,
                 "dtype": self.dtype, "layers": list(self.layers),
                 "activations": list(self.activations), "loss": self.loss,
@@ -164,15 +185,26 @@ class Case:
 
 
 # ---------------------------------------------------------------------------------------------
-# Validation. Every check names the field, the value and what was expected.
+# Validation. Every check names the field, the value and what was expected. Positions in lists
+# are counted from 0, as in the file (`activations[0]` is layer 1's activation); parameters are
+# named W1, b1, ... after the layer l = 1..L they belong to, as in the seeds.
 
 def _fail(msg: str) -> None:
     raise CaseError(msg)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 40, 40
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    text = _REPR.repr(value)  # bounded in depth and length, whatever the value
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _key(k: Any) -> str:
+    """A field name as written in the file (bounded, quoted only if it is not a plain name)."""
+    return k if isinstance(k, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", k) else _short(k)
 
 
 def _is_int(v: Any) -> bool:
@@ -184,7 +216,7 @@ def _is_real(v: Any) -> bool:
 
 
 def _choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         _fail(f"{field}: unknown value {_short(value)}; expected one of {', '.join(allowed)}")
 
 
@@ -197,10 +229,12 @@ def _matrix(field: str, value: Any) -> np.ndarray:
             _fail(f"{field}: expected a non-empty list of rows (a 2-D array), got {_short(value)}")
         widths = {len(r) for r in value}
         if len(widths) != 1 or 0 in widths:
-            _fail(f"{field}: rows have lengths {sorted(widths)}; expected equal, non-zero lengths")
-        if not all(_is_real(x) for r in value for x in r):
-            bad = next(x for r in value for x in r if not _is_real(x))
-            _fail(f"{field}: entry {_short(bad)} is not a number")
+            _fail(f"{field}: rows have lengths {sorted(widths)[:4]}; expected equal, non-zero "
+                  "lengths")
+        for i, r in enumerate(value):
+            for j, x in enumerate(r):
+                if not _is_real(x):
+                    _fail(f"{field}[{i}][{j}]: {_short(x)} is not a number")
         arr = np.array(value, dtype=np.float64)
     if arr.ndim != 2:
         _fail(f"{field}: expected a 2-D array, got {arr.ndim}-D with shape {arr.shape}")
@@ -208,45 +242,106 @@ def _matrix(field: str, value: Any) -> np.ndarray:
         _fail(f"{field}: expected real numbers, got dtype {arr.dtype}")
     arr = np.array(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
-        _fail(f"{field}: contains a non-finite value ({arr[~np.isfinite(arr)][0]}); "
-              "expected finite numbers")
+        i = tuple(int(x) for x in np.argwhere(~np.isfinite(arr))[0])
+        _fail(f"{field}[{i[0]}][{i[1]}]: {arr[i]} is not finite; expected finite numbers")
     return arr
 
 
-def _validate(c: Case) -> None:
-    if not isinstance(c.name, str) or not c.name:
-        _fail(f"name: expected a non-empty string, got {_short(c.name)}")
-    _choice("dtype", c.dtype, DTYPES)
-    if (not isinstance(c.layers, list) or len(c.layers) < 2
-            or not all(_is_int(n) and n >= 1 for n in c.layers)):
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _check_network(name, dtype, layers, activations, loss, reduction) -> None:
+    """The network's structure: cheap checks on names and sizes, no arrays."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        _fail(f"name: expected 1-100 letters, digits, '.', '_' or '-' (it names report files), "
+              f"got {_short(name)}")
+    _choice("dtype", dtype, DTYPES)
+    if (not isinstance(layers, list) or len(layers) < 2
+            or not all(_is_int(n) and n >= 1 for n in layers)):
         _fail(f"layers: expected a list [n[0], ..., n[L]] of at least two positive integers, "
-              f"got {_short(c.layers)}")
+              f"got {_short(layers)}")
+    L = len(layers) - 1
+    if not isinstance(activations, list) or len(activations) != L:
+        _fail(f"activations: expected a list of {L} names (one per layer 1..{L}), "
+              f"got {_short(activations)}")
+    for i, a in enumerate(activations):
+        _choice(f"activations[{i}] (layer {i + 1})", a, ACTIVATIONS)
+        if a == "softmax" and i != L - 1:
+            _fail(f"activations[{i}] (layer {i + 1}): softmax is only supported on the output "
+                  f"layer {L}")
+    _choice("loss", loss, LOSSES)
+    _choice("reduction", reduction, REDUCTIONS)
+    out = activations[-1]
+    if out not in LOSS_OUTPUT_ACTIVATIONS[loss]:
+        if out == "softmax":
+            _fail(f"activations[{L - 1}] (layer {L}): softmax output requires loss 'cce', "
+                  f"got {loss!r}")
+        _fail(f"loss: {loss!r} requires output activation "
+              f"{' or '.join(LOSS_OUTPUT_ACTIVATIONS[loss])}, got {out!r}")
+    if loss == "cce" and layers[-1] < 2:
+        _fail(f"layers: loss 'cce' needs n[L] >= 2 classes, got n[{L}]={layers[-1]}")
+
+
+def _check_train(lr, schedule, epochs, batch_size, shuffle_seed, batches, trainable, L, m):
+    """The training block's fields; returns them normalised:
+    (lr, epochs, batch_size, shuffle_seed, batches as int64 arrays or None, trainable)."""
+    if not _is_real(lr) or not math.isfinite(lr) or lr <= 0:
+        _fail(f"train.lr: expected a positive finite number, got {_short(lr)}")
+    _choice("train.schedule", schedule, SCHEDULES)
+    names = param_names(L)
+    if trainable is not None:
+        if not isinstance(trainable, (list, tuple)):
+            _fail(f"train.trainable: expected a list of parameter names, got {_short(trainable)}")
+        for i, k in enumerate(trainable):
+            if k not in names:
+                _fail(f"train.trainable[{i}]: unknown parameter {_short(k)}; expected names from "
+                      f"{', '.join(names)}")
+        trainable = tuple(k for k in names if k in trainable)
+    if batches is not None:
+        if not isinstance(batches, (list, tuple)) or not len(batches):
+            _fail(f"train.batches: expected a non-empty list of index lists, got {_short(batches)}")
+        checked = []
+        for i, b in enumerate(batches):
+            ok = isinstance(b, (list, tuple, np.ndarray)) and len(b) > 0 and all(
+                _is_int(j) and 0 <= j < m for j in b)
+            if not ok:
+                _fail(f"train.batches[{i}]: expected a non-empty list of sample indices in "
+                      f"0..{m - 1}, got {_short(b)}")
+            checked.append(np.asarray(b, dtype=np.int64))
+        batches = checked
+        if epochs is None:
+            epochs = 1
+    if not _is_int(epochs) or epochs < 0:
+        _fail(f"train.epochs: expected a non-negative integer, got {_short(epochs)}")
+    if batch_size is not None and (not _is_int(batch_size) or not 1 <= batch_size <= m):
+        _fail(f"train.batch_size: expected null (full batch) or an integer in 1..{m} (m), "
+              f"got {_short(batch_size)}")
+    if shuffle_seed is not None and (not _is_int(shuffle_seed) or shuffle_seed < 0):
+        _fail(f"train.shuffle_seed: expected null or a non-negative integer, "
+              f"got {_short(shuffle_seed)}")
+    if batches is None:
+        per_epoch = -(-m // (batch_size or m))
+        if epochs * per_epoch > MAX_UPDATES:
+            _fail(f"train.epochs: {epochs} epochs make {epochs * per_epoch} updates; "
+                  f"expected at most {MAX_UPDATES}")
+    elif len(batches) > MAX_UPDATES:
+        _fail(f"train.batches: {len(batches)} updates; expected at most {MAX_UPDATES}")
+    return (float(lr), int(epochs), None if batch_size is None else int(batch_size),
+            None if shuffle_seed is None else int(shuffle_seed), batches, trainable)
+
+
+def _validate(c: Case) -> None:
+    _check_network(c.name, c.dtype, c.layers, c.activations, c.loss, c.reduction)
     c.layers = [int(n) for n in c.layers]
     L = c.L
-    if not isinstance(c.activations, list) or len(c.activations) != L:
-        _fail(f"activations: expected a list of {L} names (one per layer 1..{L}), "
-              f"got {_short(c.activations)}")
-    for l, a in enumerate(c.activations, start=1):
-        _choice(f"activations[{l}]", a, ACTIVATIONS)
-        if a == "softmax" and l != L:
-            _fail(f"activations[{l}]: softmax is only supported on the output layer {L}")
-    _choice("loss", c.loss, LOSSES)
-    _choice("reduction", c.reduction, REDUCTIONS)
-    out = c.activations[-1]
-    if out not in LOSS_OUTPUT_ACTIVATIONS[c.loss]:
-        if out == "softmax":
-            _fail(f"activations[{L}]: softmax output requires loss 'cce', got {c.loss!r}")
-        _fail(f"loss: {c.loss!r} requires output activation "
-              f"{' or '.join(LOSS_OUTPUT_ACTIVATIONS[c.loss])}, got {out!r}")
-    if c.loss == "cce" and c.layers[-1] < 2:
-        _fail(f"layers: loss 'cce' needs n[L] >= 2 classes, got n[{L}]={c.layers[-1]}")
     # Parameters, in the seeds' shapes.
     if not isinstance(c.params, dict):
         _fail(f"params: expected an object of W1, b1, ... arrays, got {_short(c.params)}")
     names = param_names(L)
     for k in c.params:
         if k not in names:
-            _fail(f"params: unknown parameter {k!r}; a {L}-layer network has {', '.join(names)}")
+            _fail(f"params: unknown parameter {_short(k)}; a {L}-layer network has "
+                  f"{', '.join(names)}")
     for k in names:
         if k not in c.params:
             _fail(f"params: missing {k}; a {L}-layer network needs {', '.join(names)}")
@@ -274,48 +369,80 @@ def _validate(c: Case) -> None:
         if not np.allclose(sums, 1.0, rtol=0, atol=1e-12):
             j = int(np.argmax(np.abs(sums - 1)))
             _fail(f"Y: loss 'cce' needs each column to sum to 1, column {j} sums to {sums[j]}")
-    # Training.
-    if not _is_real(c.lr) or not math.isfinite(c.lr) or c.lr <= 0:
-        _fail(f"train.lr: expected a positive finite number, got {_short(c.lr)}")
-    c.lr = float(c.lr)
-    _choice("train.schedule", c.schedule, SCHEDULES)
-    if c.trainable is not None:
-        if not isinstance(c.trainable, (list, tuple)):
-            _fail(f"train.trainable: expected a list of parameter names, got {_short(c.trainable)}")
-        for k in c.trainable:
-            if k not in names:
-                _fail(f"train.trainable: unknown parameter {_short(k)}; expected names from "
-                      f"{', '.join(names)}")
-        c.trainable = tuple(k for k in names if k in c.trainable)
-    m = c.X.shape[1]
-    if c.batches is not None:
-        if not isinstance(c.batches, list) or not c.batches:
-            _fail(f"train.batches: expected a non-empty list of index lists, got {_short(c.batches)}")
-        checked = []
-        for i, b in enumerate(c.batches):
-            idx = np.asarray(b)
-            if (idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu"
-                    or idx.min() < 0 or idx.max() >= m):
-                _fail(f"train.batches[{i}]: expected a non-empty list of sample indices in "
-                      f"0..{m - 1}, got {_short(b)}")
-            checked.append(idx.astype(np.int64))
-        c.batches = checked
-        if c.epochs is None:
-            c.epochs = 1
-    if not _is_int(c.epochs) or c.epochs < 0:
-        _fail(f"train.epochs: expected a non-negative integer, got {_short(c.epochs)}")
-    c.epochs = int(c.epochs)
-    if c.batch_size is not None and (not _is_int(c.batch_size) or not 1 <= c.batch_size <= m):
-        _fail(f"train.batch_size: expected null (full batch) or an integer in 1..{m} (m), "
-              f"got {_short(c.batch_size)}")
-    if c.shuffle_seed is not None and (not _is_int(c.shuffle_seed) or c.shuffle_seed < 0):
-        _fail(f"train.shuffle_seed: expected null or a non-negative integer, "
-              f"got {_short(c.shuffle_seed)}")
-    if c.batches is None:
-        per_epoch = -(-m // (c.batch_size or m))
-        if c.epochs * per_epoch > MAX_UPDATES:
-            _fail(f"train.epochs: {c.epochs} epochs make {c.epochs * per_epoch} updates; "
-                  f"expected at most {MAX_UPDATES}")
+    (c.lr, c.epochs, c.batch_size, c.shuffle_seed, c.batches, c.trainable) = _check_train(
+        c.lr, c.schedule, c.epochs, c.batch_size, c.shuffle_seed, c.batches, c.trainable, L,
+        c.X.shape[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Cost: what a case asks of the machine, estimated from its description alone.
+
+DEFAULT_MAX_MEMORY = 2 * 1024 ** 3
+MAX_FILE_BYTES = 256 * 1024 ** 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    """The size of a run, known before anything is allocated."""
+
+    layers: tuple
+    m: int
+    updates: int
+    max_batch: int
+    batch_entries: int   # sample indices the batch order holds (0 when not materialised)
+
+    @property
+    def parameters(self) -> int:
+        return sum(self.layers[l] * (self.layers[l - 1] + 1) for l in range(1, len(self.layers)))
+
+    def memory(self, implementations: int = 4) -> int:
+        """An upper estimate, in bytes, of the peak memory of judging the run: the reference's
+        run (parameters and gradients x3, the data, Z, A, dZ, dA of every layer on all m
+        samples, the trajectory) four times over for the oracle (its plain run and its traced
+        run, whose values, bounds and temporaries triple it), twice over in each of
+        `implementations` other processes, plus the batch order in each of them."""
+        units = sum(self.layers)
+        run = 8 * (3 * self.parameters + (self.layers[0] + self.layers[-1]) * self.m
+                   + 8 * units * self.m + 2 * (self.updates + 1))
+        return (4 + 2 * implementations) * run + 8 * self.batch_entries * (1 + implementations)
+
+
+def case_cost(c: "Case") -> Cost:
+    return _cost(c.layers, c.m, c.batch_size, c.epochs, c.shuffle_seed, c.batches)
+
+
+def _cost(layers, m, batch_size, epochs, shuffle_seed, batches) -> Cost:
+    if batches is not None:
+        sizes = [len(b) for b in batches]
+        return Cost(tuple(layers), m, len(sizes), max(sizes), sum(sizes))
+    bs = batch_size or m
+    updates = epochs * -(-m // bs)
+    full = shuffle_seed is None and bs == m
+    return Cost(tuple(layers), m, updates, bs, 0 if full else epochs * m)
+
+
+def check_memory(cost: Cost, max_memory: int, implementations: int = 4) -> None:
+    need = cost.memory(implementations)
+    if need > max_memory:
+        _fail(f"cost: judging this case needs an estimated {_bytes(need)} (layers "
+              f"{_short(list(cost.layers))}, m={cost.m}, {cost.updates} updates); the limit is "
+              f"{_bytes(max_memory)} (raise it with --max-memory)")
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"  # pragma: no cover
+
+
+def parse_bytes(text: str) -> int:
+    """'2G', '512M', '1.5GiB', '100000' -> bytes (binary units)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)(i?b)?\s*", str(text).lower())
+    if not m:
+        raise ValueError(f"{text!r} is not a size such as 2G, 512M or 100000")
+    return int(float(m.group(1)) * 1024 ** "_kmgt".index(m.group(2) or "_"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,6 +473,31 @@ def init_params(layers: list[int], scheme: str, seed: int, scale: float = 1.0,
     return params
 
 
+def _check_data_spec(layers: list[int], loss: str, spec: Any) -> int:
+    """A `data` block's fields; returns m. No array is made here."""
+    if not isinstance(spec, dict):
+        _fail(f"data: expected an object with a generator, got {_short(spec)}")
+    gen = spec.get("generator")
+    _choice("data.generator", gen, DATA_GENERATORS)
+    allowed = {"generator", "function"} if gen == "logic" else {"generator", "m", "seed"}
+    for k in spec:
+        if k not in allowed:
+            _fail(f"data.{_key(k)}: unknown field for generator {gen!r}; expected "
+                  f"{', '.join(sorted(allowed))}")
+    n0, nL = layers[0], layers[-1]
+    if gen == "logic":
+        _choice("data.function", spec.get("function"), tuple(LOGIC_FUNCTIONS))
+        if n0 != 2 or nL != 1:
+            _fail(f"data: generator 'logic' needs layers n[0]=2 and n[L]=1, got {n0} and {nL}")
+        return 4
+    m, seed = spec.get("m"), spec.get("seed")
+    if not _is_int(m) or m < 1:
+        _fail(f"data.m: expected a positive integer, got {_short(m)}")
+    if not _is_int(seed) or seed < 0:
+        _fail(f"data.seed: expected a non-negative integer, got {_short(seed)}")
+    return int(m)
+
+
 def generate_data(layers: list[int], loss: str, spec: dict) -> tuple[np.ndarray, np.ndarray]:
     """X (n[0], m) and Y (n[L], m) from a `data` block.
 
@@ -355,22 +507,13 @@ def generate_data(layers: list[int], loss: str, spec: dict) -> tuple[np.ndarray,
         sigmoid(teacher(X)) in (0, 1) from a random linear teacher. Seeded by
         `numpy.random.default_rng(seed)`.
     """
-    gen = spec.get("generator")
-    _choice("data.generator", gen, DATA_GENERATORS)
+    m = _check_data_spec(layers, loss, spec)
+    gen = spec["generator"]
     n0, nL = layers[0], layers[-1]
     if gen == "logic":
-        fn = spec.get("function")
-        _choice("data.function", fn, tuple(LOGIC_FUNCTIONS))
-        if n0 != 2 or nL != 1:
-            _fail(f"data: generator 'logic' needs layers n[0]=2 and n[L]=1, got {n0} and {nL}")
         X = np.array([[0, 0, 1, 1], [0, 1, 0, 1]], dtype=np.float64)
-        return X, np.array([LOGIC_FUNCTIONS[fn]], dtype=np.float64)
-    m, seed = spec.get("m"), spec.get("seed")
-    if not _is_int(m) or m < 1:
-        _fail(f"data.m: expected a positive integer, got {_short(m)}")
-    if not _is_int(seed) or seed < 0:
-        _fail(f"data.seed: expected a non-negative integer, got {_short(seed)}")
-    rng = np.random.default_rng(seed)
+        return X, np.array([LOGIC_FUNCTIONS[spec["function"]]], dtype=np.float64)
+    rng = np.random.default_rng(spec["seed"])
     if gen == "blobs":
         k = nL if loss == "cce" else 2
         centres = rng.normal(0.0, 2.0, size=(k, n0))
@@ -383,13 +526,16 @@ def generate_data(layers: list[int], loss: str, spec: dict) -> tuple[np.ndarray,
     return X, 1.0 / (1.0 + np.exp(-(T @ X)))
 
 
-def case_from_dict(d: Any) -> Case:
-    """Build and validate a Case from a parsed case file (see README, "Case files")."""
+def case_from_dict(d: Any, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
+    """Build and validate a Case from a parsed case file (see README, "Case files").
+
+    Order: every structural check (cheap, no arrays), then the run's estimated memory against
+    `max_memory`, and only then are parameters and data generated or converted."""
     if not isinstance(d, dict):
         _fail(f"case: expected a JSON object at the top level, got {type(d).__name__}")
     for k in d:
         if k not in _TOP_KEYS:
-            _fail(f"{k}: unknown field; expected one of {', '.join(sorted(_TOP_KEYS))}")
+            _fail(f"{_key(k)}: unknown field; expected one of {', '.join(sorted(_TOP_KEYS))}")
     for k in ("name", "layers", "activations", "loss", "reduction", "train"):
         if k not in d:
             _fail(f"{k}: missing required field")
@@ -398,16 +544,23 @@ def case_from_dict(d: Any) -> Case:
         _fail(f"train: expected an object, got {_short(train)}")
     for k in train:
         if k not in _TRAIN_KEYS:
-            _fail(f"train.{k}: unknown field; expected one of {', '.join(sorted(_TRAIN_KEYS))}")
+            _fail(f"train.{_key(k)}: unknown field; expected one of "
+                  f"{', '.join(sorted(_TRAIN_KEYS))}")
+    if "batches" in train:
+        for k in ("batch_size", "epochs", "shuffle_seed"):
+            if k in train:
+                _fail(f"train.batches: an explicit batch order replaces train.{k}; give one "
+                      "or the other")
     for k in ("lr",) + (() if "batches" in train else ("epochs",)):
         if k not in train:
             _fail(f"train.{k}: missing required field")
-    layers = d["layers"]
-    if not isinstance(layers, list) or len(layers) < 2 or not all(
-            _is_int(n) and n >= 1 for n in layers):
-        _fail(f"layers: expected a list [n[0], ..., n[L]] of at least two positive integers, "
-              f"got {_short(layers)}")
-    _choice("loss", d["loss"], LOSSES)
+    dtype = d.get("dtype", "float64")
+    layers, activations, loss = d["layers"], d["activations"], d["loss"]
+    _check_network(d["name"], dtype, layers, activations, loss, d["reduction"])
+    for k in ("description", "source"):
+        if not isinstance(d.get(k, ""), str):
+            _fail(f"{k}: expected a string, got {_short(d[k])}")
+    # Where the parameters and the data come from, and m, without making arrays.
     if ("params" in d) == ("init" in d):
         _fail("params: give exactly one of 'params' (explicit arrays) or 'init' (generated)")
     if "init" in d:
@@ -416,7 +569,7 @@ def case_from_dict(d: Any) -> Case:
             _fail(f"init: expected an object with scheme and seed, got {_short(init)}")
         for k in init:
             if k not in ("scheme", "seed", "scale", "bias"):
-                _fail(f"init.{k}: unknown field; expected scheme, seed, scale, bias")
+                _fail(f"init.{_key(k)}: unknown field; expected scheme, seed, scale, bias")
         _choice("init.scheme", init.get("scheme"), INIT_SCHEMES)
         if not _is_int(init.get("seed")) or init["seed"] < 0:
             _fail(f"init.seed: expected a non-negative integer, got {_short(init.get('seed'))}")
@@ -425,58 +578,74 @@ def case_from_dict(d: Any) -> Case:
             if not _is_real(v) or not math.isfinite(v) or (k == "scale" and v <= 0):
                 _fail(f"init.{k}: expected a finite{' positive' if k == 'scale' else ''} "
                       f"number, got {_short(v)}")
-        params = init_params(layers, init["scheme"], init["seed"], init.get("scale", 1.0),
-                             init.get("bias", 0.0))
-    else:
-        params = d["params"]
     has_xy = "X" in d or "Y" in d
     if has_xy == ("data" in d):
         _fail("X: give either both 'X' and 'Y' (explicit data) or a 'data' block (generated)")
     if "data" in d:
-        if not isinstance(d["data"], dict):
-            _fail(f"data: expected an object with a generator, got {_short(d['data'])}")
-        X, Y = generate_data(layers, d["loss"], d["data"])
+        m = _check_data_spec(layers, loss, d["data"])
     else:
         if "X" not in d or "Y" not in d:
             _fail(f"{'Y' if 'X' in d else 'X'}: missing; give both 'X' and 'Y'")
-        X, Y = d["X"], d["Y"]
-    for k in ("description", "source"):
-        if not isinstance(d.get(k, ""), str):
-            _fail(f"{k}: expected a string, got {_short(d[k])}")
-    return Case(name=d["name"], layers=list(layers), activations=d["activations"],
-                loss=d["loss"], reduction=d["reduction"], params=dict(params), X=X, Y=Y,
-                lr=train["lr"], epochs=train.get("epochs"), batch_size=train.get("batch_size"),
-                shuffle_seed=train.get("shuffle_seed"),
-                schedule=train.get("schedule", "simultaneous"),
-                trainable=train.get("trainable"), batches=train.get("batches"),
-                dtype=d.get("dtype", "float64"), description=d.get("description", ""),
-                source=d.get("source", ""))
+        X = d["X"]
+        if not isinstance(X, list) or not X or not isinstance(X[0], list) or not X[0]:
+            _fail(f"X: expected a non-empty list of rows (a 2-D array), got {_short(X)}")
+        m = len(X[0])
+    lr, epochs, batch_size, shuffle_seed, batches, _ = _check_train(
+        train["lr"], train.get("schedule", "simultaneous"), train.get("epochs"),
+        train.get("batch_size"), train.get("shuffle_seed"), train.get("batches"),
+        train.get("trainable"), len(layers) - 1, m)
+    check_memory(_cost(layers, m, batch_size, epochs, shuffle_seed, batches), max_memory)
+    # Now the arrays.
+    if "init" in d:
+        init = d["init"]
+        params = init_params(layers, init["scheme"], init["seed"], init.get("scale", 1.0),
+                             init.get("bias", 0.0))
+    else:
+        params = d["params"]
+    X, Y = generate_data(layers, loss, d["data"]) if "data" in d else (d["X"], d["Y"])
+    return Case(name=d["name"], layers=list(layers), activations=list(activations), loss=loss,
+                reduction=d["reduction"], params=dict(params) if isinstance(params, dict)
+                else params, X=X, Y=Y, lr=lr, epochs=epochs, batch_size=batch_size,
+                shuffle_seed=shuffle_seed, schedule=train.get("schedule", "simultaneous"),
+                trainable=train.get("trainable"), batches=batches, dtype=dtype,
+                description=d.get("description", ""), source=d.get("source", ""))
 
 
-def load_case(path: str | Path) -> Case:
-    """Read a case file (.json, or .toml on Python >= 3.11) and validate it."""
+def load_case(path: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
+    """Read a case file (.json, or .toml on Python >= 3.11) and validate it (see
+    `case_from_dict`). The file's size is checked before it is read: parsing takes several
+    times its size."""
     p = Path(path)
     try:
+        size = p.stat().st_size
+        if size > min(MAX_FILE_BYTES, max_memory // 8):
+            _fail(f"{path}: the case file has {_bytes(size)}; at most "
+                  f"{_bytes(min(MAX_FILE_BYTES, max_memory // 8))} can be parsed within the "
+                  "memory limit (--max-memory)")
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise CaseError(f"{path}: cannot read case file ({e.__class__.__name__}: "
                         f"{getattr(e, 'strerror', None) or e})") from None
-    if p.suffix.lower() == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # Python 3.10
-            raise CaseError(f"{path}: TOML case files need Python >= 3.11; use JSON") from None
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise CaseError(f"{path}: not valid TOML ({e})") from None
-    else:
-        try:
-            data = json.loads(text, parse_constant=_reject_constant)
-        except json.JSONDecodeError as e:
-            raise CaseError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, "
-                            f"column {e.colno})") from None
-    return case_from_dict(data)
+    try:
+        if p.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                raise CaseError(f"{path}: TOML case files need Python >= 3.11; use JSON") from None
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as e:
+                raise CaseError(f"{path}: not valid TOML ({e})") from None
+        else:
+            try:
+                data = json.loads(text, parse_constant=_reject_constant)
+            except json.JSONDecodeError as e:
+                raise CaseError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, "
+                                f"column {e.colno})") from None
+    except RecursionError:
+        raise CaseError(f"{path}: nested too deeply to parse (a case file nests a few levels: "
+                        "lists of rows of numbers)") from None
+    return case_from_dict(data, max_memory)
 
 
 def _reject_constant(name: str) -> None:
@@ -493,6 +662,8 @@ class TrainResult:
         first batch (the full data when there are no updates); the same for both schedules.
     final_params: name -> array; final_outputs: A[L] of the final parameters on the full X;
     initial_outputs: A[L] of the initial parameters on the full X.
+    bounds: only from `reference.bounds.train(case)`: the rounding unit of the same fields, in
+        units of the unit roundoff (reference/bounds.py); None otherwise.
     """
 
     losses: np.ndarray
@@ -500,3 +671,4 @@ class TrainResult:
     final_params: dict[str, np.ndarray]
     final_outputs: np.ndarray
     initial_outputs: np.ndarray
+    bounds: dict | None = None

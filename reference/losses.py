@@ -7,6 +7,8 @@ A, Y, Z are (n[L], m); every loss returns a 0-d value of their dtype; every deri
 returns an (n[L], m) array that includes the reduction's factor.
 """
 
+import functools
+
 import numpy as np
 
 from .activations import sigmoid, softmax
@@ -51,10 +53,18 @@ def bce(A, Y, reduction):
     return reduce(-(Y * np.log(A) + (1 - Y) * np.log(1 - A)).sum(axis=0), reduction)
 
 
+def softplus(Z):
+    """softplus(Z) = log(1 + exp(Z)) = max(Z, 0) + log1p(exp(-|Z|)), which never overflows
+    and keeps its relative accuracy where it is tiny (Z << 0). (n, m) -> (n, m)."""
+    return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))
+
+
 def bce_from_logits(Z, Y, reduction):
-    """bce of A = sigmoid(Z), evaluated stably from the logits Z:
-    -[Y log s(Z) + (1-Y) log(1-s(Z))] = max(Z, 0) - Y Z + log(1 + exp(-|Z|))."""
-    per_unit = np.maximum(Z, 0) - Y * Z + np.log1p(np.exp(-np.abs(Z)))
+    """bce of A = sigmoid(Z), from the logits: with -log sigmoid(Z) = softplus(-Z) and
+    -log(1 - sigmoid(Z)) = softplus(Z), reduce_j( sum_i [Y softplus(-Z) + (1-Y) softplus(Z)] ),
+    the seeds' -[Y log A + (1-Y) log(1-A)] term by term: no cancellation for 0/1 targets, so
+    a confident prediction's tiny loss keeps its relative accuracy."""
+    per_unit = Y * softplus(-Z) + (1 - Y) * softplus(Z)
     return reduce(per_unit.sum(axis=0), reduction)
 
 
@@ -81,6 +91,7 @@ def cce_derivative(A, Y, reduction):
     return -Y / A * reduction_factor(reduction, A.shape[1])
 
 
+@functools.singledispatch  # reference/bounds.py adds the rounding of other routes to this
 def fused_output_delta(ZL, Y, loss, reduction):
     """dZ[L] = (A[L] - Y) * factor, A[L] = sigmoid(Z[L]) for bce, softmax(Z[L]) for cce
     (seed 004): the 1/(A(1-A)) of bce' cancels sigma', and softmax's Jacobian turns -Y/A into

@@ -10,11 +10,20 @@ The batch order is data (`Case.batch_order()`), shared with the other implementa
 
 import numpy as np
 
-from . import small
 from .case import TrainResult
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,
                       linear_backward_weights, output_delta)
+
+
+def as_array(a, dtype):
+    """A NumPy array (any nested numbers) as this package's array of `dtype`."""
+    return np.asarray(a, dtype=dtype)
+
+
+def as_numpy(x):
+    """This package's array as a NumPy array."""
+    return np.asarray(x)
 
 
 def cast(case):
@@ -67,32 +76,20 @@ def initial_gradients(params, X, Y, activations, loss, reduction):
     return {k: grads["d" + k] for k in params}
 
 
-def train(case, small_path=True, perturb=None):
-    """Run the case's training and return a `TrainResult` (see reference.case).
-
-    Small float64 networks run on Python floats (reference.small: the same formulas without
-    NumPy's per-call overhead) unless small_path=False. `perturb`, a function from a params
-    dict to a params dict (for conditioning studies: comparisons.parity.amplification), is
-    applied before the first update and after every update; the gradients reported stay
-    those of the unperturbed initial parameters."""
-    if small_path and small.eligible(case):
-        return small.train(case, perturb)
+def train(case):
+    """Run the case's training and return a `TrainResult` (see reference.case): the step-0
+    gradients on the first batch, the loss of every update's batch before that update, the
+    final parameters and the outputs before and after training."""
     X, Y, params = cast(case)
     initial_outputs, _ = forward_propagation(X, params, case.activations)
     net = (case.activations, case.loss, case.reduction)
     step = STEPS[case.schedule]
     trainable = case.trainable_names
-    losses = np.empty(case.updates + 1, dtype=X.dtype)
-    full = case.full_batch or case.updates == 0  # all of X in data order: no batch copies
-    batches = [slice(None)] * case.updates if full else case.batch_order()
-    first = slice(None) if full else batches[0]
+    batches, first = case.update_batches()
     gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
-    if perturb is not None:
-        params = perturb(params)
+    losses = np.empty(case.updates + 1, dtype=X.dtype)
     for i, idx in enumerate(batches):
         losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)
-        if perturb is not None:
-            params = perturb(params)
     AL, caches = forward_propagation(X, params, case.activations)
     losses[-1] = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
     return TrainResult(losses=losses, gradients=gradients, final_params=params,

@@ -51,8 +51,8 @@ def main():
             "loss": "half_sse", "reduction": "sum",
             "params": {"W1": weights.T.tolist(), "b1": [bias.tolist()]},
             "X": [[0, 0, 1, 1], [0, 1, 0, 1]], "Y": [labels],
-            "train": {"lr": 0.1, "epochs": EPOCHS, "batch_size": BATCH_SIZE, "shuffle_seed": None,
-                      "schedule": "simultaneous", "batches": batches},
+            # The explicit order is the script's 10,000 epochs of batch size 2.
+            "train": {"lr": 0.1, "schedule": "simultaneous", "batches": batches},
         }
         text = json.dumps(case, indent=2)
         # Keep the 20,000 batches on one line each block of 50, not one number per line.
