@@ -8,6 +8,12 @@ the reference's (and PyTorch's) convention; `jnp.maximum` would give 0.5 at the 
 import jax
 import jax.numpy as jnp
 
+# float64 parity needs x64 (see jax_impl/__init__.py); every jax_impl module imports this one.
+jax.config.update("jax_enable_x64", True)
+if jnp.zeros(1, dtype=jnp.float64).dtype != jnp.float64:  # pragma: no cover
+    raise RuntimeError("jax_impl: enabling jax_enable_x64 did not take effect; float64 "
+                       "arrays would silently be float32")
+
 LEAKY_RELU_SLOPE = 0.01
 
 

@@ -49,6 +49,11 @@ def bce(A, Y, reduction):
     return reduce(-(Y * jnp.log(A) + (1 - Y) * jnp.log(1 - A)).sum(axis=0), reduction)
 
 
+def softplus(Z):
+    """softplus(Z) = log(1 + exp(Z)), JAX's jax.nn.softplus."""
+    return jax.nn.softplus(Z)
+
+
 def bce_from_logits(Z, Y, reduction):
     """bce of sigmoid(Z), by JAX's stable log_sigmoid: -[Y ls(Z) + (1 - Y) ls(-Z)]."""
     per_unit = -(Y * jax.nn.log_sigmoid(Z) + (1 - Y) * jax.nn.log_sigmoid(-Z))

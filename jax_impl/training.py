@@ -23,6 +23,16 @@ from .network import (activation_backward, backward_propagation, compute_loss,
 _DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
 
 
+def as_array(a, dtype):
+    """A NumPy array as a JAX array of `dtype` ("float64" or "float32")."""
+    return jnp.asarray(a, dtype=_DTYPES[dtype])
+
+
+def as_numpy(x):
+    """A JAX array as a NumPy array."""
+    return np.asarray(x)
+
+
 def cast(case):
     """The case's X, Y and parameters as JAX arrays of the case's dtype."""
     dtype = _DTYPES[case.dtype]
@@ -160,8 +170,15 @@ def _plan(case):
     return tuple(runs), False
 
 
+# Compiled programs kept at most: each maps ~60 memory regions and ~4 MB, and the kernel allows
+# 65,530 mappings per process; a campaign of new shapes would otherwise abort in LLVM.
+MAX_PROGRAMS = 64
+
+
 def train(case):
     """Run the case's training and return a `TrainResult` of NumPy arrays."""
+    if _train._cache_size() >= MAX_PROGRAMS:
+        _train.clear_cache()
     X, Y, params = cast(case)
     static = dict(net=(tuple(case.activations), case.loss, case.reduction),
                   schedule=case.schedule, trainable=case.trainable_names)

@@ -49,6 +49,13 @@ def bce(A, Y, reduction):
     return reduce(-(Y * torch.log(A) + (1 - Y) * torch.log(1 - A)).sum(dim=0), reduction)
 
 
+def softplus(Z):
+    """softplus(Z) = log(1 + exp(Z)), PyTorch's kernel. Its default threshold=20 returns Z
+    above 20, dropping exp(-20) ~ 2e-9, far above float64 rounding; above 40 what is dropped
+    is below it."""
+    return F.softplus(Z, threshold=40.0)
+
+
 def bce_from_logits(Z, Y, reduction):
     """bce of sigmoid(Z), by PyTorch's stable binary_cross_entropy_with_logits."""
     per_unit = F.binary_cross_entropy_with_logits(Z, Y, reduction="none")

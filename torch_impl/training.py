@@ -17,6 +17,16 @@ from .network import (activation_backward, backward_propagation, compute_loss,
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
+def as_array(a, dtype, device="cpu"):
+    """A NumPy array as a torch tensor of `dtype` ("float64" or "float32")."""
+    return torch.tensor(a, dtype=_DTYPES[dtype], device=device)
+
+
+def as_numpy(x):
+    """A torch tensor as a NumPy array."""
+    return x.detach().cpu().numpy()
+
+
 def cast(case, device="cpu"):
     """The case's X, Y and parameters as tensors of the case's dtype on `device`."""
     dtype = _DTYPES[case.dtype]
@@ -73,23 +83,19 @@ def train(case, device="cpu"):
     net = (case.activations, case.loss, case.reduction)
     step = STEPS[case.schedule]
     trainable = case.trainable_names
+    batches, first = case.update_batches()
+    if not isinstance(first, slice):
+        batches = [torch.as_tensor(b, device=device) for b in batches]
+        first = batches[0]
     losses = np.empty(case.updates + 1, dtype=case.dtype)
     with torch.no_grad():
         initial_outputs, _ = forward_propagation(X, params, case.activations)
-        if case.full_batch or case.updates == 0:  # all of X in data order: no batch copies
-            gradients = initial_gradients(params, X, Y, *net)
-            for i in range(case.updates):
-                value, params = step(params, X, Y, *net, case.lr, trainable)
-                losses[i] = value.item()
-        else:
-            batches = [torch.as_tensor(b, device=device) for b in case.batch_order()]
-            gradients = initial_gradients(params, X[:, batches[0]], Y[:, batches[0]], *net)
-            for i, idx in enumerate(batches):
-                value, params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)
-                losses[i] = value.item()
+        gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
+        for i, idx in enumerate(batches):
+            value, params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)
+            losses[i] = value.item()
         AL, caches = forward_propagation(X, params, case.activations)
         losses[-1] = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction).item()
-    numpy = lambda t: t.detach().cpu().numpy()
-    return TrainResult(losses=losses, gradients={k: numpy(v) for k, v in gradients.items()},
-                       final_params={k: numpy(v) for k, v in params.items()},
-                       final_outputs=numpy(AL), initial_outputs=numpy(initial_outputs))
+    return TrainResult(losses=losses, gradients={k: as_numpy(v) for k, v in gradients.items()},
+                       final_params={k: as_numpy(v) for k, v in params.items()},
+                       final_outputs=as_numpy(AL), initial_outputs=as_numpy(initial_outputs))

@@ -1,0 +1,225 @@
+"""The implementation protocol: how any framework's implementation is found, described and run.
+
+An implementation is a Python module (usually a package's __init__) that exposes
+
+    IMPLEMENTATION = {"name": "torch", ...}      a declaration, plain data (see FIELDS)
+    def train(case, **options) -> TrainResult     the run (reference.case documents both)
+    def environment() -> dict                     optional: versions and settings, for the
+                                                  manifest of every report
+
+and the mirrored per-formula functions if it wants the walkthrough. Importing the module must
+be cheap and must not import the framework (the declaration is read in the judge's process;
+`train` runs in a worker process of its own, where the framework is imported).
+
+Implementations are found through the entry-point group GROUP (named after the distribution),
+`name = "module"`; the judge's own implementations arrive the same way (pyproject.toml). A
+module that is not registered can be named directly by its import path (`--impl pkg.mod`).
+`reference` is the oracle: every implementation is judged against it, and no declaration
+changes a verdict about another implementation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import importlib
+import importlib.metadata
+import importlib.util
+import re
+
+from reference.case import ACTIVATIONS, DTYPES, LOSSES, REDUCTIONS, SCHEDULES
+
+GROUP = "backprop_parity.implementations"
+ORACLE = "reference"
+DEVICES = ("cpu", "cuda")
+# Aliases accepted wherever an implementation is named.
+ALIASES = {"numpy": ORACLE, "tf": "tensorflow"}
+
+# Declaration fields: (type, default). A tuple default lists every allowed value.
+FIELDS = {
+    "name": (str, None),
+    "description": (str, ""),
+    "requires": (list, ()),          # modules that must be importable (checked, not imported)
+    "install": (str, ""),            # the command that installs what `requires` names
+    "dtypes": (list, DTYPES),
+    "schedules": (list, SCHEDULES),
+    "activations": (list, ACTIVATIONS),
+    "losses": (list, LOSSES),
+    "reductions": (list, REDUCTIONS),
+    "devices": (list, ("cpu",)),
+    "data_parallel": (bool, False),  # offers train_data_parallel(case, world_size, **options)
+    "expected_failures": (list, ()),  # see ExpectedFailure
+}
+_ALLOWED = {"dtypes": DTYPES, "schedules": SCHEDULES, "activations": ACTIVATIONS,
+            "losses": LOSSES, "reductions": REDUCTIONS, "devices": DEVICES}
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class ProtocolError(ValueError):
+    """An implementation cannot be found or declares itself wrongly; one line for the user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExpectedFailure:
+    """A declared expected failure: on the cases it matches, the tensors it names may fail
+    (every other tensor is still judged), for the reason given.
+
+    case: a glob over case names; dtype, loss: optional filters; tensors: globs over tensor
+    names (default: all); strict: when it passes anyway, report XPASS (True), or take it as a
+    limitation that shows only when the data reaches it and report a plain pass (False)."""
+
+    case: str
+    reason: str
+    dtype: str | None = None
+    loss: str | None = None
+    tensors: tuple = ("*",)
+    strict: bool = True
+
+    def matches(self, case) -> bool:
+        return (fnmatch.fnmatchcase(case.name, self.case) and self.dtype in (None, case.dtype)
+                and self.loss in (None, case.loss))
+
+    def covers(self, tensor: str) -> bool:
+        return any(fnmatch.fnmatchcase(tensor, g) for g in self.tensors)
+
+
+@dataclasses.dataclass(frozen=True)
+class Implementation:
+    """A validated declaration; `module` is the import path that provides `train`."""
+
+    name: str
+    module: str
+    description: str
+    requires: tuple[str, ...]
+    install: str
+    dtypes: tuple[str, ...]
+    schedules: tuple[str, ...]
+    activations: tuple[str, ...]
+    losses: tuple[str, ...]
+    reductions: tuple[str, ...]
+    devices: tuple[str, ...]
+    data_parallel: bool
+    expected_failures: tuple[ExpectedFailure, ...]
+
+    def missing(self) -> str | None:
+        """Why it cannot run here (a required module is not installed), or None."""
+        for mod in self.requires:
+            try:
+                found = importlib.util.find_spec(mod) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                hint = f"; install it with: {self.install}" if self.install else ""
+                return f"{mod} is not installed{hint}"
+        return None
+
+    def unsupported(self, case, device: str = "cpu") -> str | None:
+        """Why this implementation does not run `case` by its own declaration, or None."""
+        checks = [("dtype", [case.dtype], self.dtypes), ("schedule", [case.schedule], self.schedules),
+                  ("activation", case.activations, self.activations),
+                  ("loss", [case.loss], self.losses), ("reduction", [case.reduction], self.reductions),
+                  ("device", [device], self.devices)]
+        for what, values, allowed in checks:
+            for v in values:
+                if v not in allowed:
+                    return f"{what} {v} is not supported"
+        return None
+
+    def expected_failure(self, case) -> ExpectedFailure | None:
+        return next((x for x in self.expected_failures if x.matches(case)), None)
+
+    def load(self):
+        """The module (imported here: call this in the process that trains)."""
+        return importlib.import_module(self.module)
+
+
+def _fail(where: str, msg: str):
+    raise ProtocolError(f"{where}: {msg}")
+
+
+def declaration(module_name: str, expected_name: str | None = None) -> Implementation:
+    """Import `module_name` and validate its IMPLEMENTATION declaration."""
+    try:
+        mod = importlib.import_module(module_name)
+    except ImportError as e:
+        _fail(module_name, f"cannot import it ({e})")
+    where = f"{module_name}.IMPLEMENTATION"
+    d = getattr(mod, "IMPLEMENTATION", None)
+    if not isinstance(d, dict):
+        _fail(module_name, "has no IMPLEMENTATION dict (see comparisons/protocol.py)")
+    if not callable(getattr(mod, "train", None)):
+        _fail(module_name, "has no train(case, **options) function")
+    unknown = set(d) - set(FIELDS)
+    if unknown:
+        _fail(where, f"unknown field {sorted(unknown)[0]!r}; expected {', '.join(FIELDS)}")
+    values = {}
+    for key, (typ, default) in FIELDS.items():
+        v = d.get(key, default)
+        if v is None:
+            _fail(where, f"missing required field {key!r}")
+        if typ is list:
+            if isinstance(v, str) or not isinstance(v, (list, tuple)):
+                _fail(where, f"{key}: expected a list, got {v!r}")
+            v = tuple(v)
+        elif not isinstance(v, typ):
+            _fail(where, f"{key}: expected {typ.__name__}, got {v!r}")
+        if key in _ALLOWED:
+            bad = [x for x in v if x not in _ALLOWED[key]]
+            if bad:
+                _fail(where, f"{key}: unknown value {bad[0]!r}; expected some of "
+                             f"{', '.join(_ALLOWED[key])}")
+        values[key] = v
+    if not _NAME.match(values["name"]):
+        _fail(where, f"name: {values['name']!r} is not a lower-case name of letters, digits, "
+                     "'-' and '_'")
+    if expected_name is not None and values["name"] != expected_name:
+        _fail(where, f"name {values['name']!r} differs from its entry point {expected_name!r}")
+    xf = []
+    for i, x in enumerate(values["expected_failures"]):
+        xf.append(_expected_failure(f"{where}.expected_failures[{i}]", x))
+    values["expected_failures"] = tuple(xf)
+    return Implementation(module=module_name, **values)
+
+
+_XF_FIELDS = {"case": str, "reason": str, "dtype": str, "loss": str, "tensors": list,
+              "strict": bool}
+
+
+def _expected_failure(where: str, x) -> ExpectedFailure:
+    if not isinstance(x, dict):
+        _fail(where, f"expected an object with 'case' and 'reason', got {x!r}")
+    for k, v in x.items():
+        if k not in _XF_FIELDS:
+            _fail(where, f"unknown field {k!r}; expected {', '.join(_XF_FIELDS)}")
+        if not isinstance(v, _XF_FIELDS[k]):
+            _fail(where, f"{k}: expected {_XF_FIELDS[k].__name__}, got {v!r}")
+    for k in ("case", "reason"):
+        if not x.get(k):
+            _fail(where, f"missing required field {k!r}")
+    if x.get("dtype") not in (None, *DTYPES) or x.get("loss") not in (None, *LOSSES):
+        _fail(where, f"unknown dtype or loss in {x!r}")
+    return ExpectedFailure(x["case"], x["reason"], x.get("dtype"), x.get("loss"),
+                           tuple(x.get("tensors", ("*",))), x.get("strict", True))
+
+
+def registered() -> dict[str, str]:
+    """{name: module} of every implementation registered in GROUP, the oracle first."""
+    eps = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=GROUP)}
+    return dict(sorted(eps.items(), key=lambda kv: (kv[0] != ORACLE, kv[0])))
+
+
+def resolve(name: str) -> Implementation:
+    """A registered name (or alias), or a module path with a dot."""
+    name = ALIASES.get(name, name)
+    reg = registered()
+    if name in reg:
+        return declaration(reg[name], name)
+    if "." in name or importlib.util.find_spec(name) is not None:
+        return declaration(name)
+    known = ", ".join(reg) or "none (is the package installed? pip install -e .)"
+    _fail("--impl", f"unknown implementation {name!r}; registered: {known}; or give a module "
+                    "path such as mypkg.bp_impl")
+
+
+def all_registered() -> list[Implementation]:
+    return [declaration(mod, name) for name, mod in registered().items()]

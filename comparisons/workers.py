@@ -1,0 +1,316 @@
+"""Worker processes: each implementation trains in a process of its own.
+
+Why: the frameworks' thread pools and allocators do not share a process well (XLA, OpenMP and
+OpenBLAS each keep spinning threads; one campaign crashed inside XLA's compiler with torch
+loaded beside it), a plugin may crash or hang, and a long campaign's per-draw compilations
+must not accumulate in one process. So:
+
+- every run has a timeout; a run that exceeds it, or a worker that dies (a segmentation
+  fault, an abort), is an error of that implementation, named with the cause, never a crash
+  or a hang of the judge; the worker is started afresh for the next run;
+- a worker is recycled after `max_tasks` runs or when its resident memory passes `max_rss`;
+- thread pools are limited (`threads`, default 1) through the environment before the
+  framework is imported;
+- no orphans: workers watch their parent and exit within a second of it; the pool stops them
+  on exit, on error and on interrupt.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import importlib
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from reference.case import TrainResult
+
+# Environment that limits every library's threads; set before the child starts.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+              "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0",
+             "PYTHONWARNINGS": "ignore"}
+STARTUP_TIMEOUT = 120.0
+
+
+class WorkerError(RuntimeError):
+    """A run failed in its worker: an exception, a timeout or the worker's death."""
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(70)
+        time.sleep(0.5)
+
+
+def _as_result(r) -> dict:
+    """The fields of a TrainResult-like object as NumPy arrays (picklable, framework-free)."""
+    to = lambda x: np.asarray(x.detach().cpu() if hasattr(x, "detach") else x)  # noqa: E731
+    out = {}
+    for field in ("losses", "final_outputs", "initial_outputs", "gradients", "final_params"):
+        if not hasattr(r, field):
+            raise TypeError(f"train returned {type(r).__name__}, which has no {field!r}; "
+                            "expected a reference.case.TrainResult")
+        v = getattr(r, field)
+        out[field] = {k: to(x) for k, x in v.items()} if isinstance(v, dict) else to(v)
+    return out
+
+
+def _worker_main(conn, module: str, entry: str, parent: int) -> None:
+    """The worker's loop (in the child): load the module, then run requests until told to
+    stop or the parent is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it stops us
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    import warnings
+    warnings.filterwarnings("ignore")
+    try:
+        mod = importlib.import_module(module)
+        fn = getattr(mod, entry)
+        env = mod.environment() if callable(getattr(mod, "environment", None)) else {}
+    except BaseException as e:  # noqa: BLE001  (reported, not raised)
+        conn.send(("unavailable", f"{type(e).__name__}: {e}"))
+        return
+    conn.send(("ready", env))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg[0] == "stop":
+            return
+        _, args, options = msg
+        t = time.perf_counter()
+        try:
+            payload = _as_result(fn(*args, **options))
+        except BaseException as e:  # noqa: BLE001
+            conn.send(("error", f"{type(e).__name__}: {e}".splitlines()[0][:500],
+                       traceback.format_exc()[-4000:], _rss_bytes()))
+            continue
+        conn.send(("ok", payload, time.perf_counter() - t, _rss_bytes()))
+
+
+def child_environment(threads: int, extra: dict | None = None) -> dict:
+    """The environment of a worker: thread pools limited, framework log noise off."""
+    env = dict(os.environ)
+    env.update({k: str(threads) for k in THREAD_ENV})
+    env.update(QUIET_ENV)
+    if threads == 1:
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                            "intra_op_parallelism_threads=1").strip()
+    # The child must import this package as the parent does (a source checkout included).
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in sys.path if p and os.path.isdir(p)])
+    env.update(extra or {})
+    return env
+
+
+class Worker:
+    """One process that runs `module.entry(*args, **options)` on request."""
+
+    def __init__(self, module: str, entry: str = "train", threads: int = 1,
+                 env: dict | None = None, startup_timeout: float = STARTUP_TIMEOUT):
+        self.module, self.entry, self.threads = module, entry, threads
+        self.extra_env = env or {}
+        self.startup_timeout = startup_timeout
+        self.proc = self.conn = None
+        self.environment: dict = {}
+        self.tasks = 0
+        self.rss = 0
+        self.restarts = 0
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the process (`python -m comparisons.workers`, not multiprocessing's spawn,
+        which re-runs the parent's main script) and wait until its module is loaded."""
+        ours, theirs = socket.socketpair()
+        self.stderr = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "comparisons.workers", str(theirs.fileno()),
+                 self.module, self.entry, str(os.getpid())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=self.stderr,
+                env=child_environment(self.threads, self.extra_env))
+        finally:
+            theirs.close()
+        self.conn, self.tasks = Connection(ours.detach()), 0
+        msg = self._receive(self.startup_timeout, "starting")
+        if msg[0] == "unavailable":
+            self.stop()
+            raise WorkerError(f"cannot load {self.module}: {msg[1]}")
+        self.environment = msg[1]
+
+    def _receive(self, timeout: float, doing: str):
+        try:
+            ready = self.conn.poll(timeout)
+        except (EOFError, OSError):
+            ready = True
+        if not ready:
+            self.stop(graceful=False)
+            raise WorkerError(f"timed out after {timeout:g} s {doing}")
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            try:
+                code = self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                code = None
+            tail = self._stderr_tail()
+            self.stop()
+            how = f"exit status {code}"
+            if code is not None and code < 0:
+                try:
+                    how = f"signal {signal.Signals(-code).name}"
+                except ValueError:
+                    how = f"signal {-code}"
+            raise WorkerError(f"the worker died {doing} ({how}){tail}") from None
+
+    def _stderr_tail(self) -> str:
+        """The last line the worker wrote to stderr, for the error message."""
+        try:
+            self.stderr.seek(0, os.SEEK_END)
+            self.stderr.seek(max(0, self.stderr.tell() - 2000))
+            lines = [x for x in self.stderr.read().decode(errors="replace").splitlines()
+                     if x.strip()]
+        except (OSError, AttributeError, ValueError):
+            return ""
+        return f": {lines[-1].strip()[:300]}" if lines else ""
+
+    def run(self, *args, timeout: float, **options):
+        """(result fields, seconds, rss); WorkerError on failure (the worker is restarted on
+        the next call)."""
+        if self.proc is None or self.proc.poll() is not None:
+            if self.proc is not None:
+                self.restarts += 1
+            self.start()
+        self.conn.send(("run", args, options))
+        msg = self._receive(timeout, "while training")
+        self.tasks += 1
+        if msg[0] == "error":
+            self.rss = msg[3]
+            raise WorkerError(msg[1])
+        _, payload, seconds, self.rss = msg
+        return payload, seconds, self.rss
+
+    def stop(self, graceful: bool = True) -> None:
+        """End the process: asked to stop when idle (graceful), else terminated, then
+        killed."""
+        with self._lock:
+            self._stop(graceful)
+
+    def _stop(self, graceful: bool) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(Exception):
+            if graceful and self.proc.poll() is None:
+                self.conn.send(("stop",))
+                self.proc.wait(2)
+        for end in (self.proc.terminate, self.proc.kill):
+            if self.proc.poll() is None:
+                with contextlib.suppress(Exception):
+                    end()
+                    self.proc.wait(3)
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        with contextlib.suppress(Exception):
+            self.stderr.close()
+        self.proc = None
+
+
+def result_from(payload: dict) -> TrainResult:
+    return TrainResult(**payload)
+
+
+class Pool:
+    """One worker per key, each fed by a thread from its own queue; `submit` returns a
+    Future of (TrainResult, seconds) that raises WorkerError on failure."""
+
+    def __init__(self, workers: dict[str, Worker], timeout: float = 600.0,
+                 max_tasks: int | None = None, max_rss: int | None = None):
+        self.workers = workers
+        self.timeout = timeout
+        self.max_tasks, self.max_rss = max_tasks, max_rss
+        self.queues = {k: queue.Queue() for k in workers}
+        self.threads = [threading.Thread(target=self._serve, args=(k,), daemon=True,
+                                         name=f"bp-pool-{k}") for k in workers]
+        self.errors: dict[str, str] = {}
+        self.peak_rss = {k: 0 for k in workers}
+        for t in self.threads:
+            t.start()
+
+    def _serve(self, key: str) -> None:
+        w, q = self.workers[key], self.queues[key]
+        while True:
+            item = q.get()
+            if item is None:
+                w.stop()
+                return
+            fut, args, options, timeout = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                payload, seconds, rss = w.run(*args, timeout=timeout or self.timeout, **options)
+                fut.set_result((result_from(payload), seconds))
+            except WorkerError as e:
+                fut.set_exception(e)
+            except BaseException as e:  # noqa: BLE001  (a pool thread never dies silently)
+                w.stop()
+                fut.set_exception(WorkerError(f"{type(e).__name__}: {e}"))
+            self.peak_rss[key] = max(self.peak_rss[key], w.rss)
+            if w.proc is not None and ((self.max_tasks and w.tasks >= self.max_tasks) or
+                                       (self.max_rss and w.rss > self.max_rss)):
+                w.stop()  # recycled: the next run starts a fresh process
+
+    def submit(self, key: str, *args, timeout: float | None = None, **options):
+        fut = concurrent.futures.Future()
+        self.queues[key].put((fut, args, options, timeout))
+        return fut
+
+    def close(self, wait: bool = True) -> None:
+        """Stop every worker; with wait=False, runs in progress are killed at once."""
+        for q in self.queues.values():
+            with contextlib.suppress(Exception):
+                while True:  # cancel what has not started
+                    item = q.get_nowait()
+                    if item is not None:
+                        item[0].cancel()
+        for q in self.queues.values():
+            q.put(None)
+        if not wait:
+            for w in self.workers.values():
+                w.stop(graceful=False)
+        for t in self.threads:
+            t.join(None if wait else 10)
+        for w in self.workers.values():
+            w.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *exc):
+        self.close(wait=exc_type is None)
+
+
+if __name__ == "__main__":  # a worker: python -m comparisons.workers FD MODULE ENTRY PARENT_PID
+    _fd, _module, _entry, _parent = sys.argv[1:5]
+    _worker_main(Connection(int(_fd)), _module, _entry, int(_parent))
