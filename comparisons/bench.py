@@ -67,11 +67,11 @@ def _steppers(impls, case):
     out = {}
     net = (case.activations, case.loss, case.reduction)
     trainable = case.trainable_names
-    if "numpy" in impls:
-        mod = impls["numpy"]
+    if "reference" in impls:
+        mod = impls["reference"]
         X, Y, p = mod.training.cast(case)
-        out["numpy"] = (lambda: mod.training.simultaneous_step(p, X, Y, *net, case.lr,
-                                                               trainable), lambda r: None)
+        out["reference"] = (lambda: mod.training.simultaneous_step(p, X, Y, *net, case.lr,
+                                                                   trainable), lambda r: None)
     if "torch" in impls:
         import torch
         mod = impls["torch"]
@@ -123,15 +123,19 @@ def _once(fn) -> float:
 
 def worker(impl: str, quick: bool) -> dict:
     """Every benchmark of one implementation, in this process."""
-    from .runner import available
-    impls, missing = available([impl])
-    if missing:
-        return {"impl": impl, "missing": missing[impl]}
-    mod = impls[impl]
+    from . import protocol
+    declared = protocol.resolve(impl)
+    why = declared.missing()
+    if why:
+        return {"impl": impl, "missing": why}
+    import importlib
+    mod = importlib.import_module(declared.module)
+    for sub in ("training",):
+        importlib.import_module(f"{declared.module}.{sub}")
     target = 0.2 if quick else 1.0
     out = {"impl": impl, "steps": [], "gemm": {}}
     for dtype in DTYPES:
-        if impl in ("numpy", "torch"):
+        if impl in ("reference", "torch"):
             out["gemm"][dtype] = gemm_rate(dtype, impl, target_s=target / 2)
         for name, layers, acts, loss, m in BENCHMARKS:
             fn, sync = _steppers({impl: mod}, _case(layers, acts, loss, m, dtype))[impl]
@@ -179,10 +183,10 @@ def run(impls: dict, quick: bool = False, progress=None) -> dict:
     for dtype in DTYPES:
         for name, *_ in BENCHMARKS:
             for other in ("torch", "jax"):
-                a, b = medians.get((name, dtype, "numpy")), medians.get((name, dtype, other))
+                a, b = medians.get((name, dtype, "reference")), medians.get((name, dtype, other))
                 if a and b:
                     doc["ratios"].append({"benchmark": name, "dtype": dtype,
-                                          "ratio": f"numpy/{other}", "value": a / b})
+                                          "ratio": f"reference/{other}", "value": a / b})
     return doc
 
 

@@ -1,28 +1,28 @@
-"""`python -m comparisons`: the main job and the study tools.
-
-    python -m comparisons                       every catalogue case, every implementation,
-                                                parity table, report directory
-    python -m comparisons run CASE_FILE [--json] [--impl ...] [--dtype ...]
-    python -m comparisons walkthrough [CASE]    every intermediate of one pass, side by side
-    python -m comparisons export DIR            golden vectors for other languages
-    python -m comparisons bench [--json]        per-step timings against the frameworks
-    python -m comparisons list                  the catalogue
-
-Exit status: 0 when everything agrees, 1 on a parity failure, 2 on bad input (one line on
-stderr, nothing written).
-"""
+"""`python -m comparisons`: the main job and the study tools (`--help` lists them)."""
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
-from reference.case import CaseError, load_case
+from reference.case import DEFAULT_MAX_MEMORY, CaseError, case_cost, check_memory, parse_bytes
 
-from . import catalogue, runner
+from . import catalogue, protocol, runner
+from .runner import EXIT_DISAGREE, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
+
+EXIT_STATUS = f"""exit status:
+  {EXIT_OK}  every comparison made agrees (what was skipped is listed)
+  {EXIT_DISAGREE}  a disagreement, an implementation error, or an unexpected published figure
+  {EXIT_USAGE}  bad input: one line on stderr naming the field, the value and what was expected;
+     nothing was run and nothing written
+  {EXIT_INCOMPLETE}  nothing was compared: fewer than two implementations ran (the line says
+     what is missing and how to install it)
+"""
 
 
 class UsageError(Exception):
@@ -34,44 +34,155 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _common(suppress: bool) -> argparse.ArgumentParser:
-    """Options valid before or after the subcommand (after it, they override)."""
-    d = {"default": argparse.SUPPRESS} if suppress else {}
-    c = _Parser(add_help=False)
-    c.add_argument("--out", help="report directory (default: parity-report/)",
-                   **(d or {"default": "parity-report"}))
-    c.add_argument("--impl", nargs="+", choices=list(runner.IMPL_MODULES),
-                   help="implementations to run (default: every installed one)",
-                   **(d or {"default": None}))
-    c.add_argument("--no-plots", action="store_true", help="skip the PNG plots", **d)
-    c.add_argument("--quiet", action="store_true", help="no progress display", **d)
-    return c
+class _Stdout:
+    """stdout that survives a closed pipe (`... | head`): the rest of the output is dropped,
+    the work (a report being written) goes on, and no traceback is printed."""
+
+    def __init__(self, stream):
+        self.stream, self.broken = stream, False
+
+    def write(self, text):
+        if not self.broken:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._close()
+        return len(text)
+
+    def flush(self):
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._close()
+
+    def _close(self):
+        self.broken = True
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+# --- Options, each only where it acts --------------------------------------------------------
+
+def _size(text):
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _positive(text):
+    try:
+        v = float(text)
+    except ValueError:
+        v = -1
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return v
+
+
+def _add_impl(p):
+    p.add_argument("--impl", nargs="+", metavar="NAME",
+                   help="implementations to judge: registered names (see `list --impl`) or "
+                        "module paths; the reference always runs (default: every registered "
+                        "one)")
+
+
+def _add_run_limits(p):
+    p.add_argument("--max-memory", type=_size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
+                   help="refuse a case whose estimated memory exceeds SIZE "
+                        f"(default {DEFAULT_MAX_MEMORY // 1024 ** 3}G; e.g. 8G, 500M)")
+    p.add_argument("--timeout", type=_positive, default=runner.DEFAULT_TIMEOUT, metavar="S",
+                   help=f"seconds one implementation may take for one case "
+                        f"(default {runner.DEFAULT_TIMEOUT:g})")
+
+
+def _add_quiet(p):
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m comparisons", parents=[_common(False)],
-                description="backprop-parity: the NumPy reference against PyTorch and JAX. "
-                            "Without a command: the main job (every catalogue case, every "
-                            "installed implementation, parity table, report).")
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
-    common = _common(True)
-    r = sub.add_parser("run", parents=[common], help="run a case file through the implementations")
-    r.add_argument("case_file")
-    r.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    r.add_argument("--dtype", choices=["float64", "float32"], help="override the case's dtype")
-    w = sub.add_parser("walkthrough", parents=[common],
-                       help="every intermediate of one forward/backward pass")
+    p = _Parser(prog="python -m comparisons", epilog=EXIT_STATUS,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+                description="backprop-parity: the NumPy reference against every registered "
+                            "implementation. Without a command: the main job (every catalogue "
+                            "case, every installed implementation, parity table, report).")
+    p.add_argument("--out", default="parity-report", metavar="DIR",
+                   help="report directory (default: parity-report/)")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--cases", nargs="+", metavar="GLOB",
+                   help="only the catalogue cases matching these patterns")
+    p.add_argument("-x", "--exitfirst", action="store_true",
+                   help="stop at the first case with a disagreement")
+    _add_impl(p)
+    _add_run_limits(p)
+    _add_quiet(p)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    def command(name, help_):
+        return sub.add_parser(name, help=help_, description=help_, epilog=EXIT_STATUS,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    r = command("run", "run one case (a catalogue name or a case file) through the "
+                       "implementations and judge it")
+    r.add_argument("case", help="a catalogue name or a .json/.toml case file")
+    r.add_argument("--json", action="store_true",
+                   help="one JSON document on stdout (floats round-trip exactly)")
+    r.add_argument("--dtype", choices=["float64", "float32"],
+                   help="run the case in this dtype; float32 is judged against the float64 "
+                        "reference on the float32-rounded inputs")
+    _add_impl(r)
+    _add_run_limits(r)
+    _add_quiet(r)
+    w = command("walkthrough", "every intermediate of one forward and backward pass, "
+                               "implementation beside implementation")
     w.add_argument("case", nargs="?", default="mazur-sequential",
                    help="a catalogue name or a case file (default: mazur-sequential)")
-    w.add_argument("--json", action="store_true")
-    e = sub.add_parser("export", parents=[common], help="golden vectors for every catalogue case")
+    w.add_argument("--json", action="store_true", help="every entry as JSON")
+    _add_impl(w)
+    e = command("export", "golden vectors (comparisons/GOLDEN.md) for every catalogue case")
     e.add_argument("directory")
-    b = sub.add_parser("bench", parents=[common],
-                       help="per-step timings: reference vs torch vs jax")
-    b.add_argument("--json", action="store_true")
+    e.add_argument("--max-memory", type=_size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
+                   help="refuse a case whose estimated memory exceeds SIZE")
+    _add_quiet(e)
+    b = command("bench", "per-step timings of the implementations, interleaved")
+    b.add_argument("--json", action="store_true", help="the document as JSON on stdout")
     b.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run)")
-    sub.add_parser("list", parents=[common], help="the catalogue cases")
+    b.add_argument("--out", default="parity-report", metavar="DIR",
+                   help="where bench.json is saved (default: parity-report/)")
+    _add_impl(b)
+    _add_quiet(b)
+    f = command("figures", "the measured figures the docs quote, from a main job's report")
+    f.add_argument("--report", default="parity-report", metavar="DIR",
+                   help="the main job's report directory (default: parity-report/)")
+    f.add_argument("--check", nargs="+", metavar="FILE", default=[],
+                   help="exit 1 if a figure in these files differs from the report")
+    f.add_argument("--update", nargs="+", metavar="FILE", default=[],
+                   help="rewrite the figures in these files from the report")
+    ls = command("list", "the catalogue cases, or with --impl the implementations")
+    ls.add_argument("--impl", action="store_true", help="list the registered implementations")
     return p
+
+
+_MAIN_ONLY = ("out", "no_plots", "cases", "exitfirst")
+
+
+def _parse(argv):
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command:
+        defaults = parser.parse_args([])
+        for k in _MAIN_ONLY:
+            if getattr(args, k) != getattr(defaults, k):
+                raise UsageError(f"--{k.replace('_', '-')}: an option of the main job; put it "
+                                 f"after `{args.command}` only if `{args.command} --help` "
+                                 "lists it")
+    return args
 
 
 def _progress(enabled):
@@ -81,176 +192,218 @@ def _progress(enabled):
     return show
 
 
-def _report_missing(missing):
-    for name, why in missing.items():
-        print(f"note: {name} skipped: {why}", file=sys.stderr)
+def _select(names):
+    try:
+        return runner.select(names)
+    except protocol.ProtocolError as e:
+        raise UsageError(str(e)) from None
 
+
+def _case_arg(text, max_memory=DEFAULT_MAX_MEMORY):
+    """A catalogue name or a case file, wherever a case is expected."""
+    if text in catalogue.names():
+        return catalogue.get(text)
+    if Path(text).suffix.lower() in (".json", ".toml") or Path(text).exists():
+        from reference import load_case
+        return load_case(text, max_memory)
+    raise UsageError(f"case: {text!r} is neither a catalogue case (see `python -m comparisons "
+                     "list`) nor a .json/.toml case file")
+
+
+def _check_cost(cases, impls, max_memory):
+    for c in cases:
+        try:
+            check_memory(case_cost(c), max_memory, max(1, len(impls) - 1))
+        except CaseError as e:
+            raise CaseError(f"{c.name}: {e}") from None
+
+
+# --- Commands ---------------------------------------------------------------------------------
 
 def main_job(args) -> int:
-    impls, missing = runner.available(args.impl)
-    _report_missing(missing)
+    from . import report
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out: {out} exists and is not a directory")
-    show = _progress(not args.quiet)
+    try:
+        report.check_writable(out)
+    except OSError as e:
+        raise UsageError(f"--out: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
+    impls, missing = _select(args.impl)
     names = catalogue.names()
+    if args.cases:
+        names = [n for n in names if any(fnmatch.fnmatchcase(n, g) for g in args.cases)]
+        if not names:
+            raise UsageError(f"--cases: no catalogue case matches {' '.join(args.cases)}")
     cases = [catalogue.get(n) for n in names]
-    t0 = time.perf_counter()
-    results, seconds, kappas = runner.run_all(cases, impls, progress=show)
-    verdicts = [v for case in cases
-                for v in runner.judge(case, results[case.name], kappas[case.name])]
-    elapsed = time.perf_counter() - t0
-    print(_table(verdicts))
-    from . import manifest, report
-    bench = _latest_bench(out)
-    path, ok = report.write(out, results, verdicts, seconds, manifest.manifest("float64"),
-                            missing, bench=bench, plots=not args.no_plots)
-    print(f"{'PASS' if ok else 'FAIL'}: {sum(v.ok for v in verdicts)}/{len(verdicts)} "
-          f"comparisons agree, published figures {'as expected' if ok else 'CHECK REPORT'}; "
-          f"{len(cases)} cases in {elapsed:.1f} s; report: {path}")
-    return 0 if ok else 1
+    _check_cost(cases, impls, args.max_memory)
+    if len(impls) < 2:
+        print(f"INCOMPLETE: nothing was compared: only the reference is available; "
+              + "; ".join(f"{k}: {v}" for k, v in missing.items()), file=sys.stderr)
+        return EXIT_INCOMPLETE
+    show = _progress(not args.quiet)
+    session = runner.run(cases, impls, missing, timeout=args.timeout, progress=show,
+                         exitfirst=args.exitfirst)
+    print(report.text_table(session.verdicts))
+    from . import manifest
+    path, published_ok = report.write(out, session, manifest.manifest(session.environments),
+                                      bench=_latest_bench(out), plots=not args.no_plots)
+    print(f"{report.verdict_line(session, published_ok)}; {len(session.cases)} cases in "
+          f"{session.wall_seconds:.1f} s; report: {path}")
+    code = session.exit_code
+    return EXIT_DISAGREE if code == EXIT_OK and not published_ok else code
 
 
 def _latest_bench(out: Path):
     p = out / "bench.json"
-    if p.exists():
-        try:
-            return json.loads(p.read_text())
-        except (OSError, ValueError):
-            return None
-    return None
-
-
-def _table(verdicts) -> str:
-    head = (f"{'case':<22} {'pair':<16} {'max rel grad':>13} {'max ULP':>8} "
-            f"{'max rel traj':>13} {'kappa':>7} {'verdict':>8}")
-    lines = [head, "-" * len(head)]
-    for v in verdicts:
-        lines.append(f"{v.case:<22} {v.pair[0] + ' vs ' + v.pair[1]:<16} "
-                     f"{v.grad_max_rel:>13.2e} {v.grad_max_ulp:>8d} {v.traj_max_rel:>13.2e} "
-                     f"{v.kappa:>7.2g} {'ok' if v.ok else 'FAIL':>8}")
-    return "\n".join(lines)
-
-
-def _floats(a):
-    import numpy as np
-    return np.asarray(a, dtype=np.float64).tolist()
+    try:
+        return json.loads(p.read_text()) if p.exists() else None
+    except (OSError, ValueError):
+        return None
 
 
 def run_command(args) -> int:
-    case = load_case(args.case_file)
+    from . import report
+    case = _case_arg(args.case, args.max_memory)
     if args.dtype:
         case = case.replace(dtype=args.dtype)
-    impls, missing = runner.available(args.impl)
-    if not impls:
-        raise UsageError("--impl: none of the requested implementations is installed")
-    results, seconds = runner.run_case(case, impls)
-    verdicts = runner.judge(case, results)
-    ok = all(v.ok for v in verdicts)
+    impls, missing = _select(args.impl)
+    _check_cost([case], impls, args.max_memory)
+    session = runner.run([case], impls, missing, timeout=args.timeout,
+                         progress=_progress(not args.quiet and not args.json))
+    code = session.exit_code
     if args.json:
-        doc = {"case": case.name, "dtype": case.dtype, "verdict": "pass" if ok else "fail",
-               "missing": missing,
-               "results": {impl: {"losses": _floats(r.losses),
-                                  "gradients": {k: _floats(v) for k, v in r.gradients.items()},
-                                  "final_params": {k: _floats(v)
-                                                   for k, v in r.final_params.items()},
-                                  "final_outputs": _floats(r.final_outputs),
-                                  "seconds": seconds[impl]}
-                           for impl, r in results.items()},
-               "parity": [v.to_dict() for v in verdicts]}
-        print(json.dumps(_finite(doc)))
-    else:
-        _report_missing(missing)
-        for impl, r in results.items():
-            print(f"{impl:>6}: {len(r.losses) - 1} updates, loss {r.losses[0]:.9g} -> "
-                  f"{r.losses[-1]:.9g} ({seconds[impl]:.3f} s)")
-        if verdicts:
-            print(_table(verdicts))
-        print("PASS" if ok else "FAIL")
-    return 0 if ok else 1
+        runs = session.runs[case.name]
+        doc = {"case": case.name, "dtype": case.dtype,
+               "verdict": {0: "pass", 1: "fail", 3: "incomplete"}[code], "exit_code": code,
+               "missing": missing, "kappa": session.oracles[case.name].kappa,
+               "results": {impl: (report.result_dict(r.result) | {"seconds": r.seconds})
+                           if r.status == "ok" else {"status": r.status, "message": r.message}
+                           for impl, r in runs.items()},
+               "parity": [v.to_dict() for v in session.verdicts]}
+        print(json.dumps(finite(doc), default=report._json_default))
+        return code
+    for impl, r in session.runs[case.name].items():
+        if r.status == "ok":
+            print(f"{impl:>10}: {len(r.result.losses) - 1} updates, loss {r.result.losses[0]:.9g} "
+                  f"-> {r.result.losses[-1]:.9g} ({r.seconds:.3f} s)")
+        else:
+            print(f"{impl:>10}: {r.status}: {r.message}")
+    if session.verdicts:
+        print(report.text_table(session.verdicts))
+    print(report.verdict_line(session))
+    return code
 
 
-def _finite(o):
-    """JSON has no NaN or infinity: a diverged run's non-finite values become null."""
+def finite(o):
+    """JSON has no NaN or infinity: non-finite values (a diverged run) become null."""
     if isinstance(o, float):
         return o if o == o and abs(o) != float("inf") else None
     if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, list):
-        return [_finite(v) for v in o]
+        return {k: finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [finite(v) for v in o]
     return o
-
-
-def _case_arg(text):
-    if text in catalogue.names():
-        return catalogue.get(text)
-    if Path(text).suffix.lower() in (".json", ".toml") or Path(text).exists():
-        return load_case(text)
-    raise UsageError(f"walkthrough: {text!r} is neither a catalogue case "
-                     f"({', '.join(catalogue.names())}) nor a case file")
 
 
 def walkthrough_command(args) -> int:
     from . import walkthrough
     case = _case_arg(args.case)
-    impls, missing = runner.available(args.impl)
-    traces = {name: walkthrough.trace(mod, case) for name, mod in impls.items()}
+    impls, missing = _select(args.impl)
+    traces, skipped = walkthrough.traces(impls, case)
     if args.json:
-        print(json.dumps({"case": case.name, "rows": [
+        print(json.dumps({"case": case.name, "skipped": skipped, "rows": [
             {"quantity": k, "values": v, "published": p}
             for k, v, p in walkthrough.rows(traces, walkthrough.MAZUR_PUBLISHED
                                             if case.name.startswith("mazur") else {})]}))
     else:
-        _report_missing(missing)
+        for name, why in {**missing, **skipped}.items():
+            print(f"note: {name} skipped: {why}", file=sys.stderr)
         print(walkthrough.render(case, traces))
-    return 0
+    return EXIT_OK
 
 
 def export_command(args) -> int:
     from . import export
     out = Path(args.directory)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"export: {out} exists and is not a directory")
+    try:
+        from . import report
+        report.check_writable(out)
+    except OSError as e:
+        raise UsageError(f"export: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
     written = export.export(out, progress=_progress(not args.quiet))
     print(f"wrote {len(written)} golden files, index.json and GOLDEN.md to {out}/")
-    return 0
+    return EXIT_OK
 
 
 def bench_command(args) -> int:
-    from . import bench
-    impls, missing = runner.available(args.impl)
+    from . import bench, report
+    out = Path(args.out)
+    try:
+        report.check_writable(out)
+    except OSError as e:
+        raise UsageError(f"--out: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
+    impls, missing = _select(args.impl)
     doc = bench.run(impls, quick=args.quick, progress=_progress(not args.quiet and not args.json))
     doc["missing"] = missing
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(doc, indent=2) + "\n")
     if args.json:
         print(json.dumps(doc))
     else:
         print(bench.text_table(doc))
         print(f"saved to {out / 'bench.json'}; the main job's report includes it")
-    return 0
+    return EXIT_OK
+
+
+def figures_command(args) -> int:
+    from . import figures
+    try:
+        values = figures.compute(figures.load(args.report))
+    except (OSError, ValueError, KeyError) as e:
+        raise UsageError(f"--report: no main job's results.json in {args.report} "
+                         f"({type(e).__name__}: {e}); run `python -m comparisons` first")
+    if not args.check and not args.update:
+        for k, v in values.items():
+            print(f"{k:<24} {v}")
+    code = EXIT_OK
+    for path in args.check:
+        for key, doc, measured in figures.differences(Path(path).read_text(), values):
+            print(f"{path}: {key}: documented {doc!r}, measured {measured!r}")
+            code = EXIT_DISAGREE
+    for path in args.update:
+        Path(path).write_text(figures.update(Path(path).read_text(), values))
+    return code
 
 
 def list_command(args) -> int:
+    if args.impl:
+        for impl in protocol.all_registered():
+            why = impl.missing()
+            print(f"{impl.name:<12} {impl.module:<16} {'ok' if not why else why:<10}  "
+                  f"{impl.description}")
+        return EXIT_OK
     for name in catalogue.names():
         c = catalogue.get(name)
-        print(f"{name:<22} {str(c.layers):<18} {c.loss:<8} {c.reduction:<5} {c.schedule:<13} "
-              f"{len(c.batch_order()):>6} updates  {c.source}")
-    return 0
+        print(f"{name:<24} {c.dtype:<8} {str(c.layers):<18} {c.loss:<8} {c.reduction:<5} "
+              f"{c.schedule:<13} {c.updates:>6} updates  {c.source}")
+    return EXIT_OK
 
 
 COMMANDS = {None: main_job, "run": run_command, "walkthrough": walkthrough_command,
-            "export": export_command, "bench": bench_command, "list": list_command}
+            "export": export_command, "bench": bench_command, "figures": figures_command,
+            "list": list_command}
 
 
 def main(argv=None) -> int:
+    stdout = sys.stdout
+    sys.stdout = _Stdout(stdout)
     try:
-        args = _parser().parse_args(argv)
+        args = _parse(argv)
         return COMMANDS[args.command](args)
-    except (CaseError, UsageError) as e:
+    except (CaseError, UsageError, protocol.ProtocolError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout

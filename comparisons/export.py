@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+import reference
 from reference import network, training
 
 from . import catalogue
@@ -73,7 +74,8 @@ def export(directory, names=None, progress=None) -> list[Path]:
         path = out / f"{name}.json"
         path.write_text(json.dumps(golden(catalogue.get(name)), allow_nan=False) + "\n")
         written.append(path)
-    index = {"format": FORMAT, "cases": names, "manifest": manifest("float64")}
+    index = {"format": FORMAT, "cases": names,
+             "manifest": manifest({"reference": reference.environment()})}
     (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
     (out / "GOLDEN.md").write_text(DOC.read_text())
     return written

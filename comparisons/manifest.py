@@ -1,10 +1,18 @@
-"""The environment manifest: what produced a set of numbers, so that they can be cited."""
+"""The environment manifest: what produced a set of numbers, so that they can be cited.
+
+Each implementation's entry is the `environment()` it reported from the process that ran it
+(its worker), so that a setting such as JAX's x64 mode is recorded where it took effect.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
+from pathlib import Path
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")
 
 
 def _cpu_model() -> str:
@@ -18,57 +26,43 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _blas() -> dict:
-    import numpy as np
+def version() -> str:
     try:
-        cfg = np.show_config(mode="dicts")
-        deps = cfg.get("Build Dependencies", {})
-        return {k: {f: v.get(f) for f in ("name", "version") if f in v}
-                for k, v in deps.items() if k in ("blas", "lapack")}
-    except Exception:  # older NumPy: no dict mode
-        return {}
+        from importlib.metadata import version as v
+        return v("backprop-parity")
+    except Exception:  # not installed: a source checkout on sys.path
+        return "unknown"
 
 
-def manifest(dtype: str | None = None) -> dict:
-    """Versions, BLAS, CPU, thread counts and JAX's x64 state, as a JSON-ready dict."""
-    import numpy as np
+def git_commit() -> str | None:
+    """The commit of the checkout this package is imported from (with '+dirty' when it has
+    uncommitted changes), or None outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True,
+                               timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def manifest(environments: dict | None = None, **extra) -> dict:
+    """Versions, commit, platform, CPU, thread settings and, per implementation, what its own
+    process reported, as a JSON-ready dict."""
     m = {
-        "backprop_parity": _version(),
+        "backprop_parity": version(),
+        "commit": git_commit(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "numpy": np.__version__,
-        "numpy_blas": _blas(),
-        "threads_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                    "MKL_NUM_THREADS", "XLA_FLAGS")
-                        if k in os.environ},
+        "threads_env": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
+        "implementations": dict(environments or {}),
     }
-    try:
-        import torch
-        m["torch"] = torch.__version__
-        m["torch_threads"] = torch.get_num_threads()
-        m["torch_blas"] = getattr(torch.backends, "mkl", None) and (
-            "mkl" if torch.backends.mkl.is_available() else "other")
-    except ImportError:
-        m["torch"] = None
-    try:
-        import jax
-        import jaxlib
-        m["jax"] = jax.__version__
-        m["jaxlib"] = jaxlib.__version__
-        m["jax_enable_x64"] = bool(jax.config.jax_enable_x64)
-        m["jax_devices"] = [str(d) for d in jax.devices()]
-    except ImportError:
-        m["jax"] = None
-    if dtype is not None:
-        m["dtype"] = dtype
+    m.update(extra)
     return m
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("backprop-parity")
-    except Exception:
-        return "unknown"

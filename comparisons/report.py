@@ -1,4 +1,9 @@
-"""The main job's report directory: report.md, plots/*.png, results.json, manifest.json."""
+"""The parity table and the main job's report directory: report.md, plots/*.png,
+results.json, manifest.json.
+
+Every row shows the measure that decides: the largest error of the pair in units of its own
+bound (<= 1 passes) and the tensor where it occurs. Max rel and max ULP are information.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .parity import RTOL
+from .judge import ERROR, FAIL, PASS, SKIPPED, XFAIL, XPASS, summary
 
-# The worked example's published figures (seed 001 / Mazur 2015), for the report only:
-# (label, case, getter, published).
 # The worked example's published figures (seed 001 / Mazur 2015), for the report only:
 # (label, case, getter, published, expected to match). The simultaneous rows are expected
 # *not* to match: they show that the published trajectory is the sequential schedule's.
@@ -39,18 +42,26 @@ PUBLISHED = [
      lambda r: r.final_outputs[1, 0], "0.984065734", False),
 ]
 
+KAPPA_TEXT = ("κ is the run's measured amplification of rounding: the float64 reference is "
+              "run again with every update's output perturbed by 2⁻³⁶ times that update's own "
+              "rounding bound (random signs), and κ is the largest response of the trajectory, "
+              "final parameters and final outputs, in units of each value's own bound. "
+              "Trajectories and final states are judged at (1 + κ) times their bound "
+              "(TOLERANCES.md).")
+
 
 def rounds_to(value: float, published: str) -> bool:
     return round(float(value), len(published.split(".")[1])) == float(published)
 
 
-def published_rows(results: dict) -> list[dict]:
-    """Each published figure beside each implementation's value, with a match flag."""
+def published_rows(session) -> list[dict]:
+    """Each published figure beside each implementation's float64 value, with a match flag."""
     out = []
     for label, case, get, pub, expected in PUBLISHED:
-        if case not in results:
+        runs = session.runs.get(case)
+        if not runs or session.oracles[case].case.dtype != "float64":
             continue
-        vals = {impl: float(get(r)) for impl, r in results[case].items()}
+        vals = {impl: float(get(r.result)) for impl, r in runs.items() if r.status == "ok"}
         matches = {i: rounds_to(v, pub) for i, v in vals.items()}
         out.append({"quantity": label, "case": case, "published": pub, "computed": vals,
                     "matches": matches, "expected": expected,
@@ -58,124 +69,189 @@ def published_rows(results: dict) -> list[dict]:
     return out
 
 
-def plot_case(path: Path, name: str, results: dict) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+# --- The parity table --------------------------------------------------------------------
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-    styles = {"numpy": ("-", 3.0), "torch": ("--", 1.8), "jax": (":", 1.8)}
-    for impl, r in results.items():
-        ls, lw = styles.get(impl, ("-", 1))
-        ax1.plot(np.arange(len(r.losses)), r.losses, ls, lw=lw, label=impl)
-    ax1.set(title=f"{name}: loss trajectory", xlabel="update", ylabel="loss")
-    if all(np.all(r.losses > 0) for r in results.values()):
-        ax1.set_yscale("log")
-    ax1.legend()
-    impls = list(results)
-    for i, a in enumerate(impls):
-        for b in impls[i + 1:]:
-            d = np.abs(results[a].losses.astype(np.float64) - results[b].losses)
-            ax2.plot(np.arange(len(d)), np.where(d > 0, d, np.nan), ".", ms=1.5, alpha=0.6,
-                     label=f"|{a} − {b}|")
-    ax2.set(title="absolute difference per update (0 not drawn)", xlabel="update",
-            ylabel="|Δ loss|", yscale="log")
-    ax2.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+COLUMNS = ("case", "dtype", "pair", "error/bound", "at tensor", "κ", "info: max rel grad",
+           "info: max ULP grad", "verdict")
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.2e}"
+def table_rows(verdicts) -> list[tuple]:
+    rows = []
+    for v in verdicts:
+        w = v.worst
+        rel, ulp = v.info("d")
+        judged = bool(v.judged)
+        rows.append((v.case, v.dtype, f"{v.pair[0]} vs {v.pair[1]}",
+                     f"{w.worst_ratio:.3g}" if judged else "–",
+                     w.name if judged else "–", f"{v.kappa:.3g}",
+                     f"{rel:.2e}" if judged else "–", str(ulp) if judged else "–",
+                     v.status if not v.not_judged or v.status != PASS
+                     else f"pass ({len(v.not_judged)} not judged)"))
+    return rows
 
 
-def write(out: Path, results: dict, verdicts: list, seconds: dict, manifest: dict,
-          missing: dict, bench: dict | None = None, plots: bool = True) -> tuple[Path, bool]:
-    """Write the report directory; returns (path of report.md, overall verdict: parity and
-    every published figure as expected)."""
+def text_table(verdicts) -> str:
+    rows = table_rows(verdicts)
+    widths = [max(len(str(x)) for x in col) for col in zip(COLUMNS, *rows)]
+    fmt = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
+    lines = [fmt(COLUMNS), "-" * len(fmt(COLUMNS))] + [fmt(r) for r in rows]
+    notes = [f"  {v.case} {v.pair[0]} vs {v.pair[1]}: {v.message}" for v in verdicts if v.message]
+    notes += [f"  {v.case} {v.pair[0]} vs {v.pair[1]}: {r.name} not judged: {r.skipped}"
+              for v in verdicts for r in v.not_judged]
+    if notes:
+        lines += ["notes:"] + notes
+    return "\n".join(lines)
+
+
+def markdown_table(verdicts) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in table_rows(verdicts):
+        verdict = r[-1] if r[-1].startswith(("pass", "skipped")) else f"**{r[-1]}**"
+        lines.append("| " + " | ".join(list(r[:-1]) + [verdict]) + " |")
+    return "\n".join(lines)
+
+
+def worst_pass(verdicts):
+    """(ratio, verdict, tensor name) of the largest error/bound among judged pairs."""
+    best = None
+    for v in verdicts:
+        w = v.worst
+        if w is not None and v.status in (PASS, XPASS) and (best is None or w.worst_ratio > best[0]):
+            best = (w.worst_ratio, v, w.name)
+    return best
+
+
+def verdict_line(session, published_ok: bool = True) -> str:
+    """One line: PASS, FAIL or INCOMPLETE, with the counts and what did not run."""
+    counts = summary(session.verdicts)
+    n = len(session.verdicts)
+    parts = [f"{counts[PASS]} of {n} pairs agree"]
+    parts += [f"{counts[s]} {s}" for s in (FAIL, ERROR, XFAIL, XPASS, SKIPPED) if counts[s]]
+    missing = "; ".join(f"{k}: {v}" for k, v in session.missing.items())
+    if session.exit_code == 3:
+        ran = [k for k in session.impls]
+        return (f"INCOMPLETE: nothing was compared: only {', '.join(ran) or 'nothing'} ran"
+                + (f"; not run: {missing}" if missing else "")
+                + "; a verdict needs the reference and at least one other implementation")
+    word = "PASS" if session.exit_code == 0 and published_ok else "FAIL"
+    w = worst_pass(session.verdicts)
+    tail = (f"; worst error/bound {w[0]:.3g} ({w[1].case}, {w[1].pair[0]} vs {w[1].pair[1]}, "
+            f"{w[2]})" if w else "")
+    if not published_ok:
+        tail += "; a published figure is not as expected (see the report)"
+    if missing:
+        tail += f"; not run: {missing}"
+    return f"{word}: {', '.join(parts)}{tail}"
+
+
+# --- The report directory ---------------------------------------------------------------
+
+def result_dict(r) -> dict:
+    return {"losses": np.asarray(r.losses, dtype=np.float64).tolist(),
+            "gradients": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in r.gradients.items()},
+            "final_params": {k: np.asarray(v, dtype=np.float64).tolist()
+                             for k, v in r.final_params.items()},
+            "final_outputs": np.asarray(r.final_outputs, dtype=np.float64).tolist(),
+            "initial_outputs": np.asarray(r.initial_outputs, dtype=np.float64).tolist()}
+
+
+def check_writable(out: Path) -> None:
+    """Raise OSError (with the reason) unless `out` is, or can be made, a writable directory.
+    Called before any work, so that a bad --out costs nothing."""
+    if out.exists() and not out.is_dir():
+        raise OSError(f"{out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    plot_dir = out / "plots"
-    plot_notes = []
-    if plots:
-        try:
-            import matplotlib  # noqa: F401
-            plot_dir.mkdir(exist_ok=True)
-            for name, rs in results.items():
-                plot_case(plot_dir / f"{name}.png", name, rs)
-        except ImportError:
-            plot_notes.append("matplotlib is not installed: no plots "
-                              '(pip install -c constraints.txt -e ".[plot]").')
-    pub = published_rows(results)
-    doc = {"verdict": all(v.ok for v in verdicts) and all(r["as_expected"] for r in pub),
-           "rtol": RTOL, "missing": missing,
-           "cases": {name: {impl: {"losses": r.losses.tolist(),
-                                   "gradients": {k: v.tolist() for k, v in r.gradients.items()},
-                                   "final_params": {k: v.tolist()
-                                                    for k, v in r.final_params.items()},
-                                   "final_outputs": r.final_outputs.tolist(),
-                                   "seconds": seconds[name][impl]}
-                            for impl, r in rs.items()} for name, rs in results.items()},
-           "parity": [v.to_dict() for v in verdicts], "published": pub}
-    (out / "results.json").write_text(json.dumps(doc, default=_json_default) + "\n")
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    probe = out / ".backprop-parity-write-test"
+    probe.write_text("")
+    probe.unlink()
 
-    ok = doc["verdict"]
-    md = ["# backprop-parity report", "",
-          f"**Verdict: {'PASS' if ok else 'FAIL'}**: {sum(v.ok for v in verdicts)} of "
-          f"{len(verdicts)} (case, pair) comparisons agree within rtol = 256 ε of the case's "
-          f"dtype (TOLERANCES.md); {sum(r['as_expected'] for r in pub)} of {len(pub)} "
-          "published figures behave as expected.", ""]
-    for impl, why in missing.items():
-        md.append(f"- `{impl}` was not run: {why}")
-    md += plot_notes
+
+def write(out: Path, session, manifest: dict, bench: dict | None = None,
+          plots: bool = True) -> tuple[Path, bool]:
+    """Write the report directory; returns (report.md, whether every published figure is as
+    expected)."""
+    from . import figures
+    from . import plots as plotting
+    out.mkdir(parents=True, exist_ok=True)
+    pub = published_rows(session)
+    published_ok = all(r["as_expected"] for r in pub)
+    plot_files, plot_note = {}, ""
+    if plots:
+        plot_files, plot_note = plotting.write_all(out / "plots", session)
+    doc = {"verdict": "pass" if session.exit_code == 0 and published_ok else
+           "incomplete" if session.exit_code == 3 else "fail",
+           "exit_code": session.exit_code if published_ok or session.exit_code else 1,
+           "missing": session.missing, "summary": summary(session.verdicts),
+           "kappa": {n: o.kappa for n, o in session.oracles.items()},
+           "sensitivity": {n: figures.sensitivity(o) for n, o in session.oracles.items()
+                           if o.case.dtype == "float64"},
+           "min_margin": {n: float(np.min(o.amp.bounds["margins"], initial=np.inf))
+                          for n, o in session.oracles.items()},
+           "cases": {name: {impl: (result_dict(r.result) | {"seconds": r.seconds})
+                            if r.status == "ok" else {"status": r.status, "message": r.message}
+                            for impl, r in runs.items()}
+                     for name, runs in session.runs.items()},
+           "parity": [v.to_dict() for v in session.verdicts], "published": pub}
+    from .cli import finite
+    (out / "results.json").write_text(json.dumps(finite(doc), default=_json_default) + "\n")
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    impls = list(session.impls)
+    md = ["# backprop-parity report", "", f"**{verdict_line(session, published_ok)}**", "",
+          "Each pair is judged element by element against the a-priori rounding bound of the "
+          "formula that produced the element (TOLERANCES.md); *error/bound* is the largest "
+          "error in those units (≤ 1 passes) and *at tensor* says where it is. Max rel and "
+          "max ULP are given for information only.", ""]
+    md += [f"- `{k}` was not run: {v}" for k, v in session.missing.items()]
+    if plot_note:
+        md.append(f"- {plot_note}")
     md += ["", "## The worked example's published figures", "",
            "Seed 001 (after Mazur 2015). A figure matches when the computed value rounds to it "
            "at its printed precision.", "",
-           "| quantity | published | " + " | ".join(next(iter(results.values()), {}))
-           + " | reproduced | expected |",
-           "|---|---|" + "---|" * (len(next(iter(results.values()), {})) + 2)]
+           "| quantity | published | " + " | ".join(impls) + " | reproduced | expected |",
+           "|---|---|" + "---|" * (len(impls) + 2)]
     for row in pub:
-        vals = " | ".join(f"{v:.9g}" for v in row["computed"].values())
+        vals = " | ".join(f"{row['computed'][i]:.9g}" if i in row["computed"] else "–"
+                          for i in impls)
         got = "yes" if all(row["matches"].values()) else "no"
-        md.append(f"| {row['quantity']} | {row['published']} | {vals} | {got} | "
-                  f"{('yes' if row['expected'] else 'no') if row['as_expected'] else '**UNEXPECTED**'} |")
+        exp = ("yes" if row["expected"] else "no") if row["as_expected"] else "**UNEXPECTED**"
+        md.append(f"| {row['quantity']} | {row['published']} | {vals} | {got} | {exp} |")
     md += ["", "The published 0.291027924 and the 10,000-update figures are the *sequential* "
            "schedule's; textbook (simultaneous) gradient descent gives 0.291027774 after one "
            "update and does not reproduce them (ERRATA.md).", "",
-           "## Parity table", "",
-           "| case | pair | max rel grad | max ULP grad | max rel trajectory | max ULP trajectory "
-           "| κ | verdict |", "|---|---|---|---|---|---|---|---|"]
-    for v in verdicts:
-        md.append(f"| {v.case} | {v.pair[0]} vs {v.pair[1]} | {_fmt(v.grad_max_rel)} | "
-                  f"{v.grad_max_ulp} | {_fmt(v.traj_max_rel)} | {v.traj_max_ulp} | "
-                  f"{v.kappa:.2g} | {'ok' if v.ok else '**FAIL**'} |")
-    md += ["", "κ is the run's measured amplification of a relative perturbation of its initial "
-           "parameters; trajectories and final states are judged at rtol × max(1, κ) "
-           "(TOLERANCES.md)."]
+           "## Parity table", "", markdown_table(session.verdicts), "", KAPPA_TEXT]
+    notes = [f"- {v.case}, {v.pair[0]} vs {v.pair[1]}: {v.message}"
+             for v in session.verdicts if v.message]
+    notes += [f"- {v.case}, {v.pair[0]} vs {v.pair[1]}: `{r.name}` not judged: {r.skipped}"
+              for v in session.verdicts for r in v.not_judged]
+    if notes:
+        md += ["", "### Notes", ""] + notes
     md += ["", "## Run time per case (s)", "",
-           "| case | updates | " + " | ".join(next(iter(seconds.values()), {})) + " |",
-           "|---|---|" + "---|" * len(next(iter(seconds.values()), {}))]
-    for name, s in seconds.items():
-        n = len(next(iter(results[name].values())).losses) - 1
-        md.append(f"| {name} | {n} | " + " | ".join(f"{t:.3f}" for t in s.values()) + " |")
+           "| case | updates | " + " | ".join(impls) + " | κ run |",
+           "|---|---|" + "---|" * (len(impls) + 1)]
+    for c in session.cases:
+        runs = session.runs[c.name]
+        cells = [f"{runs[i].seconds:.3f}" if i in runs and runs[i].seconds is not None else
+                 (runs[i].status if i in runs else "–") for i in impls]
+        md.append(f"| {c.name} | {c.updates} | " + " | ".join(cells)
+                  + f" | {session.oracles[c.name].kappa_seconds:.3f} |")
     if bench:
-        from .bench import markdown_table
-        md += ["", "## Benchmark (latest `python -m comparisons bench`)", "",
-               markdown_table(bench)]
-    if plots and not plot_notes:
+        from .bench import markdown_table as bench_table
+        md += ["", "## Benchmark (latest `python -m comparisons bench`)", "", bench_table(bench)]
+    if plot_files:
         md += ["", "## Plots", ""]
-        for name in results:
-            md += [f"### {name}", "", f"![{name}](plots/{name}.png)", ""]
+        for name, rel in plot_files.items():
+            md += [f"### {name}", "", f"![{name}]({rel})", ""]
     md += ["", "## Environment", "", "```", json.dumps(manifest, indent=2), "```", ""]
     path = out / "report.md"
     path.write_text("\n".join(md))
-    return path, ok
+    return path, published_ok
 
 
 def _json_default(o):
     if isinstance(o, (np.floating, np.integer)):
         return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
     if isinstance(o, tuple):
         return list(o)
     raise TypeError(type(o).__name__)

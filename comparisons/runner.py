@@ -1,140 +1,151 @@
-"""Run cases through implementations and judge parity: shared by every CLI command."""
+"""Run cases through implementations and judge them: shared by every CLI command.
+
+Each implementation but the reference trains in a worker process of its own
+(comparisons/workers.py), all at once, while this process computes the oracle of every case
+(the float64 reference and its amplification kappa) and the reference's own runs.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import time
 
-from .parity import RTOL, Comparison, amplification, compare_results
+from . import judge, protocol
+from .judge import ERROR, ORACLE_NAME, SKIPPED, Oracle, Run
+from .workers import Pool, Worker, WorkerError
 
-IMPL_MODULES = {"numpy": "reference", "torch": "torch_impl", "jax": "jax_impl"}
-INSTALL_HINT = {"torch": 'pip install -c constraints.txt -e ".[torch]"',
-                "jax": 'pip install -c constraints.txt -e ".[jax]"'}
-
-
-def available(names=None) -> tuple[dict, dict]:
-    """({name: package} importable, {name: reason} missing) for the requested impls."""
-    ok, missing = {}, {}
-    for name in names or IMPL_MODULES:
-        try:
-            ok[name] = importlib.import_module(IMPL_MODULES[name])
-        except ImportError as e:
-            missing[name] = f"{e.name or e} is not installed; {INSTALL_HINT.get(name, '')}".strip()
-    return ok, missing
+# Exit status of every command (README, `--help`).
+EXIT_OK, EXIT_DISAGREE, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+DEFAULT_TIMEOUT = 600.0
 
 
 @dataclasses.dataclass
-class PairVerdict:
-    case: str
-    pair: tuple[str, str]
-    rows: list[Comparison]
-    kappa: float = 1.0
+class Session:
+    """Everything one run of cases through implementations produced."""
+
+    cases: list
+    impls: dict            # name -> protocol.Implementation (selected and installed)
+    missing: dict          # name -> why it did not run (not installed)
+    oracles: dict          # case name -> judge.Oracle
+    runs: dict             # case name -> {impl: judge.Run}
+    verdicts: list         # judge.PairVerdict
+    environments: dict     # impl -> its environment() as reported by its worker
+    wall_seconds: float
+    peak_rss: dict         # impl -> bytes
 
     @property
-    def ok(self) -> bool:
-        return all(r.ok for r in self.rows)
-
-    def _grad_rows(self):
-        return [r for r in self.rows if r.name.startswith("dW") or r.name.startswith("db")]
+    def compared(self) -> int:
+        return sum(1 for v in self.verdicts if v.judged or v.status == ERROR)
 
     @property
-    def grad_max_rel(self) -> float:
-        return max(r.max_rel for r in self._grad_rows())
+    def exit_code(self) -> int:
+        if any(v.failing for v in self.verdicts):
+            return EXIT_DISAGREE
+        return EXIT_OK if self.compared else EXIT_INCOMPLETE
 
-    @property
-    def grad_max_ulp(self) -> int:
-        return max(r.max_ulp for r in self._grad_rows())
-
-    @property
-    def traj_max_rel(self) -> float:
-        return next(r.max_rel for r in self.rows if r.name == "losses")
-
-    @property
-    def traj_max_ulp(self) -> int:
-        return next(r.max_ulp for r in self.rows if r.name == "losses")
-
-    def to_dict(self) -> dict:
-        return {"case": self.case, "pair": list(self.pair), "ok": self.ok, "kappa": self.kappa,
-                "grad_max_rel": self.grad_max_rel, "grad_max_ulp": self.grad_max_ulp,
-                "traj_max_rel": self.traj_max_rel, "traj_max_ulp": self.traj_max_ulp,
-                "tensors": [dataclasses.asdict(r) | {"ok": r.ok} for r in self.rows]}
+    def training_seconds(self) -> dict:
+        """impl -> total seconds of its runs (the oracle's plain runs for the reference)."""
+        out = {}
+        for runs in self.runs.values():
+            for name, r in runs.items():
+                if r.seconds is not None:
+                    out[name] = out.get(name, 0.0) + r.seconds
+        return out
 
 
-PAIRS = [("torch", "numpy"), ("jax", "numpy"), ("torch", "jax")]
+def select(names=None) -> tuple[dict, dict]:
+    """({name: Implementation} to run, {name: why not}) for the requested names (default:
+    every registered one). The reference is always selected: it is the oracle."""
+    wanted = list(protocol.registered()) if not names else list(names)
+    impls, missing = {}, {}
+    for n in [ORACLE_NAME] + [x for x in wanted if protocol.ALIASES.get(x, x) != ORACLE_NAME]:
+        impl = protocol.resolve(n)
+        why = impl.missing()
+        if why:
+            missing[impl.name] = why
+        else:
+            impls[impl.name] = impl
+    return impls, missing
 
 
-def pairs(names) -> list[tuple[str, str]]:
-    """The pairs among `names`: each autodiff side against numpy, then torch against jax."""
-    return [(a, b) for a, b in PAIRS if a in names and b in names]
-
-
-def run_case(case, impls: dict) -> tuple[dict, dict]:
-    """({impl: TrainResult}, {impl: seconds})."""
-    results, seconds = {}, {}
-    for name, mod in impls.items():
-        t = time.perf_counter()
-        results[name] = mod.train(case)
-        seconds[name] = time.perf_counter() - t
-    return results, seconds
-
-
-def _train_one(impl: str, case):
-    """Worker-process entry: train `case` with one implementation; (result, seconds)."""
-    mod = importlib.import_module(IMPL_MODULES[impl])
-    t = time.perf_counter()
-    result = mod.train(case)
-    return result, time.perf_counter() - t
-
-
-def run_all(cases, impls: dict, progress=None) -> tuple[dict, dict, dict]:
-    """Every case through every implementation: ({case: {impl: result}}, {case: {impl: s}},
-    {case: kappa}), kappa being the case's measured `amplification`.
-
-    torch's eager runs cost most of the time and are bound by one core's Python speed, so
-    when torch runs beside another implementation and there is a second core, all torch runs
-    go to one spawned worker process while this process runs the others.
-    """
-    import os
-    results = {c.name: {} for c in cases}
-    seconds = {c.name: {} for c in cases}
-    kappas = {}
-    offload = "torch" in impls and len(impls) > 1 and (os.cpu_count() or 1) > 1
+def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None = None,
+        timeout: float = DEFAULT_TIMEOUT, progress=None, max_tasks=None, max_rss=None,
+        oracles: dict | None = None, exitfirst: bool = False) -> Session:
+    """Every case through every implementation in `impls`, judged. `oracles`, a dict by case
+    name, supplies oracles computed before and receives those computed here; `options` go to
+    every implementation's train. With `exitfirst`, the session ends after the first case with
+    a failing pair (the remaining runs are cancelled)."""
+    t0 = time.perf_counter()
+    options = options or {}
+    device = options.get("device", "cpu")
+    oracles = {} if oracles is None else oracles
+    runs = {c.name: {} for c in cases}
+    workers = {n: Worker(i.module) for n, i in impls.items() if n != ORACLE_NAME}
     futures = {}
-    pool = None
-    if offload:
-        import concurrent.futures
-        import multiprocessing
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        futures = {c.name: pool.submit(_train_one, "torch", c) for c in cases}
+    pool = Pool(workers, timeout=timeout, max_tasks=max_tasks, max_rss=max_rss)
     try:
-        for i, case in enumerate(cases, start=1):
-            if progress:
-                progress(i, len(cases), f"{case.name}: {', '.join(impls)}")
-            local = {n: m for n, m in impls.items() if not (offload and n == "torch")}
-            results[case.name], seconds[case.name] = run_case(case, local)
-            ref = results[case.name].get("numpy") if case.dtype == "float64" else None
-            kappas[case.name] = amplification(case, reference_result=ref)
         for case in cases:
-            if case.name in futures:
-                results[case.name]["torch"], seconds[case.name]["torch"] = \
-                    futures[case.name].result()
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
-    order = [n for n in IMPL_MODULES if n in impls]
-    return ({k: {n: v[n] for n in order} for k, v in results.items()},
-            {k: {n: v[n] for n in order} for k, v in seconds.items()}, kappas)
+            for n, impl in impls.items():
+                why = impl.unsupported(case, device)
+                if why:
+                    runs[case.name][n] = Run(n, SKIPPED, message=why)
+                elif n != ORACLE_NAME:
+                    futures[case.name, n] = pool.submit(n, case, **options)
+        verdicts, judged = [], []
+        for i, case in enumerate(cases, start=1):
+            if case.name not in oracles:
+                oracles[case.name] = judge.make_oracle(case)
+            o = oracles[case.name]
+            if ORACLE_NAME in impls and ORACLE_NAME not in runs[case.name]:
+                runs[case.name][ORACLE_NAME] = _reference_run(case, o)
+            done = [f"reference {o.seconds:.2f} s + kappa {o.kappa_seconds:.2f} s"]
+            for n in impls:
+                if (case.name, n) in futures:
+                    runs[case.name][n] = r = _collect(n, futures[case.name, n])
+                    done.append(f"{n} {r.seconds:.2f} s" if r.status == "ok" else f"{n} {r.status}")
+            if progress:
+                progress(i, len(cases), f"{case.name}: {', '.join(done)}")
+            ordered = {n: runs[case.name][n] for n in impls if n in runs[case.name]}
+            expected = {n: impls[n].expected_failure(case) for n in ordered}
+            new = judge.judge_case(o, ordered, {n: r for n, r in expected.items() if r})
+            verdicts += new
+            judged.append(case)
+            if exitfirst and any(v.failing for v in new):
+                break
+    except BaseException:
+        pool.close(wait=False)
+        raise
+    pool.close(wait=len(judged) == len(cases))
+    environments = {n: w.environment for n, w in workers.items()}
+    if ORACLE_NAME in impls:
+        import reference
+        environments[ORACLE_NAME] = reference.environment()
+    return Session(judged, impls, dict(missing or {}),
+                   {c.name: oracles[c.name] for c in judged},
+                   {c.name: runs[c.name] for c in judged}, verdicts, environments,
+                   time.perf_counter() - t0, dict(pool.peak_rss))
 
 
-def judge(case, results: dict, kappa: float | None = None) -> list[PairVerdict]:
-    """Every pair's comparison, trajectories judged with the case's measured amplification
-    (measured here unless given)."""
-    rtol = RTOL[case.dtype]
-    if kappa is None:
-        reference = results.get("numpy") if case.dtype == "float64" else None
-        kappa = amplification(case, reference_result=reference)
-    return [PairVerdict(case.name, (a, b), compare_results(results[a], results[b], rtol,
-                                                           kappa=kappa), kappa)
-            for a, b in pairs(results)]
+def _reference_run(case, oracle: Oracle) -> Run:
+    """The reference as an implementation: in float64 its run is the oracle's; in float32
+    it runs here, in float32, and is judged like any other."""
+    if case.dtype == "float64":
+        return Run(ORACLE_NAME, "ok", oracle.base, oracle.seconds)
+    import numpy as np
+
+    import reference
+    t = time.perf_counter()
+    try:
+        with np.errstate(all="ignore"):
+            result = reference.train(case)
+    except Exception as e:  # noqa: BLE001  (a verdict, not a crash)
+        return Run(ORACLE_NAME, ERROR, message=f"{type(e).__name__}: {e}")
+    return Run(ORACLE_NAME, "ok", result, time.perf_counter() - t)
+
+
+def _collect(name, future) -> Run:
+    try:
+        result, seconds = future.result()
+    except WorkerError as e:
+        return Run(name, ERROR, message=str(e))
+    return Run(name, "ok", result, seconds)

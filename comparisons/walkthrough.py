@@ -9,6 +9,10 @@ delta is carried through.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import types
+
 import numpy as np
 
 # Published figures of the worked example (Mazur 2015, seed 001), by trace key. These are
@@ -31,6 +35,37 @@ def _np(x):
     if hasattr(x, "detach"):
         x = x.detach().cpu()
     return np.asarray(x, dtype=np.float64)
+
+
+def mirrored(impl) -> types.SimpleNamespace | None:
+    """The implementation's per-formula modules (`network`, `training`), imported here, or
+    None when it provides none (the protocol makes them optional)."""
+    mods = {}
+    for name in ("network", "training"):
+        full = f"{impl.module}.{name}"
+        try:
+            if importlib.util.find_spec(full) is None:
+                return None
+        except ImportError:
+            return None
+        mods[name] = importlib.import_module(full)
+    return types.SimpleNamespace(**mods)
+
+
+def traces(impls: dict, case) -> tuple[dict, dict]:
+    """({impl: trace}, {impl: why it has none}) for the implementations in `impls`."""
+    out, skipped = {}, {}
+    for name, impl in impls.items():
+        why = impl.unsupported(case)
+        pkg = None if why else mirrored(impl)
+        if pkg is None:
+            skipped[name] = why or "it provides no per-formula functions (network, training)"
+            continue
+        try:
+            out[name] = trace(pkg, case)
+        except Exception as e:  # noqa: BLE001  (shown, not raised)
+            skipped[name] = f"{type(e).__name__}: {e}"
+    return out, skipped
 
 
 def trace(pkg, case) -> dict[str, np.ndarray]:

@@ -1,0 +1,189 @@
+"""Verdicts: the oracle of a case, each implementation's run, and every pair judged.
+
+The oracle of a case is the float64 reference. For a float32 case it runs on the case's
+inputs rounded to float32, which is exactly what every float32 implementation computes on, so
+the comparison measures the float32 arithmetic (TOLERANCES.md). Pairs: every implementation
+against the oracle, then every pair of the others.
+
+A pair's status:
+    pass     every judged tensor within its bound (tensors not judged are listed)
+    FAIL     some tensor beyond its bound, or a wrong shape, dtype or divergence point
+    error    an implementation raised, timed out or died; its message is kept
+    skipped  an implementation declares the case unsupported (listed, never a pass)
+    xfail    a failure or error the implementation declares expected, with its reason
+    XPASS    a declared expected failure that passed
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from .parity import Amplification, Comparison, amplification, compare_results
+
+PASS, FAIL, ERROR, SKIPPED, XFAIL, XPASS = "pass", "FAIL", "error", "skipped", "xfail", "XPASS"
+FAILING = (FAIL, ERROR)
+ORACLE_NAME = "reference"
+
+
+def oracle_label(dtype: str) -> str:
+    """How the oracle is named in a pair: the reference itself in float64; in a float32 case
+    the reference's own float32 run is an implementation, so the oracle is named apart."""
+    return ORACLE_NAME if dtype == "float64" else "reference-float64"
+_STRUCTURAL = ("shape", "dtype", "missing", "not an array")
+
+
+@dataclasses.dataclass
+class Oracle:
+    """The float64 reference's run of a case, its bounds and its amplification kappa."""
+
+    case: object
+    base: object          # TrainResult of the float64 reference
+    amp: Amplification
+    seconds: float        # the reference's plain run
+    kappa_seconds: float  # the traced, perturbed run that measures kappa
+
+    @property
+    def kappa(self) -> float:
+        return self.amp.kappa
+
+
+def oracle_case(case):
+    """The float64 case whose reference run judges `case` (see the module docstring)."""
+    return case if case.dtype == "float64" else case.rounded(case.dtype).replace(dtype="float64")
+
+
+def make_oracle(case) -> Oracle:
+    import reference
+    oc = oracle_case(case)
+    t = time.perf_counter()
+    with np.errstate(all="ignore"):
+        base = reference.train(oc)
+    t1 = time.perf_counter()
+    amp = amplification(oc, base, compare_dtype=case.dtype)
+    return Oracle(case, base, amp, t1 - t, time.perf_counter() - t1)
+
+
+@dataclasses.dataclass
+class Run:
+    """One implementation's run of one case."""
+
+    impl: str
+    status: str                 # "ok", ERROR or SKIPPED
+    result: object = None       # TrainResult
+    seconds: float | None = None
+    message: str = ""
+
+
+@dataclasses.dataclass
+class PairVerdict:
+    case: str
+    dtype: str
+    pair: tuple[str, str]
+    status: str
+    rows: list[Comparison]
+    kappa: float
+    message: str = ""
+
+    @property
+    def failing(self) -> bool:
+        return self.status in FAILING
+
+    @property
+    def judged(self) -> list[Comparison]:
+        return [r for r in self.rows if not r.skipped]
+
+    @property
+    def not_judged(self) -> list[Comparison]:
+        return [r for r in self.rows if r.skipped]
+
+    @property
+    def worst(self) -> Comparison | None:
+        """The tensor that decides: the largest error in units of its own bound."""
+        rows = self.judged
+        return max(rows, key=lambda r: r.worst_ratio) if rows else None
+
+    def info(self, prefix: str) -> tuple[float, int]:
+        """(max rel, max ULP) over the rows whose name starts with `prefix` (information)."""
+        rows = [r for r in self.judged if r.name.startswith(prefix) and not r.note]
+        return (max((r.max_rel for r in rows), default=0.0),
+                max((r.max_ulp for r in rows), default=0))
+
+    def to_dict(self) -> dict:
+        w = self.worst
+        return {"case": self.case, "dtype": self.dtype, "pair": list(self.pair),
+                "status": self.status, "message": self.message, "kappa": self.kappa,
+                "worst_ratio": None if w is None else w.worst_ratio,
+                "worst_tensor": None if w is None else w.name,
+                "tensors": [dataclasses.asdict(r) | {"status": r.status} for r in self.rows]}
+
+
+def _structural(rows) -> bool:
+    return any(r.note.startswith(_STRUCTURAL) for r in rows)
+
+
+def judge_case(oracle: Oracle, runs: dict, expected: dict | None = None) -> list[PairVerdict]:
+    """Every pair of `runs` ({impl: Run}) for one case: each against the oracle, then each
+    pair of the others. `expected` maps impl -> its declared protocol.ExpectedFailure that
+    matches the case."""
+    case, expected = oracle.case, expected or {}
+    verdicts, valid = [], []
+    others = [n for n, r in runs.items() if not (n == ORACLE_NAME and case.dtype == "float64")]
+    for name in others:
+        run = runs[name]
+        v = _verdict(oracle, (name, oracle_label(case.dtype)), run, None, expected.get(name))
+        verdicts.append(v)
+        if run.status == "ok" and not _structural(v.rows):
+            valid.append(name)
+    for i, a in enumerate(others):
+        for b in others[i + 1:]:
+            reason = expected.get(a) or expected.get(b)
+            if a in valid and b in valid:
+                verdicts.append(_verdict(oracle, (a, b), runs[a], runs[b], reason))
+            else:
+                bad = [n for n in (a, b) if n not in valid]
+                verdicts.append(PairVerdict(case.name, case.dtype, (a, b), SKIPPED, [],
+                                            oracle.kappa, f"not compared: {', '.join(bad)} "
+                                                          "has no valid result"))
+    return verdicts
+
+
+def _verdict(oracle, pair, run_a, run_b, xf) -> PairVerdict:
+    """One pair; `xf` is the expected failure declared for either side (or None)."""
+    case = oracle.case
+    for run in (run_a, run_b):
+        if run is not None and run.status == SKIPPED:
+            return PairVerdict(case.name, case.dtype, pair, SKIPPED, [], oracle.kappa,
+                               f"{run.impl}: {run.message}")
+    for run in (run_a, run_b):
+        if run is not None and run.status == ERROR:
+            expected = xf is not None and xf.tensors == ("*",)
+            msg = f"{run.impl}: {run.message}" + (f" (expected: {xf.reason})" if expected else "")
+            return PairVerdict(case.name, case.dtype, pair, XFAIL if expected else ERROR, [],
+                               oracle.kappa, msg)
+    b, dtype_b = (oracle.base, "float64") if run_b is None else (run_b.result, case.dtype)
+    with np.errstate(all="ignore"):
+        rows = compare_results(run_a.result, b, oracle.amp, case.dtype, dtype_b, case)
+    failed = [r for r in rows if not r.ok and not r.skipped]
+    if failed:
+        expected = xf is not None and all(xf.covers(r.name) for r in failed)
+        msg = "; ".join(f"{r.name}: {r.note or f'error/bound {r.worst_ratio:.3g}'}"
+                        for r in failed[:3]) + (f" (+{len(failed) - 3} more)" if len(failed) > 3 else "")
+        if expected:
+            msg += f" (expected: {xf.reason})"
+        return PairVerdict(case.name, case.dtype, pair, XFAIL if expected else FAIL, rows,
+                           oracle.kappa, msg)
+    if xf is not None and xf.strict:
+        return PairVerdict(case.name, case.dtype, pair, XPASS, rows, oracle.kappa,
+                           f"declared an expected failure ({xf.reason}) but agrees")
+    return PairVerdict(case.name, case.dtype, pair, PASS, rows, oracle.kappa)
+
+
+def summary(verdicts: list[PairVerdict]) -> dict:
+    """Counts per status."""
+    out = {s: 0 for s in (PASS, FAIL, ERROR, SKIPPED, XFAIL, XPASS)}
+    for v in verdicts:
+        out[v.status] += 1
+    return out

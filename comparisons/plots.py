@@ -1,0 +1,89 @@
+"""The report's plots: per case, the loss trajectories and each implementation's per-step
+difference from the reference in units of its bound (the line at 1 is where it would fail).
+
+Trajectories of many updates per epoch (SGD, mini-batches) are drawn as per-epoch means, with
+the raw steps faint behind them. Legends sit outside the axes, so they never hide a line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .judge import ORACLE_NAME
+from .parity import first_nonfinite, loss_bounds
+
+STYLES = ["-", "--", ":", "-."]
+INSTALL = 'matplotlib is not installed: no plots (pip install -c constraints.txt -e ".[plot]")'
+
+
+def _epoch_means(losses: np.ndarray, per_epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    n = (len(losses) - 1) // per_epoch
+    x = np.arange(n) * per_epoch + (per_epoch - 1) / 2
+    return x, losses[:n * per_epoch].reshape(n, per_epoch).mean(axis=1)
+
+
+def plot_case(path: Path, session, name: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    oracle = session.oracles[name]
+    case = oracle.case
+    runs = {k: r for k, r in session.runs[name].items() if r.status == "ok"}
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    per_epoch = len(case.batch_order()) // max(case.epochs, 1) if case.batches is None else 1
+    for i, (impl, r) in enumerate(runs.items()):
+        losses = np.asarray(r.result.losses, dtype=np.float64)
+        style = STYLES[i % len(STYLES)]
+        if per_epoch > 1 and len(losses) > 200:
+            ax1.plot(np.arange(len(losses)), losses, style, lw=0.5, alpha=0.25, color=f"C{i}")
+            x, means = _epoch_means(losses, per_epoch)
+            ax1.plot(x, means, style, lw=2.2 - 0.4 * i, color=f"C{i}",
+                     label=f"{impl} (per-epoch mean)")
+        else:
+            ax1.plot(np.arange(len(losses)), losses, style, lw=2.6 - 0.5 * i, color=f"C{i}",
+                     label=impl)
+    ax1.set(title=f"{name} ({case.dtype}): loss", xlabel="update", ylabel="loss")
+    finite = [np.asarray(r.result.losses)[np.isfinite(r.result.losses)] for r in runs.values()]
+    if finite and all(f.size and np.all(f > 0) for f in finite):
+        ax1.set_yscale("log")
+    ref = oracle.base
+    others = [k for k in runs if not (k == ORACLE_NAME and case.dtype == "float64")]
+    drawn = False
+    for i, impl in enumerate(others):
+        losses = np.asarray(runs[impl].result.losses, dtype=np.float64)
+        if losses.shape != ref.losses.shape:
+            continue
+        n = first_nonfinite(ref.losses) or len(losses)
+        bound = loss_bounds(oracle.amp, case, case.dtype, "float64")[:n]
+        with np.errstate(all="ignore"):
+            ratio = np.abs(losses[:n] - ref.losses[:n]) / bound
+        x = np.arange(n)
+        keep = ratio > 0
+        ax2.plot(x[keep], ratio[keep], ".", ms=2.5, alpha=0.7, color=f"C{list(runs).index(impl)}",
+                 label=f"{impl} vs reference")
+        drawn = drawn or bool(keep.any())
+    ax2.axhline(1.0, color="black", lw=1.2, label="bound (above it: FAIL)")
+    ax2.set(title="|difference| / bound per update (exact agreement not drawn)",
+            xlabel="update", ylabel="error / bound", yscale="log")
+    lo = ax2.get_ylim()[0] if drawn else 1e-4
+    ax2.set_ylim(min(lo, 1e-3), 3.0)
+    fig.legend(loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def write_all(directory: Path, session) -> tuple[dict, str]:
+    """({case: relative path} of the plots written, a note if none could be)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return {}, INSTALL
+    directory.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for c in session.cases:
+        plot_case(directory / f"{c.name}.png", session, c.name)
+        out[c.name] = f"{directory.name}/{c.name}.png"
+    return out, ""
