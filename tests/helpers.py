@@ -1,8 +1,23 @@
-"""Shared test helpers: independent oracles (central finite differences) and cases."""
+"""Shared test helpers: independent oracles (central finite differences), the main job's
+results (run once per session, in the background), and judging helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
 from comparisons import catalogue
+from reference import TrainResult
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Central differences: truncation error ~ h^2 |f'''| / 6, rounding ~ eps |f| / h; the step
 # h = eps^(1/3) ~ 6e-6 balances them at ~ eps^(2/3) ~ 4e-11 relative to the function's
@@ -47,77 +62,101 @@ def mazur(schedule="sequential", **changes):
     return case.replace(**changes) if changes else case
 
 
-# --- Results shared by the parity tests: each (case, implementation, dtype) trains once. ---
+# --- The main job, run once in the background for the tests that read its results -----------
 
-import functools  # noqa: E402
-
-import jax_impl  # noqa: E402
-import reference  # noqa: E402
-import torch_impl  # noqa: E402
-from comparisons.parity import (RTOL, amplification, assert_all_close,  # noqa: E402
-                                compare_results)
-
-IMPLS = {"numpy": reference, "torch": torch_impl, "jax": jax_impl}
-from comparisons.runner import PAIRS  # noqa: E402, F401  (re-exported to the tests)
-FLOAT32_MAX_UPDATES = 1000
+_JOB: dict = {}
+CLEAN_COPY = "reference_copy"
 
 
-def truncated(case, max_updates):
-    """The case with only its first `max_updates` updates (same batches, same order)."""
-    batches = case.batch_order()
-    if len(batches) <= max_updates:
-        return case
-    return case.replace(batches=batches[:max_updates], epochs=None)
+def start_main_job() -> None:
+    """Start `python -m comparisons` on the whole catalogue in the background (it takes most
+    of the suite's time; the rest of the suite runs meanwhile)."""
+    if "proc" in _JOB:
+        return
+    import mutants
+    out = Path(tempfile.mkdtemp(prefix="bp-main-job-"))
+    _JOB["out"] = out
+    _JOB["stdout"] = open(out / "stdout.txt", "w+")
+    _JOB["stderr"] = open(out / "stderr.txt", "w+")
+    # Beside the registered implementations: an unmutated copy of the reference, the control of
+    # the mutation test (tests/test_mutations.py), as a plugin named by module path.
+    copy = mutants.plant(out, CLEAN_COPY)
+    _JOB["proc"] = subprocess.Popen(
+        [sys.executable, "-m", "comparisons", "--out", str(out / "report"), "--no-plots",
+         "--quiet", "--impl", *registered_names(), copy], stdout=_JOB["stdout"],
+        stderr=_JOB["stderr"], cwd=ROOT,
+        env=dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(out)))
 
 
-# torch eager needs ~17 s for these cases' 10,000-20,000 updates; a spawned worker computes
-# them on the second core while the rest of the suite runs (as the main job does).
-LONG_TORCH = ["seed003-xor", "seed003-and", "mazur-sequential", "mazur-simultaneous",
-              "xor-2-2-1"]
-_background = {}
+def stop_main_job() -> None:
+    proc = _JOB.pop("proc", None)
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
-def start_background_torch():
-    import concurrent.futures
-    import multiprocessing
+@dataclasses.dataclass
+class MainJob:
+    returncode: int
+    stdout: str
+    stderr: str
+    doc: dict            # results.json
+    out: Path
 
-    from comparisons.runner import _train_one
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    _background["pool"] = pool
-    for name in LONG_TORCH:
-        _background[name] = pool.submit(_train_one, "torch", catalogue.get(name))
+    def result(self, case: str, impl: str) -> TrainResult:
+        d = self.doc["cases"][case][impl]
+        return TrainResult(losses=np.array(d["losses"]),
+                           gradients={k: np.array(v) for k, v in d["gradients"].items()},
+                           final_params={k: np.array(v) for k, v in d["final_params"].items()},
+                           final_outputs=np.array(d["final_outputs"]),
+                           initial_outputs=np.array(d["initial_outputs"]))
 
-
-def stop_background_torch():
-    if "pool" in _background:
-        _background.pop("pool").shutdown(cancel_futures=True)
-
-
-@functools.lru_cache(maxsize=None)
-def result(name, impl, dtype="float64"):
-    if impl == "torch" and dtype == "float64" and name in _background:
-        return _background[name].result()[0]
-    case = catalogue.get(name).replace(dtype=dtype)
-    if dtype == "float32":
-        case = truncated(case, FLOAT32_MAX_UPDATES)
-    return IMPLS[impl].train(case)
-
-
-@functools.lru_cache(maxsize=None)
-def reference64_for_float32(name):
-    """The float64 reference on the same (truncated) schedule as the float32 runs."""
-    return reference.train(truncated(catalogue.get(name), FLOAT32_MAX_UPDATES))
+    def verdicts(self, case: str | None = None) -> list[dict]:
+        return [v for v in self.doc["parity"] if case is None or v["case"] == case]
 
 
 @functools.lru_cache(maxsize=None)
-def kappa_of(name, max_updates=None):
-    """The case's measured amplification (on its first max_updates updates if given)."""
-    if max_updates:
-        return amplification(truncated(catalogue.get(name), max_updates),
-                             reference_result=reference64_for_float32(name))
-    return amplification(catalogue.get(name), reference_result=result(name, "numpy"))
+def main_job() -> MainJob:
+    start_main_job()
+    proc = _JOB["proc"]
+    proc.wait(timeout=900)
+    _JOB["stdout"].seek(0)
+    _JOB["stderr"].seek(0)
+    report = _JOB["out"] / "report"
+    doc = json.loads((report / "results.json").read_text()) if (report / "results.json").exists() else {}
+    return MainJob(proc.returncode, _JOB["stdout"].read(), _JOB["stderr"].read(), doc, report)
 
 
-def assert_parity(a, b, dtype, context, kappa=1.0):
-    assert_all_close(compare_results(a, b, RTOL[dtype], kappa=kappa), context)
+# --- Judging in this process -----------------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def implementation(name: str):
+    """A registered implementation's declaration and module (imported here)."""
+    from comparisons import protocol
+    impl = protocol.resolve(name)
+    return impl, impl.load()
+
+
+def registered_names() -> list[str]:
+    from comparisons import protocol
+    return [n for n, _ in protocol.registered().items()]
+
+
+def judge(case, results: dict) -> list:
+    """Verdicts of {impl: TrainResult} for `case`, with the declared expected failures."""
+    from comparisons import judge as judging
+    oracle = judging.make_oracle(case)
+    runs = {n: judging.Run(n, "ok", r, 0.0) for n, r in results.items()}
+    expected = {n: implementation(n)[0].expected_failure(case) for n in results}
+    return judging.judge_case(oracle, runs, {n: x for n, x in expected.items() if x})
+
+
+def assert_no_failure(verdicts, context: str = "") -> None:
+    bad = [v for v in verdicts if v.failing]
+    if bad:
+        lines = "\n".join(f"{v.case} {v.dtype} {v.pair}: {v.status}: {v.message}\n"
+                          + "\n".join("    " + r.line() for r in v.rows if not r.ok) for v in bad)
+        raise AssertionError(f"{context}: parity failed\n{lines}")

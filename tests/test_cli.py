@@ -1,23 +1,45 @@
-"""python -m comparisons: the main job, run --json, walkthrough, export, and bad input."""
+"""python -m comparisons: its commands, its bad-input and resource lists (one line, exit 2,
+nothing written, nothing large allocated), and what a new user hit (issue #9)."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 
 from comparisons import catalogue
 from comparisons.cli import main
+from helpers import ROOT
+
+TESTS = ROOT / "tests"
 
 
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "comparisons", *args], capture_output=True,
-                          text=True, cwd=cwd, check=False)
+# Runs the CLI and, at exit, writes the peak resident memory of this process's own address space
+# (VmHWM, KiB) to a file. Not ru_maxrss: Linux carries that across exec from the parent.
+_MEASURED = ("import atexit, os, runpy, sys; atexit.register(lambda: open("
+             "os.environ['BP_PEAK_FILE'], 'w').write(next(l.split()[1] for l in "
+             "open('/proc/self/status') if l.startswith('VmHWM')))); "
+             "sys.argv = ['comparisons'] + sys.argv[1:]; "
+             "runpy.run_module('comparisons', run_name='__main__')")
 
 
-def write_case(tmp_path, mutate=None, name="case.json"):
-    d = json.loads(catalogue.path("shallow-3-4-1").read_text())
+def run_cli(*args, cwd=None, env=None, timeout=300):
+    """The CLI in a child process: (CompletedProcess, the child's peak resident memory in MB)."""
+    import tempfile
+    with tempfile.NamedTemporaryFile("r") as peak:
+        proc = subprocess.run([sys.executable, "-c", _MEASURED, *args], capture_output=True,
+                              text=True, cwd=cwd or ROOT, check=False, timeout=timeout,
+                              env=dict(os.environ, PYTHONPATH=str(TESTS), BP_PEAK_FILE=peak.name,
+                                       **(env or {})))
+        kib = peak.read().strip()
+    return proc, int(kib) / 1024 if kib else float("nan")
+
+
+def write_case(tmp_path, mutate=None, name="case.json", base="shallow-3-4-1"):
+    d = json.loads(catalogue.path(base).read_text())
     d["train"]["epochs"] = 5
     if mutate:
         mutate(d)
@@ -26,29 +48,76 @@ def write_case(tmp_path, mutate=None, name="case.json"):
     return p
 
 
+def assert_one_line_exit_2(proc, *, contains=""):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-500:], proc.stderr[-2000:])
+    assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    assert contains in proc.stderr, proc.stderr
+
+
+# --- run --------------------------------------------------------------------------------------
+
 def test_run_json_is_one_document_with_exact_floats(tmp_path, capsys):
     path = write_case(tmp_path)
-    assert main(["run", str(path), "--json"]) == 0
+    assert main(["run", str(path), "--json", "--quiet"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["verdict"] == "pass" and set(doc["results"]) == {"numpy", "torch", "jax"}
+    assert doc["verdict"] == "pass" and set(doc["results"]) == {"reference", "torch", "jax"}
     from reference import load_case, train
     r = train(load_case(path))
-    got = doc["results"]["numpy"]
+    got = doc["results"]["reference"]
     assert np.array_equal(np.array(got["losses"]), r.losses)  # exact round trip
     assert np.array_equal(np.array(got["gradients"]["W1"]), r.gradients["W1"])
-    assert set(got) >= {"losses", "gradients", "final_params", "final_outputs"}
-    assert len(got["losses"]) == 6
+    assert set(got) >= {"losses", "gradients", "final_params", "final_outputs",
+                        "initial_outputs", "seconds"} and len(got["losses"]) == 6
+    assert {tuple(v["pair"]) for v in doc["parity"]} == {
+        ("jax", "reference"), ("torch", "reference"), ("jax", "torch")}
+    assert all(v["worst_ratio"] <= 1 and v["worst_tensor"] for v in doc["parity"])
 
 
-def test_run_with_impl_and_dtype(tmp_path, capsys):
-    path = write_case(tmp_path)
-    assert main(["run", str(path), "--json", "--impl", "numpy", "jax", "--dtype", "float32"]) == 0
+def test_run_accepts_a_catalogue_name(capsys):
+    assert main(["run", "reduction-sum", "--impl", "jax", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "error/bound" in out and "at tensor" in out and out.strip().splitlines()[-1].startswith("PASS")
+
+
+def test_run_float32_is_judged_against_the_float64_reference(capsys):
+    assert main(["run", "reduction-sum", "--dtype", "float32", "--impl", "jax", "--json",
+                 "--quiet"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert set(doc["results"]) == {"numpy", "jax"} and doc["dtype"] == "float32"
-    assert [v["pair"] for v in doc["parity"]] == [["jax", "numpy"]]
+    assert doc["dtype"] == "float32"
+    assert {tuple(v["pair"]) for v in doc["parity"]} == {
+        ("reference", "reference-float64"), ("jax", "reference-float64"), ("reference", "jax")}
 
 
-def test_walkthrough_shows_published_figures(capsys):
+def test_run_with_the_reference_alone_says_nothing_was_compared(capsys):
+    assert main(["run", "reduction-sum", "--impl", "numpy", "--quiet"]) == 3
+    out = capsys.readouterr().out
+    assert "INCOMPLETE: nothing was compared" in out and "PASS" not in out
+
+
+def test_main_job_with_the_reference_alone_is_not_a_pass(tmp_path):
+    proc, _ = run_cli("--impl", "reference", "--out", str(tmp_path / "r"))
+    assert proc.returncode == 3 and "PASS" not in proc.stdout + proc.stderr
+    assert "INCOMPLETE: nothing was compared" in proc.stderr
+
+
+def test_main_job_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["--out", str(out), "--quiet", "--impl", "jax", "--cases", "reduction-*"]) == 0
+    text = capsys.readouterr().out
+    assert text.strip().splitlines()[-1].startswith("PASS: 2 of 2 pairs agree")
+    assert "error/bound" in text and "info: max rel grad" in text
+    assert {p.name for p in out.iterdir()} >= {"report.md", "results.json", "manifest.json", "plots"}
+    assert (out / "plots" / "reduction-sum.png").stat().st_size > 10_000
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["backprop_parity"] and "commit" in manifest
+    assert manifest["implementations"]["jax"]["jax_enable_x64"] is True
+    report = (out / "report.md").read_text()
+    assert "Parity table" in report and "| error/bound | at tensor |" in report
+    assert "2⁻³⁶ times that update's own rounding bound" in report  # kappa: every update
+
+
+def test_walkthrough_default_and_json(capsys):
     assert main(["walkthrough"]) == 0
     out = capsys.readouterr().out
     assert "0.75136506955231575" in out and "0.75136507" in out and "W2+[0,0]" in out
@@ -57,38 +126,19 @@ def test_walkthrough_shows_published_figures(capsys):
     assert round(rows["W1+[0,0]"]["values"]["torch"], 9) == 0.149780716
 
 
-def test_export_writes_versioned_golden_files(tmp_path, capsys, monkeypatch):
+def test_export_records_what_produced_its_numbers(tmp_path, capsys, monkeypatch):
     import comparisons.export as export
     monkeypatch.setattr(export.catalogue, "names", lambda: ["mazur-sequential", "gd-minibatch"])
     assert main(["export", str(tmp_path / "golden"), "--quiet"]) == 0
     g = json.loads((tmp_path / "golden" / "mazur-sequential.json").read_text())
-    assert g["format"] == "backprop-parity-golden/1"
     assert float.fromhex(g["trajectory_hex"][1]) == g["trajectory"][1]
     assert round(g["trajectory"][1], 9) == 0.291027924
-    assert g["step0"]["gradients"]["dW2"][0][0] == float.fromhex(g["step0"]["gradients_hex"]["W2"][0])
-    assert len(json.loads((tmp_path / "golden" / "gd-minibatch.json").read_text())
-               ["batch_order"]) == 80
-    assert (tmp_path / "golden" / "GOLDEN.md").exists()
-    assert json.loads((tmp_path / "golden" / "index.json").read_text())["cases"] == [
-        "mazur-sequential", "gd-minibatch"]
+    index = json.loads((tmp_path / "golden" / "index.json").read_text())
+    assert index["cases"] == ["mazur-sequential", "gd-minibatch"]
+    assert set(index["manifest"]["implementations"]) == {"reference"}  # no jax x64 claim
 
 
-def test_main_job_writes_the_report(tmp_path, monkeypatch, capsys):
-    """The main job on two catalogue cases, numpy and jax (the full catalogue with torch in
-    its worker process is what CI's install step runs)."""
-    import comparisons.cli as cli
-    monkeypatch.setattr(cli.catalogue, "names", lambda: ["mazur-simultaneous", "gd-batch"])
-    out = tmp_path / "report"
-    assert main(["--out", str(out), "--quiet", "--impl", "numpy", "jax"]) == 0
-    text = capsys.readouterr().out
-    assert "PASS" in text and "max rel grad" in text
-    assert {p.name for p in out.iterdir()} >= {"report.md", "results.json", "manifest.json", "plots"}
-    assert (out / "plots" / "gd-batch.png").stat().st_size > 10_000
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["jax_enable_x64"] is True and manifest["torch"].startswith("2.")
-    report = (out / "report.md").read_text()
-    assert "0.291027774" in report and "Parity table" in report
-
+# --- Bad input: one line, exit 2, nothing written ---------------------------------------------
 
 BAD_INPUT = {
     "missing field": lambda d: d.pop("loss"),
@@ -103,22 +153,96 @@ BAD_INPUT = {
     "batch size": lambda d: d["train"].update(batch_size=0),
     "epochs": lambda d: d["train"].update(epochs=20_000_000),
     "unknown trainable": lambda d: d["train"].update(trainable=["W9"]),
+    "batches beside epochs": lambda d: d["train"].update(batches=[[0, 1]]),
 }
 
 
 @pytest.mark.parametrize("what", BAD_INPUT)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, what):
     path = write_case(tmp_path, BAD_INPUT[what])
-    proc = run_cli("run", str(path), "--json", "--out", str(tmp_path / "never"), cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
-    assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    proc, _ = run_cli("run", str(path), "--json", cwd=tmp_path)
+    assert_one_line_exit_2(proc)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json"]
 
 
+# --- Cost is input too: refused before anything large is allocated -----------------------------
+
+def _deep_json(tmp_path):
+    p = tmp_path / "case.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    return p
+
+
+RESOURCES = {
+    "a hidden layer of 10^9 units": (lambda d: d.update(layers=[3, 10 ** 9, 1]), "cost: "),
+    "data.m of 10^9": (lambda d: d["data"].update(m=10 ** 9), "cost: "),
+    "two hidden layers of 10^5": (lambda d: d.update(layers=[3, 10 ** 5, 10 ** 5, 1],
+                                                     activations=["tanh", "tanh", "sigmoid"]),
+                                  "cost: "),
+    "30,000 wide with a wrong activation list": (
+        lambda d: d.update(layers=[3, 30_000, 1], activations=["tanh"]), "activations: "),
+}
+
+
+@pytest.mark.parametrize("what", RESOURCES)
+def test_cost_is_refused_before_allocation(tmp_path, what):
+    mutate, message = RESOURCES[what]
+    path = write_case(tmp_path, mutate)
+    t = time.perf_counter()
+    proc, peak_mb = run_cli("run", str(path), cwd=tmp_path)
+    assert_one_line_exit_2(proc, contains=message)
+    assert time.perf_counter() - t < 30 and peak_mb < 400, (time.perf_counter() - t, peak_mb)
+
+
+def test_a_deeply_nested_file_is_refused_in_one_line(tmp_path):
+    proc, _ = run_cli("run", str(_deep_json(tmp_path)), cwd=tmp_path)
+    assert_one_line_exit_2(proc, contains="nested too deeply")
+
+
+def test_the_cost_message_names_the_estimate_and_the_limit(tmp_path):
+    path = write_case(tmp_path, RESOURCES["two hidden layers of 10^5"][0])
+    proc, _ = run_cli("run", str(path), "--max-memory", "100M", cwd=tmp_path)
+    assert_one_line_exit_2(proc, contains="needs an estimated")
+    assert "the limit is 100.0 MiB (raise it with --max-memory)" in proc.stderr
+
+
+def test_max_memory_raises_the_limit(tmp_path):
+    path = write_case(tmp_path, lambda d: d.update(layers=[3, 2000, 1]))
+    proc, _ = run_cli("run", str(path), "--impl", "reference", "--max-memory", "10M", cwd=tmp_path)
+    assert proc.returncode == 2 and "cost: " in proc.stderr
+    proc, _ = run_cli("run", str(path), "--impl", "reference", "--max-memory", "8G", cwd=tmp_path)
+    assert proc.returncode == 3  # it ran (the reference alone: nothing compared)
+
+
+# --- What a new user hit -------------------------------------------------------------------
+
+def test_an_unwritable_out_fails_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    t = time.perf_counter()
+    proc, _ = run_cli("--out", str(blocker / "report"))
+    assert_one_line_exit_2(proc, contains="--out: cannot write to")
+    assert time.perf_counter() - t < 20
+
+
+def test_list_into_a_closed_pipe_is_quiet(tmp_path):
+    proc = subprocess.run(f"{sys.executable} -m comparisons list | head -2", shell=True,
+                          capture_output=True, text=True, cwd=ROOT, check=False)
+    assert len(proc.stdout.splitlines()) == 2 and proc.stderr == "", proc.stderr
+
+
+@pytest.mark.parametrize("args", [["run", "reduction-sum", "--out", "x"],
+                                  ["--no-plots", "run", "reduction-sum"],
+                                  ["export", "d", "--impl", "torch"],
+                                  ["list", "--quiet"]])
+def test_options_are_offered_only_where_they_act(args):
+    proc, _ = run_cli(*args)
+    assert_one_line_exit_2(proc)
+
+
 @pytest.mark.parametrize("args", [["run", "does-not-exist.json"], ["run", "bad.json"],
-                                  ["walkthrough", "no-such-case"], ["--impl", "tensorflow"],
-                                  ["run"]])
+                                  ["walkthrough", "no-such-case"], ["--impl", "tensorflw"],
+                                  ["run"], ["--max-memory", "lots"], ["--timeout", "-1"]])
 def test_unreadable_file_and_bad_arguments(tmp_path, args, capsys):
     (tmp_path / "bad.json").write_text("{not json")
     args = [str(tmp_path / a) if a.endswith(".json") else a for a in args]
@@ -127,22 +251,31 @@ def test_unreadable_file_and_bad_arguments(tmp_path, args, capsys):
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
 
 
-def test_missing_implementation_is_named_with_its_install_command(monkeypatch, capsys):
-    import comparisons.runner as runner
-    monkeypatch.setitem(runner.IMPL_MODULES, "torch", "torch_impl_not_installed")
-    impls, missing = runner.available()
-    assert set(impls) == {"numpy", "jax"}
-    assert "torch_impl_not_installed" in missing["torch"]
-    assert 'pip install -c constraints.txt -e ".[torch]"' in missing["torch"]
+def test_help_lists_the_exit_statuses():
+    proc, _ = run_cli("--help")
+    assert proc.returncode == 0
+    for line in ("0  every comparison made agrees", "1  a disagreement", "2  bad input",
+                 "3  nothing was compared"):
+        assert line in proc.stdout
+    proc, _ = run_cli("run", "--help")
+    assert "exit status:" in proc.stdout and "--dtype" in proc.stdout and "--out" not in proc.stdout
 
 
-def test_walkthrough_of_a_minibatch_case_uses_the_first_batch(capsys):
-    from comparisons.parity import RTOL, compare
-    from helpers import result
-    assert main(["walkthrough", "gd-minibatch", "--json"]) == 0
-    rows = {r["quantity"]: r["values"] for r in json.loads(capsys.readouterr().out)["rows"]}
-    for impl in ("numpy", "torch", "jax"):
-        g = result("gd-minibatch", impl).gradients["W1"]
-        got = np.array([[rows[f"dW1[{i},{k}]"][impl] for k in range(g.shape[1])]
-                        for i in range(g.shape[0])])
-        assert compare("dW1", got, g, RTOL["float64"]).ok
+def test_list_shows_the_catalogue_and_the_implementations(capsys):
+    assert main(["list"]) == 0
+    assert "mazur-sequential" in capsys.readouterr().out
+    assert main(["list", "--impl"]) == 0
+    out = capsys.readouterr().out
+    assert {line.split()[0] for line in out.splitlines()} >= {"reference", "torch", "jax"}
+
+
+def test_a_misbehaving_plugin_is_judged_in_the_main_job(tmp_path):
+    """A plugin named by module path that crashes: an error verdict naming the cause, exit
+    1, the other implementations still judged, no traceback, no process left behind."""
+    proc, _ = run_cli("--impl", "jax", "plugins.misbehaving", "--cases", "reduction-sum",
+                      "--no-plots", "--quiet", "--out", str(tmp_path / "r"),
+                      env={"BP_MISBEHAVE": "segfault"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "the worker died while training (signal SIGSEGV)" in proc.stdout
+    assert "reduction-sum  float64  jax vs reference" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1].startswith("FAIL: 1 of 3 pairs agree, 1 error, 1 skipped")

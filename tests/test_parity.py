@@ -1,53 +1,62 @@
-"""The parity suite: every catalogue case through every implementation, and independent
-oracles (finite differences, mpmath, gradcheck, check_grads) for the reference."""
+"""The parity suite: the main job's verdict on every catalogue case and pair, the published
+figures in every implementation, and independent oracles for the reference (finite
+differences, 40-digit mpmath, torch's gradcheck, JAX's check_grads)."""
+
+import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from comparisons import catalogue
 from comparisons.mp_oracle import MPNetwork
-from comparisons.parity import EPS, RTOL, assert_all_close, compare, compare_results
-from helpers import (FLOAT32_MAX_UPDATES, IMPLS, PAIRS, assert_fd_close, assert_parity,
-                     kappa_of, numerical_gradient, printed, reference64_for_float32, result)
+from comparisons.parity import compare, compare_results, gamma
+from helpers import (assert_fd_close, main_job, numerical_gradient, printed, registered_names)
+from reference import bounds
 from reference import network as ref_net
 from reference.training import cast
 
 CASES = catalogue.names()
+IMPLS = registered_names()
+OTHERS = [n for n in IMPLS if n != "reference"]
+PAIRS = [(n, "reference") for n in OTHERS] + [
+    (a, b) for i, a in enumerate(OTHERS) for b in OTHERS[i + 1:]]
 SMALL = ["mazur-sequential", "mazur-simultaneous", "seed003-xor", "seed003-and", "xor-2-2-1",
          "shallow-3-4-1"]
+U64 = 2.0 ** -53
 
 
-@pytest.mark.parametrize("a,b", PAIRS, ids=[f"{a}-vs-{b}" for a, b in PAIRS])
+@pytest.mark.main_job
+def test_main_job_passes_and_says_so():
+    job = main_job()
+    assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+    last = job.stdout.strip().splitlines()[-1]
+    assert last.startswith("PASS: ") and "worst error/bound" in last
+    registered = [v for v in job.verdicts() if set(v["pair"]) <= set(IMPLS)]
+    assert len(registered) == len(CASES) * len(PAIRS)
+
+
+@pytest.mark.main_job
+@pytest.mark.parametrize("pair", PAIRS, ids=[f"{a}-vs-{b}" for a, b in PAIRS])
 @pytest.mark.parametrize("name", CASES)
-def test_float64_parity(name, a, b):
-    """Step-0 gradient of every W and b, the whole loss trajectory, final parameters and
-    outputs: agreement within RTOL[float64] = 256 eps, trajectories times the case's
-    measured amplification kappa (TOLERANCES.md)."""
-    assert_parity(result(name, a), result(name, b), "float64", f"{name}: {a} vs {b}",
-                  kappa=kappa_of(name))
+def test_catalogue_pair_agrees(name, pair):
+    """Every gradient at step 0, the trajectory, the final parameters and outputs: within
+    their a-priori rounding bounds (TOLERANCES.md), as the main job judged them."""
+    found = [v for v in main_job().verdicts(name) if tuple(v["pair"]) == pair]
+    assert len(found) == 1, f"{name}: no verdict for {pair}"
+    v = found[0]
+    assert v["status"] in ("pass", "xfail"), f"{name} {pair}: {v['status']}: {v['message']}"
+    if v["status"] == "pass":
+        assert v["worst_ratio"] <= 1.0
 
 
-@pytest.mark.parametrize("impl", list(IMPLS))
-@pytest.mark.parametrize("name", CASES)
-def test_float32_against_float64_reference(name, impl):
-    """Each implementation in float32 against the float64 reference on the same schedule
-    (the first 1,000 updates): within RTOL[float32] = 256 eps32 (TOLERANCES.md)."""
-    assert_parity(result(name, impl, "float32"), reference64_for_float32(name), "float32",
-                  f"{name}: {impl} float32 vs numpy float64",
-                  kappa=kappa_of(name, FLOAT32_MAX_UPDATES))
+# --- The worked example's published figures, in every implementation -----------------------
 
-
-# --- The worked example's published figures, in all three implementations --------------
-
-def _initial_outputs(impl):
-    return result("mazur-sequential", impl).initial_outputs
-
-
-@pytest.mark.parametrize("impl", list(IMPLS))
+@pytest.mark.main_job
+@pytest.mark.parametrize("impl", IMPLS)
 def test_published_figures(impl):
-    seq, sim = result("mazur-sequential", impl), result("mazur-simultaneous", impl)
-    out = _initial_outputs(impl)
+    job = main_job()
+    seq, sim = job.result("mazur-sequential", impl), job.result("mazur-simultaneous", impl)
+    out = seq.initial_outputs
     checks = {
         "out_o1 0.75136507": printed(out[0, 0], "0.75136507"),
         "out_o2 0.772928465": printed(out[1, 0], "0.772928465"),
@@ -62,10 +71,19 @@ def test_published_figures(impl):
     assert all(checks.values()), {k: v for k, v in checks.items() if not v}
 
 
-def test_seed_misprint_is_not_reproduced():
+@pytest.mark.main_job
+@pytest.mark.parametrize("impl", IMPLS)
+def test_seed_misprint_is_not_reproduced(impl):
     """Seed 001 prints out_o1 = 0.75136079; every implementation gives 0.75136507."""
-    for impl in IMPLS:
-        assert not printed(_initial_outputs(impl)[0, 0], "0.75136079")
+    out = main_job().result("mazur-sequential", impl).initial_outputs
+    assert not printed(out[0, 0], "0.75136079") and printed(out[0, 0], "0.75136507")
+
+
+@pytest.mark.main_job
+def test_published_figures_table_is_as_expected():
+    rows = main_job().doc["published"]
+    assert len(rows) == 12 and all(r["as_expected"] for r in rows)
+    assert set(rows[0]["computed"]) >= set(IMPLS)
 
 
 # --- Independent oracles ----------------------------------------------------------------
@@ -76,7 +94,8 @@ def test_finite_differences_on_step0_gradient(name):
     first = case.batch_order()[0]
     X, Y, p = cast(case)
     X, Y = X[:, first], Y[:, first]
-    g = result(name, "numpy").gradients
+    from reference.training import initial_gradients
+    g = initial_gradients(p, X, Y, case.activations, case.loss, case.reduction)
 
     for k in p:
         def f(v, k=k):
@@ -86,24 +105,32 @@ def test_finite_differences_on_step0_gradient(name):
 
 
 @pytest.mark.parametrize("name", SMALL)
-def test_mpmath_gradient_and_first_updates(name):
-    """40-digit gradients and first 50 updates: the float64 reference's error, measured."""
-    case = catalogue.get(name)
+def test_reference_is_within_its_own_bound_of_40_digits(name):
+    """The float64 reference against 40-digit arithmetic: every step-0 gradient within one
+    implementation's bound u gamma E, the first 50 losses within u gamma (1 + kappa) U."""
+    from comparisons.parity import amplification
+    case = catalogue.get(name).replace(batches=catalogue.get(name).batch_order()[:50],
+                                       epochs=None)
+    import reference
+    base = reference.train(case)
+    amp = amplification(case, base)
     net = MPNetwork(case)
     g_mp = net.gradients(case.batch_order()[0])
-    r = result(name, "numpy")
-    rows = [compare(f"d{k}", r.gradients[k], np.array(v, dtype=float), RTOL["float64"])
-            for k, v in ((k, [[float(x) for x in row] for row in g_mp[k]]) for k in g_mp)]
-    losses, _, _ = net.train(updates=50)
-    rows.append(compare("losses[:50]", r.losses[:50], np.array([float(x) for x in losses[:50]]),
-                        RTOL["float64"]))
-    assert_all_close(rows, f"{name}: float64 reference vs mpmath")
+    g = gamma(case, U64)
+    rows = [compare(f"d{k}", base.gradients[k], np.array([[float(x) for x in r] for r in v]),
+                    U64 * g * amp.bounds["gradients"][k]) for k, v in g_mp.items()]
+    losses, _, _ = net.train()
+    rows.append(compare("losses", base.losses, np.array([float(x) for x in losses]),
+                        U64 * g * (1 + amp.kappa) * amp.bounds["losses"]))
+    bad = [r.line() for r in rows if not r.ok]
+    assert not bad, bad
 
 
 def test_published_trajectory_is_correctly_rounded_in_mpmath():
     """The 40-digit sequential run rounds to every published figure; the simultaneous one
     rounds to 0.291027774 after one update. So the published trajectory is the sequential
     schedule's, computed correctly, and not a float64 artefact."""
+    import reference
     seq = MPNetwork(catalogue.get("mazur-sequential"))
     losses, _, out = seq.train()
     assert printed(losses[0], "0.298371109") and printed(losses[1], "0.291027924")
@@ -111,9 +138,9 @@ def test_published_trajectory_is_correctly_rounded_in_mpmath():
     assert printed(out[0][0], "0.015912196") and printed(out[1][0], "0.984065734")
     sim_losses, _, _ = MPNetwork(catalogue.get("mazur-simultaneous")).train(updates=1)
     assert printed(sim_losses[1], "0.291027774")
-    ref = result("mazur-sequential", "numpy").losses
+    ref = reference.train(catalogue.get("mazur-sequential")).losses
     err = max(abs(float(a) - b) / float(a) for a, b in zip(losses, ref))
-    assert err < RTOL["float64"], f"float64 reference vs 40 digits: max rel {err:.2e}"
+    assert err < 1e-13, f"float64 reference vs 40 digits over 10,000 updates: max rel {err:.2e}"
 
 
 @pytest.mark.parametrize("name", ["mazur-sequential", "shallow-3-4-1", "deep-relu",
@@ -121,6 +148,8 @@ def test_published_trajectory_is_correctly_rounded_in_mpmath():
 def test_torch_gradcheck(name):
     """torch.autograd.gradcheck: autograd's Jacobian of the loss against its own finite
     differences, for every parameter at once (float64)."""
+    import torch
+
     import torch_impl.network as tn
     import torch_impl.training as tt
     case = catalogue.get(name)
@@ -141,6 +170,7 @@ def test_jax_check_grads(name):
     """jax.test_util.check_grads: forward and reverse mode against finite differences (to
     second order on the worked example; first order elsewhere, where order 2 costs seconds
     of compilation per case)."""
+    import jax
     from jax.test_util import check_grads
 
     import jax_impl.network as jn
@@ -152,49 +182,73 @@ def test_jax_check_grads(name):
         AL, caches = jn.forward_propagation(X, params, case.activations)
         return jn.compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
 
-    import jax
     order = 2 if name == "mazur-sequential" else 1
     check_grads(jax.jit(loss), (p,), order=order, modes=("fwd", "rev"), eps=1e-4)
 
+
+# --- The comparer -----------------------------------------------------------------------
 
 def test_ulp_distance_is_exact_on_neighbours():
     from comparisons.parity import ulp_distance
     x = np.array([1.0, -1.0, 0.0, 1e-300])
     assert ulp_distance(x, np.nextafter(x, np.inf)).tolist() == [1, 1, 1, 1]
-    assert ulp_distance(np.float32([1.0]), np.float32([1.0]) + np.float32(EPS["float32"]))[0] == 1
+    eps32 = np.float32(np.finfo(np.float32).eps)
+    assert ulp_distance(np.float32([1.0]), np.float32([1.0]) + eps32)[0] == 1
     assert ulp_distance(np.array([-0.0]), np.array([0.0]))[0] == 0
 
 
-def test_comparer_fails_loudly_and_names_the_tensor():
-    a = result("mazur-sequential", "numpy")
-    import dataclasses
-    b = dataclasses.replace(a, gradients=dict(a.gradients, W1=a.gradients["W1"] * (1 + 1e-12)))
-    with pytest.raises(AssertionError, match=r"! dW1 .*FAIL"):
-        assert_all_close(compare_results(b, a, RTOL["float64"]), "perturbed")
+def test_a_gradient_wrong_by_1e_12_fails_and_names_its_tensor():
+    import reference
+    from comparisons.parity import amplification
+    case = catalogue.get("shallow-3-4-1")
+    base = reference.train(case)
+    amp = amplification(case, base)
+    wrong = dataclasses.replace(base, gradients=dict(base.gradients,
+                                                     W1=base.gradients["W1"] * (1 + 1e-12)))
+    rows = compare_results(wrong, base, amp, "float64", "float64", case)
+    failed = [r.name for r in rows if not r.ok]
+    assert failed == ["dW1"], [r.line() for r in rows]
 
 
+@pytest.mark.main_job
 def test_catalogue_runs_are_well_conditioned():
-    """The trajectory tolerance rtol * max(1, kappa) stays within 128 x rtol (7.3e-12) on the
-    catalogue: measured kappa <= 79.5, the worked example's 10,000 steps, about sqrt(10,000)
-    as for per-step perturbations that accumulate without being magnified."""
-    kappas = {name: kappa_of(name) for name in CASES}
-    assert max(kappas.values()) < 128, kappas
-    assert kappas["mazur-sequential"] < 1.0 * 10_000 ** 0.5
+    """kappa, the measured amplification of per-update rounding in units of each value's own
+    bound, stays far below the judged limit on the catalogue (TOLERANCES.md)."""
+    kappas = main_job().doc["kappa"]
+    assert set(kappas) == set(CASES) and max(kappas.values()) < 1000, kappas
 
 
 def test_amplification_sees_a_chaotic_run():
-    """A run that magnifies perturbations gets a large kappa: full-batch bce summed over 29
-    samples (lr 0.5, so 14.5 per sample) on a relu/tanh net, the kind hypothesis found
-    (measured kappa ~8.3e3). The implementations still agree at rtol * kappa there."""
+    """A run that magnifies rounding gets a large kappa: half squared error on a tanh/sigmoid
+    net at lr 20 (found by a random search; it still learns, loss 0.30 -> 0.034), against at
+    most a few hundred on the catalogue. Its bounds keep their digits (no horizon), and the
+    implementations agree there at (1 + kappa) times their bound, trajectory included."""
+    import reference
+    import torch_impl
     from comparisons.parity import amplification
     from reference import Case
     from reference.case import generate_data, init_params
-    layers = [7, 12, 7, 2]
-    X, Y = generate_data(layers, "bce", {"generator": "blobs", "m": 29, "seed": 0})
-    case = Case(name="chaotic", layers=layers, activations=["relu", "tanh", "sigmoid"],
-                loss="bce", reduction="sum", params=init_params(layers, "glorot_uniform", 0),
-                X=X, Y=Y, lr=0.5, epochs=3, schedule="simultaneous")
-    kappa = amplification(case)
-    assert kappa > 1000 and kappa > 100 * max(kappa_of(n) for n in CASES)
-    assert_parity(IMPLS["torch"].train(case), IMPLS["numpy"].train(case), "float64",
-                  "chaotic: torch vs numpy", kappa=kappa)
+    layers = [7, 6, 4]
+    X, Y = generate_data(layers, "half_sse", {"generator": "regression", "m": 6, "seed": 460})
+    case = Case(name="chaotic", layers=layers, activations=["tanh", "sigmoid"],
+                loss="half_sse", reduction="mean", params=init_params(layers, "normal", 460),
+                X=X, Y=Y, lr=20.0, epochs=33, schedule="simultaneous")
+    base = reference.train(case)
+    amp = amplification(case, base)
+    assert 1e4 < amp.kappa < 2 ** 20 and amp.bounds["horizon"] is None
+    rows = compare_results(torch_impl.train(case), base, amp, "float64", "float64", case)
+    assert all(r.ok for r in rows), [r.line() for r in rows]
+
+
+def test_traced_run_equals_the_reference_bit_for_bit():
+    """reference.bounds.train runs the reference's own steps on traced arrays: its values are
+    the reference's, bit for bit, on every catalogue case."""
+    import reference
+    for name in CASES:
+        case = catalogue.get(name)
+        a, b = reference.train(case), bounds.train(case)
+        assert np.array_equal(a.losses, b.losses), name
+        for k in a.gradients:
+            assert np.array_equal(a.gradients[k], b.gradients[k]), (name, k)
+            assert np.array_equal(a.final_params[k], b.final_params[k]), (name, k)
+        assert np.array_equal(a.final_outputs, b.final_outputs), name

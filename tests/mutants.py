@@ -1,0 +1,90 @@
+"""Plausible bugs, and harmless rewrites, planted in a copy of the reference: the mutation test
+of the judge's sharpness (tests/test_mutations.py, TOLERANCES.md "How sharp").
+
+A mutant is (id, file in reference/, text, replacement). Each text must occur exactly once, so
+a mutant never silently stops applying when the reference changes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+REFERENCE = Path(__file__).resolve().parent.parent / "reference"
+
+# Bugs: the main job must fail on each.
+BUGS = [
+    ("sigmoid-derivative-in-float32", "activations.py",
+     "    A = sigmoid(Z)\n    return A * (1 - A)",
+     "    A = sigmoid(Z.astype(np.float32)).astype(Z.dtype)\n    return A * (1 - A)"),
+    ("tanh-derivative-without-square", "activations.py",
+     "    return 1 - A * A", "    return 1 - A"),
+    ("leaky-slope-stored-in-float32", "activations.py",
+     "return np.where(Z > 0, 1, LEAKY_RELU_SLOPE).astype(Z.dtype)",
+     "return np.where(Z > 0, 1, np.float32(LEAKY_RELU_SLOPE)).astype(Z.dtype)"),
+    ("mean-over-m-minus-1", "losses.py",
+     '    return 1.0 if reduction == "sum" else 1.0 / m',
+     '    return 1.0 if reduction == "sum" else 1.0 / max(m - 1, 1)'),
+    ("mse-divided-by-m-not-n", "losses.py",
+     "    return 2 * (A - Y) / A.shape[0] * reduction_factor(reduction, A.shape[1])",
+     "    return 2 * (A - Y) / A.shape[1] * reduction_factor(reduction, A.shape[1])"),
+    ("cce-delta-through-sigmoid", "losses.py",
+     '    A = sigmoid(ZL) if loss == "bce" else softmax(ZL)', "    A = sigmoid(ZL)"),
+    ("db-averaged-again", "network.py",
+     "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)",
+     "    return dZ @ A_prev.T, dZ.mean(axis=1, keepdims=True)"),
+    ("sequential-through-old-weights", "training.py",
+     '            dA_prev = linear_backward_input(dZ, new[f"W{l}"])',
+     '            dA_prev = linear_backward_input(dZ, params[f"W{l}"])'),
+    ("frozen-parameters-updated", "training.py",
+     "    new = dict(params)\n    for k in trainable:",
+     "    new = dict(params)\n    for k in params:"),
+    ("labels-of-the-first-batch", "training.py",
+     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)",
+     "        losses[i], params = step(params, X[:, idx], Y[:, first], *net, case.lr, trainable)"),
+    ("loss-after-the-update", "training.py",
+     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)",
+     "        _, params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)\n"
+     "        AL_, c_ = forward_propagation(X[:, idx], params, case.activations)\n"
+     "        losses[i] = compute_loss(AL_, c_[-1]['Z'], Y[:, idx], case.loss, case.reduction)"),
+    ("lr-applied-twice-to-biases", "training.py",
+     '            new[f"b{l}"] = params[f"b{l}"] - lr * db',
+     '            new[f"b{l}"] = params[f"b{l}"] - lr * lr * db'),
+    ("softplus-without-log1p", "losses.py",
+     "    return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))",
+     "    return np.maximum(Z, 0) + np.log(1 + np.exp(-np.abs(Z)))"),
+]
+
+# Rewrites with other rounding but the same mathematics: the main job must pass on each.
+EQUIVALENT = [
+    ("softmax-times-reciprocal", "activations.py",
+     "    return E / E.sum(axis=0, keepdims=True)",
+     "    return E * (1 / E.sum(axis=0, keepdims=True))"),
+    ("half-sse-halved-after", "losses.py",
+     "    return reduce(0.5 * (D * D).sum(axis=0), reduction)",
+     "    return reduce((D * D).sum(axis=0) / 2, reduction)"),
+    ("sigmoid-derivative-expanded", "activations.py",
+     "    A = sigmoid(Z)\n    return A * (1 - A)", "    A = sigmoid(Z)\n    return A - A * A"),
+    ("dw-as-transposed-product", "network.py",
+     "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)",
+     "    return (A_prev @ dZ.T).T, dZ.sum(axis=1, keepdims=True)"),
+]
+
+
+def plant(directory: Path, package: str, mutant=None) -> str:
+    """Copy the reference to directory/package, apply `mutant` (or none), name the copy's
+    implementation `package`; returns the module path to give --impl."""
+    dest = directory / package
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(REFERENCE, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    init = dest / "__init__.py"
+    text = init.read_text()
+    assert text.count('"name": "reference"') == 1
+    init.write_text(text.replace('"name": "reference"', f'"name": "{package.replace("_", "-")}"'))
+    if mutant is not None:
+        _, file, old, new = mutant
+        path = dest / file
+        source = path.read_text()
+        assert source.count(old) == 1, f"mutant {mutant[0]}: its text occurs {source.count(old)} times"
+        path.write_text(source.replace(old, new))
+    return package

@@ -1,0 +1,65 @@
+"""The judge is sharp: plausible bugs planted in a copy of the reference make the main job
+fail, each one; rewrites with other rounding but the same mathematics pass; and the
+unmutated copy passes the whole catalogue (TOLERANCES.md, "How sharp")."""
+
+import subprocess
+import sys
+
+import pytest
+
+import mutants
+from comparisons import catalogue, protocol, runner
+from reference.case import case_cost
+from helpers import CLEAN_COPY, ROOT, main_job
+
+# The catalogue by cost, so that a mutant's first failing case comes early.
+CASES = sorted((catalogue.get(n) for n in catalogue.names()),
+               key=lambda c: case_cost(c).updates * sum(c.layers))
+ORACLES = {}  # shared by every mutant: the oracle of a case does not depend on the mutant
+
+
+@pytest.fixture
+def planted(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers inherit the parent's path
+
+    def plant(mutant, package):
+        module = mutants.plant(tmp_path, package, mutant)
+        return {"reference": protocol.resolve("reference"), package: protocol.resolve(module)}
+    return plant
+
+
+@pytest.mark.parametrize("mutant", mutants.BUGS, ids=[m[0] for m in mutants.BUGS])
+def test_the_main_job_fails_on_a_planted_bug(planted, mutant):
+    impls = planted(mutant, "mutant")
+    session = runner.run(CASES, impls, exitfirst=True, oracles=ORACLES)
+    assert session.exit_code == runner.EXIT_DISAGREE, (
+        f"{mutant[0]} passed {len(session.cases)} cases")
+
+
+@pytest.mark.parametrize("mutant,case", [
+    (mutants.EQUIVALENT[0], "multiclass-softmax"), (mutants.EQUIVALENT[1], "reduction-sum"),
+    (mutants.EQUIVALENT[2], "gd-minibatch"), (mutants.EQUIVALENT[3], "deep-relu")],
+    ids=[m[0] for m in mutants.EQUIVALENT])
+def test_the_main_job_passes_a_rewrite_with_other_rounding(planted, mutant, case):
+    impls = planted(mutant, "rewrite")
+    session = runner.run([catalogue.get(case)], impls, oracles=ORACLES)
+    assert session.exit_code == runner.EXIT_OK, [v.message for v in session.verdicts]
+
+
+@pytest.mark.main_job
+def test_the_unmutated_copy_passes_the_whole_catalogue():
+    name = CLEAN_COPY.replace("_", "-")
+    mine = [v for v in main_job().verdicts() if name in v["pair"]]
+    assert {v["case"] for v in mine if tuple(v["pair"]) == (name, "reference")} == set(
+        catalogue.names())
+    assert all(v["status"] == "pass" for v in mine), [v for v in mine if v["status"] != "pass"]
+
+
+def test_the_command_line_exits_1_on_a_mutant(tmp_path):
+    module = mutants.plant(tmp_path, "cli_mutant", next(m for m in mutants.BUGS
+                                                       if m[0] == "db-averaged-again"))
+    proc = subprocess.run([sys.executable, "-m", "comparisons", "--impl", module, "-x",
+                           "--cases", "deep-relu*", "--no-plots", "--quiet", "--out",
+                           str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT,
+                          env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    assert proc.returncode == 1 and "FAIL" in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
