@@ -112,16 +112,29 @@ def _parser() -> argparse.ArgumentParser:
                 description="backprop-parity: the NumPy reference against every registered "
                             "implementation. Without a command: the main job (every catalogue "
                             "case, every installed implementation, parity table, report).")
-    p.add_argument("--out", default="parity-report", metavar="DIR",
+    # The main job's options (dest main_*): given with a command, they are an error.
+    p.add_argument("--out", default="parity-report", metavar="DIR", dest="main_out",
                    help="report directory (default: parity-report/)")
-    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--cases", nargs="+", metavar="GLOB",
+    p.add_argument("--no-plots", action="store_true", dest="main_no_plots",
+                   help="skip the PNG plots")
+    p.add_argument("--cases", nargs="+", metavar="GLOB", dest="main_cases",
                    help="only the catalogue cases matching these patterns")
-    p.add_argument("-x", "--exitfirst", action="store_true",
+    p.add_argument("-x", "--exitfirst", action="store_true", dest="main_exitfirst",
                    help="stop at the first case with a disagreement")
-    _add_impl(p)
-    _add_run_limits(p)
-    _add_quiet(p)
+    p.add_argument("--impl", nargs="+", metavar="NAME", dest="main_impl",
+                   help="implementations to judge: registered names (see `list --impl`) or "
+                        "module paths; the reference always runs (default: every registered "
+                        "one)")
+    p.add_argument("--max-memory", type=_size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
+                   dest="main_max_memory",
+                   help="refuse a case whose estimated memory exceeds SIZE "
+                        f"(default {DEFAULT_MAX_MEMORY // 1024 ** 3}G; e.g. 8G, 500M)")
+    p.add_argument("--timeout", type=_positive, default=runner.DEFAULT_TIMEOUT, metavar="S",
+                   dest="main_timeout",
+                   help=f"seconds one implementation may take for one case "
+                        f"(default {runner.DEFAULT_TIMEOUT:g})")
+    p.add_argument("--quiet", action="store_true", dest="main_quiet",
+                   help="no progress on stderr")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     def command(name, help_):
@@ -139,6 +152,34 @@ def _parser() -> argparse.ArgumentParser:
     _add_impl(r)
     _add_run_limits(r)
     _add_quiet(r)
+    v = command("verify", "judge one implementation's results (the block `run --json` writes), "
+                          "from any language, against the reference")
+    v.add_argument("case", help="a catalogue name or a .json/.toml case file")
+    v.add_argument("results", help="a JSON file: losses, gradients, final_params, final_outputs, "
+                                   "initial_outputs (comparisons/GOLDEN.md)")
+    v.add_argument("--dtype", choices=["float64", "float32"],
+                   help="the dtype the results were computed in (default: the case's)")
+    v.add_argument("--impl", metavar="NAME",
+                   help="the block to take from a whole `run --json` document")
+    v.add_argument("--name", default="results", help="the name in the verdict (default: results)")
+    v.add_argument("--json", action="store_true", help="the verdict as JSON on stdout")
+    v.add_argument("--max-memory", type=_size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
+                   help="refuse a case whose estimated memory exceeds SIZE")
+    _add_quiet(v)
+    c = command("conform", "the conformance suite for one implementation: the catalogue, the "
+                           "published figures and a property campaign, with a report")
+    c.add_argument("implementation", help="a registered name or a module path (mypkg.bp_impl)")
+    c.add_argument("--examples", type=int, default=20, metavar="N",
+                   help="drawn cases in the property campaign (default 20)")
+    c.add_argument("--seed", type=int, default=0, help="the campaign's seed (default 0)")
+    c.add_argument("--xfail", metavar="FILE", help="expected failures: 'case-glob[:dtype]  # reason' "
+                                                   "a line")
+    c.add_argument("--skip", metavar="FILE", help="cases not to run, in the same format")
+    c.add_argument("--out", default="conform-report", metavar="DIR",
+                   help="where conformance.md and conformance.json go (default: conform-report/)")
+    c.add_argument("--timeout", type=_positive, default=runner.DEFAULT_TIMEOUT, metavar="S",
+                   help="seconds the implementation may take for one case")
+    _add_quiet(c)
     w = command("walkthrough", "every intermediate of one forward and backward pass, "
                                "implementation beside implementation")
     w.add_argument("case", nargs="?", default="mazur-sequential",
@@ -147,6 +188,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_impl(w)
     e = command("export", "golden vectors (comparisons/GOLDEN.md) for every catalogue case")
     e.add_argument("directory")
+    e.add_argument("--case", nargs="+", metavar="CASE", dest="cases",
+                   help="these cases (catalogue names or case files) instead of the catalogue")
     e.add_argument("--max-memory", type=_size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
                    help="refuse a case whose estimated memory exceeds SIZE")
     _add_quiet(e)
@@ -169,19 +212,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-_MAIN_ONLY = ("out", "no_plots", "cases", "exitfirst")
-
-
 def _parse(argv):
     parser = _parser()
     args = parser.parse_args(argv)
+    defaults = vars(parser.parse_args([]))
+    main = {k: v for k, v in vars(args).items() if k.startswith("main_")}
     if args.command:
-        defaults = parser.parse_args([])
-        for k in _MAIN_ONLY:
-            if getattr(args, k) != getattr(defaults, k):
-                raise UsageError(f"--{k.replace('_', '-')}: an option of the main job; put it "
-                                 f"after `{args.command}` only if `{args.command} --help` "
-                                 "lists it")
+        for k, v in main.items():
+            if v != defaults[k]:
+                raise UsageError(f"--{k[5:].replace('_', '-')}: an option of the main job; "
+                                 f"put it after `{args.command}` only if "
+                                 f"`{args.command} --help` lists it")
+    else:
+        for k, v in main.items():
+            setattr(args, k[5:], v)
     return args
 
 
@@ -304,6 +348,57 @@ def finite(o):
     return o
 
 
+def verify_command(args) -> int:
+    from . import judge, report, verify
+    case = _case_arg(args.case, args.max_memory)
+    if args.dtype:
+        case = case.replace(dtype=args.dtype)
+    check_memory(case_cost(case), args.max_memory, 1)
+    result = verify.load_results(args.results, case, args.impl)
+    oracle = judge.make_oracle(case)
+    verdicts = judge.judge_case(oracle, {args.name: judge.Run(args.name, "ok", result)})
+    code = EXIT_DISAGREE if any(v.failing for v in verdicts) else EXIT_OK
+    if args.json:
+        print(json.dumps(finite({"case": case.name, "dtype": case.dtype, "exit_code": code,
+                                 "verdict": "pass" if code == 0 else "fail",
+                                 "parity": [v.to_dict() for v in verdicts]}),
+                         default=report._json_default))
+        return code
+    print(report.text_table(verdicts))
+    for v in verdicts:
+        for r in v.rows:
+            if not r.ok and not r.skipped:
+                print("  " + r.line())
+    print(("PASS: " if code == 0 else "FAIL: ") + f"{args.results} against the reference on "
+          f"{case.name} ({case.dtype}), kappa {oracle.kappa:.3g}")
+    return code
+
+
+def conform_command(args) -> int:
+    from . import conform, report
+    out = Path(args.out)
+    try:
+        report.check_writable(out)
+    except OSError as e:
+        raise UsageError(f"--out: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
+    if not 0 <= args.examples <= 10_000:
+        raise UsageError(f"--examples: expected 0..10000, got {args.examples}")
+    xfail = conform.read_entries(args.xfail) if args.xfail else []
+    skip = conform.read_entries(args.skip) if args.skip else []
+    _select([args.implementation])  # bad names are bad input before any work
+    doc, code = conform.conform(args.implementation, examples=args.examples, seed=args.seed,
+                                xfail=xfail, skip=skip, timeout=args.timeout,
+                                progress=_progress(not args.quiet))
+    path = conform.write(out, doc)
+    if "missing" in doc:
+        print(f"INCOMPLETE: {doc['implementation']} cannot run here: {doc['missing']}",
+              file=sys.stderr)
+        return code
+    counts = ", ".join(f"{v} {k}" for k, v in doc["summary"].items() if v)
+    print(f"{doc['verdict'].upper()}: {doc['implementation']}: {counts}; report: {path}")
+    return code
+
+
 def walkthrough_command(args) -> int:
     from . import walkthrough
     case = _case_arg(args.case)
@@ -329,7 +424,10 @@ def export_command(args) -> int:
         report.check_writable(out)
     except OSError as e:
         raise UsageError(f"export: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
-    written = export.export(out, progress=_progress(not args.quiet))
+    cases = [_case_arg(c, args.max_memory) for c in args.cases] if args.cases else None
+    if cases:
+        _check_cost(cases, {"reference": None}, args.max_memory)
+    written = export.export(out, cases, progress=_progress(not args.quiet))
     print(f"wrote {len(written)} golden files, index.json and GOLDEN.md to {out}/")
     return EXIT_OK
 
@@ -387,7 +485,9 @@ def list_command(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {None: main_job, "run": run_command, "walkthrough": walkthrough_command,
+COMMANDS = {None: main_job, "run": run_command, "verify": verify_command,
+            "conform": conform_command,
+            "walkthrough": walkthrough_command,
             "export": export_command, "bench": bench_command, "figures": figures_command,
             "list": list_command}
 

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import catalogue
+
 MARK = re.compile(r"<!-- figure:([a-z0-9-]+) -->(.*?)<!-- /figure -->", re.S)
 
 
@@ -38,7 +40,8 @@ def sensitivity(oracle) -> float:
 
 
 def compute(doc: dict) -> dict[str, str]:
-    """{key: text} of every figure, from a main job's results.json (float64 cases)."""
+    """{key: text} of every figure, from a main job's results.json (float64 cases), and the
+    catalogue's coverage table."""
     pairs = [v for v in doc["parity"] if v["dtype"] == "float64" and v["worst_ratio"] is not None
              and v["status"] == "pass"]
     worst = max(pairs, key=lambda v: v["worst_ratio"])
@@ -65,6 +68,7 @@ def compute(doc: dict) -> dict[str, str]:
         "sensitivity-worst-case": max(sens, key=sens.get) if sens else "–",
         "min-margin": _g(min((v for v in doc.get("min_margin", {}).values() if v is not None),
                              default=float("inf"))),
+        "coverage": "\n" + catalogue.coverage_table() + "\n",
     }
 
 
@@ -77,7 +81,7 @@ def differences(text: str, figures: dict) -> list[tuple[str, str, str]]:
     out = []
     for key, value in MARK.findall(text):
         want = figures.get(key)
-        if want is None or value.strip() != want:
+        if want is None or value.strip() != want.strip():
             out.append((key, value.strip(), want if want is not None else "(no such figure)"))
     return out
 

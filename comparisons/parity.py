@@ -129,8 +129,9 @@ def compare(name: str, a, b, bound, kind: str = STEP0, dtype: str | None = None)
         rel = np.where(mag > 0, diff / mag, 0.0)
         # bound 0: computed exactly, so any difference is infinitely far outside it
         ratio = np.where(judgeable & (diff > 0), diff / np.where(judgeable, bound, 1.0), 0.0)
-    ulp = ulp_distance(np.where(fa, a, 0), np.where(fb, b, 0)) if a.dtype == b.dtype else \
-        ulp_distance(np.where(fa, a64, 0), np.where(fb, b64, 0))
+    # ULP (information) in the lower of the two precisions
+    low = a.dtype if np.finfo(a.dtype).eps >= np.finfo(b.dtype).eps else b.dtype
+    ulp = ulp_distance(np.where(fa, a, 0).astype(low), np.where(fb, b, 0).astype(low))
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     return Comparison(name, a.shape, kind, float(ratio[worst]),
                       tuple(int(i) for i in worst), float(diff.max()), float(rel.max()),
@@ -244,6 +245,21 @@ def gamma(case, u: float) -> float:
     return 1.0 / (1.0 - n * u)
 
 
+def pair_bounds(amp: Amplification, case, dtype_a: str, dtype_b: str) -> dict:
+    """The allowed |a - b| of every element, as compare_results applies it, for a pair of
+    dtypes: (u_a + u_b) gamma E at step 0, (u_a + u_b) gamma (1 + kappa) U for the
+    trajectory and the final state (what the golden files give per tensor)."""
+    E = amp.bounds
+    u = UNIT_ROUNDOFF[dtype_a] + UNIT_ROUNDOFF[dtype_b]
+    scale0 = u * gamma(case, max(UNIT_ROUNDOFF[dtype_a], UNIT_ROUNDOFF[dtype_b]))
+    scale = scale0 * (1.0 + amp.kappa)
+    return {"gradients": {k: scale0 * np.asarray(v) for k, v in E["gradients"].items()},
+            "initial_outputs": scale0 * np.asarray(E["initial_outputs"]),
+            "losses": scale * np.asarray(E["losses"]),
+            "final_params": {k: scale * np.asarray(v) for k, v in E["final_params"].items()},
+            "final_outputs": scale * np.asarray(E["final_outputs"])}
+
+
 def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
                     prefix: str = "") -> list[Comparison]:
     """Compare two TrainResults of `case` against the reference's bounds `amp.bounds`: every
@@ -259,13 +275,12 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
     kappa > KAPPA_MAX are not judged (they magnify rounding beyond any useful bound).
     """
     E = amp.bounds
-    u = UNIT_ROUNDOFF[dtype_a] + UNIT_ROUNDOFF[dtype_b]
-    scale0 = u * gamma(case, max(UNIT_ROUNDOFF[dtype_a], UNIT_ROUNDOFF[dtype_b]))
+    B = pair_bounds(amp, case, dtype_a, dtype_b)
     rows = [compare(f"{prefix}d{k}", a.gradients.get(k) if isinstance(a.gradients, dict)
-                    else None, b.gradients[k], scale0 * E["gradients"][k], dtype=dtype_a)
+                    else None, b.gradients[k], B["gradients"][k], dtype=dtype_a)
             for k in b.gradients]
     rows.append(compare(f"{prefix}initial A[L]", a.initial_outputs, b.initial_outputs,
-                        scale0 * E["initial_outputs"], dtype=dtype_a))
+                        B["initial_outputs"], dtype=dtype_a))
     finals = [(f"{prefix}final {k}", k) for k in b.final_params] + [(f"{prefix}final A[L]", None)]
     low = dtype_a if UNIT_ROUNDOFF[dtype_a] >= UNIT_ROUNDOFF[dtype_b] else dtype_b
     k_a, k_b = first_nonfinite(a.losses, low), first_nonfinite(b.losses, low)
@@ -289,7 +304,6 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
         rows.append(skipped(f"{prefix}losses", np.shape(b.losses), TRAJECTORY, why))
         rows += [skipped(name, np.shape(_final(b, k)), TRAJECTORY, why) for name, k in finals]
         return rows
-    scale = scale0 * (1.0 + amp.kappa)
     n = len(b.losses) if k_b is None else k_b
     flip = amp.flip_at
     if flip is not None and flip + 1 < n:
@@ -303,7 +317,7 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
                             f"shape {np.shape(a.losses)}, expected {np.shape(b.losses)}"))
     else:
         rows.append(compare(name, np.asarray(a.losses)[:n], b.losses[:n],
-                            scale * E["losses"][:n], TRAJECTORY, dtype_a))
+                            B["losses"][:n], TRAJECTORY, dtype_a))
     for name, k in finals:
         if k_b is not None:
             rows.append(skipped(name, np.shape(_final(b, k)), TRAJECTORY,
@@ -319,10 +333,10 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
                                 "as the parameters themselves: nothing is left to judge"))
         elif k is None:
             rows.append(compare(name, a.final_outputs, b.final_outputs,
-                                scale * E["final_outputs"], TRAJECTORY, dtype_a))
+                                B["final_outputs"], TRAJECTORY, dtype_a))
         else:
             rows.append(compare(name, a.final_params.get(k) if isinstance(a.final_params, dict)
-                                else None, b.final_params[k], scale * E["final_params"][k],
+                                else None, b.final_params[k], B["final_params"][k],
                                 TRAJECTORY, dtype_a))
     return rows
 
@@ -339,9 +353,7 @@ def edge(loss_units, case, dtype: str) -> int | None:
 
 def loss_bounds(amp: Amplification, case, dtype_a: str, dtype_b: str) -> np.ndarray:
     """The bound of every step's loss for a pair of dtypes (as compare_results applies it)."""
-    u = UNIT_ROUNDOFF[dtype_a] + UNIT_ROUNDOFF[dtype_b]
-    g = gamma(case, max(UNIT_ROUNDOFF[dtype_a], UNIT_ROUNDOFF[dtype_b]))
-    return u * g * (1.0 + amp.kappa) * np.asarray(amp.bounds["losses"])
+    return pair_bounds(amp, case, dtype_a, dtype_b)["losses"]
 
 
 def _final(result, k):

@@ -64,20 +64,23 @@ class ExpectedFailure:
     """A declared expected failure: on the cases it matches, the tensors it names may fail
     (every other tensor is still judged), for the reason given.
 
-    case: a glob over case names; dtype, loss: optional filters; tensors: globs over tensor
-    names (default: all); strict: when it passes anyway, report XPASS (True), or take it as a
-    limitation that shows only when the data reaches it and report a plain pass (False)."""
+    case: a glob over case names; dtype, loss, activation (one the case uses): optional
+    filters; tensors: globs over tensor names (default: all); strict: when it passes anyway,
+    report XPASS (True), or take it as a limitation that shows only when the data reaches it
+    and report a plain pass (False)."""
 
     case: str
     reason: str
     dtype: str | None = None
     loss: str | None = None
+    activation: str | None = None
     tensors: tuple = ("*",)
     strict: bool = True
 
     def matches(self, case) -> bool:
         return (fnmatch.fnmatchcase(case.name, self.case) and self.dtype in (None, case.dtype)
-                and self.loss in (None, case.loss))
+                and self.loss in (None, case.loss)
+                and self.activation in (None, *case.activations))
 
     def covers(self, tensor: str) -> bool:
         return any(fnmatch.fnmatchcase(tensor, g) for g in self.tensors)
@@ -181,8 +184,8 @@ def declaration(module_name: str, expected_name: str | None = None) -> Implement
     return Implementation(module=module_name, **values)
 
 
-_XF_FIELDS = {"case": str, "reason": str, "dtype": str, "loss": str, "tensors": list,
-              "strict": bool}
+_XF_FIELDS = {"case": str, "reason": str, "dtype": str, "loss": str, "activation": str,
+              "tensors": list, "strict": bool}
 
 
 def _expected_failure(where: str, x) -> ExpectedFailure:
@@ -196,15 +199,26 @@ def _expected_failure(where: str, x) -> ExpectedFailure:
     for k in ("case", "reason"):
         if not x.get(k):
             _fail(where, f"missing required field {k!r}")
-    if x.get("dtype") not in (None, *DTYPES) or x.get("loss") not in (None, *LOSSES):
-        _fail(where, f"unknown dtype or loss in {x!r}")
+    if (x.get("dtype") not in (None, *DTYPES) or x.get("loss") not in (None, *LOSSES)
+            or x.get("activation") not in (None, *ACTIVATIONS)):
+        _fail(where, f"unknown dtype, loss or activation in {x!r}")
     return ExpectedFailure(x["case"], x["reason"], x.get("dtype"), x.get("loss"),
-                           tuple(x.get("tensors", ("*",))), x.get("strict", True))
+                           x.get("activation"), tuple(x.get("tensors", ("*",))),
+                           x.get("strict", True))
 
 
-def registered() -> dict[str, str]:
-    """{name: module} of every implementation registered in GROUP, the oracle first."""
-    eps = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=GROUP)}
+DISTRIBUTION = "backprop-parity"
+
+
+def registered(own: bool = False) -> dict[str, str]:
+    """{name: module} of every implementation registered in GROUP, the oracle first; with
+    own=True, only those this distribution registers (not plugins installed beside it)."""
+    eps = {}
+    for ep in importlib.metadata.entry_points(group=GROUP):
+        dist = getattr(ep, "dist", None)
+        if own and (dist is None or dist.metadata["Name"] != DISTRIBUTION):
+            continue
+        eps[ep.name] = ep.value
     return dict(sorted(eps.items(), key=lambda kv: (kv[0] != ORACLE, kv[0])))
 
 

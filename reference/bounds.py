@@ -511,7 +511,7 @@ def train(case, perturb=None):
         R = R_new
         for k in trainable:
             np.maximum(param_units[k], R[k], out=param_units[k])
-        if horizon is None and any(not ctx.u * R[k].max() < np.abs(new[k]).max()
+        if horizon is None and any(R[k].max() > 0 and not ctx.u * R[k].max() < np.abs(new[k]).max()
                                    for k in trainable if R[k].size):
             horizon = i
         if perturb is not None:  # past the horizon a "small" perturbation no longer exists

@@ -83,7 +83,7 @@ def start_main_job() -> None:
     copy = mutants.plant(out, CLEAN_COPY)
     _JOB["proc"] = subprocess.Popen(
         [sys.executable, "-m", "comparisons", "--out", str(out / "report"), "--no-plots",
-         "--quiet", "--impl", *registered_names(), copy], stdout=_JOB["stdout"],
+         "--quiet", "--impl", *registered_names(own=True), copy], stdout=_JOB["stdout"],
         stderr=_JOB["stderr"], cwd=ROOT,
         env=dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(out)))
 
@@ -140,9 +140,10 @@ def implementation(name: str):
     return impl, impl.load()
 
 
-def registered_names() -> list[str]:
+def registered_names(own: bool = False) -> list[str]:
+    """The registered implementations (with own=True, the suite's own, not plugins)."""
     from comparisons import protocol
-    return [n for n, _ in protocol.registered().items()]
+    return list(protocol.registered(own))
 
 
 def judge(case, results: dict) -> list:

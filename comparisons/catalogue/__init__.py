@@ -30,3 +30,59 @@ def get(name: str) -> Case:
 
 def all_cases() -> list[Case]:
     return [get(n) for n in names()]
+
+
+# --- Coverage: which features of the case format the catalogue exercises ---------------------
+
+def batching(c: Case) -> str:
+    if c.batches is not None:
+        return "an explicit batch order"
+    bs = c.batch_size or c.m
+    if bs == c.m:
+        return "full batch"
+    if bs == 1:
+        return "SGD (one sample per update)"
+    return "mini-batches with a short last batch" if c.m % bs else "mini-batches"
+
+
+def features(c: Case) -> list[tuple[str, str]]:
+    """(feature, value) pairs of one case."""
+    family = {"half_sse": "regression", "mse": "regression"}.get(c.loss, c.loss)
+    out = [("hidden activation", a) for a in sorted(set(c.activations[:-1]))]
+    out += [("output activation", c.activations[-1]), ("loss × reduction", f"{c.loss} × {c.reduction}"),
+            ("schedule × loss family", f"{c.schedule} × {family}"), ("batches", batching(c)),
+            ("dtype", c.dtype)]
+    if c.trainable is not None:
+        out.append(("frozen parameters", "some"))
+    return out
+
+
+def required() -> list[tuple[str, str]]:
+    """Every (feature, value) a conformance catalogue must cover at least once."""
+    from reference.case import ACTIVATIONS, LOSS_OUTPUT_ACTIVATIONS, LOSSES, REDUCTIONS, SCHEDULES
+    outputs = sorted({a for acts in LOSS_OUTPUT_ACTIVATIONS.values() for a in acts})
+    families = ("regression", "bce", "cce")
+    return ([("hidden activation", a) for a in ACTIVATIONS if a != "softmax"]
+            + [("output activation", a) for a in outputs]
+            + [("loss × reduction", f"{l} × {r}") for l in LOSSES for r in REDUCTIONS]
+            + [("schedule × loss family", f"{s} × {f}") for s in SCHEDULES for f in families]
+            + [("batches", b) for b in ("full batch", "mini-batches with a short last batch",
+                                        "SGD (one sample per update)")]
+            + [("dtype", d) for d in ("float64", "float32")] + [("frozen parameters", "some")])
+
+
+def coverage() -> dict[tuple[str, str], list[str]]:
+    """{(feature, value): [case names]} over the catalogue."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for c in all_cases():
+        for f in features(c):
+            out.setdefault(f, []).append(c.name)
+    return dict(sorted(out.items()))
+
+
+def coverage_table() -> str:
+    """The coverage as a Markdown table (README, "The catalogue")."""
+    lines = ["| feature | value | cases |", "|---|---|---|"]
+    for (feature, value), names in coverage().items():
+        lines.append(f"| {feature} | {value} | {', '.join(names)} |")
+    return "\n".join(lines)

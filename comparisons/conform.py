@@ -1,0 +1,245 @@
+"""`conform NAME`: the conformance suite for one implementation, fit for a framework's own CI.
+
+It runs the whole catalogue (both dtypes), checks the worked example's published figures, and
+runs a seeded property campaign, each case judged against the reference by the main job's
+judge, and writes a conformance report (conformance.md, conformance.json) with a coverage table
+(feature x result). Exit status: 0 everything judged agrees, 1 a disagreement or an error, 2
+bad input, 3 the implementation cannot run here.
+
+Expected failures come from the implementation's declaration and from an --xfail file;
+--skip names cases not to run. Both files hold one entry a line, array-api-tests style:
+
+    mazur-*            # why: a reason for every entry
+    deep-relu:float32  # a case glob, optionally :DTYPE
+
+The same checks run under pytest (`parametrize_with_checks`, README "For framework authors").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import json
+import re
+from pathlib import Path
+
+from . import campaign, catalogue, protocol, report, runner
+from .judge import FAILING, PASS, SKIPPED, XFAIL, XPASS, ORACLE_NAME, summary
+
+_ENTRY = re.compile(r"^\s*([^\s#:]+)(?::(float32|float64))?\s*#\s*(\S.*)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    case: str
+    dtype: str | None
+    reason: str
+
+    def matches(self, case) -> bool:
+        return fnmatch.fnmatchcase(case.name, self.case) and self.dtype in (None, case.dtype)
+
+
+def read_entries(path) -> list[Entry]:
+    """An --xfail or --skip file: `case-glob[:dtype]  # reason` a line; blank lines and lines
+    that start with # are ignored; an entry without a reason is bad input."""
+    from reference.case import CaseError
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CaseError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    out = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _ENTRY.match(line)
+        if not m:
+            raise CaseError(f"{path}:{i}: expected 'case-glob[:float32|float64]  # reason', "
+                            f"got {line.strip()[:60]!r}")
+        out.append(Entry(*m.groups()))
+    return out
+
+
+def with_xfails(impl: protocol.Implementation, entries: list[Entry]) -> protocol.Implementation:
+    """The declaration with the file's expected failures added (they come first)."""
+    extra = tuple(protocol.ExpectedFailure(e.case, e.reason, e.dtype) for e in entries)
+    return dataclasses.replace(impl, expected_failures=extra + impl.expected_failures)
+
+
+def suite(examples: int, seed: int) -> list:
+    """The cases of a conformance run: the catalogue, then the campaign's draws."""
+    return catalogue.all_cases() + campaign.cases(examples, seed)
+
+
+def conform(name: str, *, examples: int = 20, seed: int = 0, xfail=None, skip=None,
+            timeout: float = runner.DEFAULT_TIMEOUT, progress=None):
+    """(document, exit status) of a conformance run of the implementation `name`."""
+    impl = protocol.resolve(name)
+    why = impl.missing()
+    if why:
+        return {"implementation": impl.name, "missing": why}, runner.EXIT_INCOMPLETE
+    impl = with_xfails(impl, xfail or [])
+    cases = suite(examples, seed)
+    skipped = {c.name: e.reason for c in cases for e in (skip or []) if e.matches(c)}
+    run_cases = [c for c in cases if c.name not in skipped]
+    session = runner.run(run_cases, {ORACLE_NAME: protocol.resolve(ORACLE_NAME),
+                                     impl.name: impl}, timeout=timeout, progress=progress)
+    mine = [v for v in session.verdicts if v.pair[0] == impl.name]
+    published = [dict(r, computed=r["computed"].get(impl.name),
+                      matches=r["matches"].get(impl.name)) for r in report.published_rows(session)]
+    published_ok = all(r["matches"] == r["expected"] for r in published if r["matches"] is not None)
+    status = {v.case: v.status for v in mine} | {n: SKIPPED for n in skipped}
+    doc = {
+        "implementation": impl.name, "module": impl.module,
+        "environment": session.environments.get(impl.name, {}),
+        "summary": summary(mine) | {"skipped by --skip": len(skipped)},
+        "coverage": coverage(status),
+        "published": published,
+        "verdicts": [v.to_dict() for v in mine],
+        "skipped": skipped,
+        "campaign": {"examples": examples, "seed": seed},
+    }
+    failing = any(v.failing for v in mine) or not published_ok
+    code = runner.EXIT_DISAGREE if failing else (runner.EXIT_OK if mine else
+                                                  runner.EXIT_INCOMPLETE)
+    doc["exit_code"] = code
+    doc["verdict"] = {0: "pass", 1: "fail", 3: "incomplete"}[code]
+    return doc, code
+
+
+def coverage(status: dict) -> list[dict]:
+    """Feature x result over the catalogue: for every feature the conformance catalogue
+    must cover, how many of its cases passed, failed, were expected to fail or skipped."""
+    cov = catalogue.coverage()
+    rows = []
+    for feature, value in catalogue.required():
+        counts = {}
+        for name in cov.get((feature, value), []):
+            s = status.get(name, "not run")
+            counts[s] = counts.get(s, 0) + 1
+        rows.append({"feature": feature, "value": value, "results": counts})
+    return rows
+
+
+def markdown(doc: dict) -> str:
+    if "missing" in doc:
+        return f"# Conformance: {doc['implementation']}\n\nNot run: {doc['missing']}\n"
+    s = doc["summary"]
+    md = [f"# Conformance: {doc['implementation']} (`{doc['module']}`)", "",
+          f"**Verdict: {doc['verdict'].upper()}**: " + ", ".join(f"{v} {k}" for k, v in s.items() if v),
+          "", "Every case is judged against the reference, element by element within its "
+          "a-priori rounding bound (TOLERANCES.md).", "", "## Coverage", "",
+          "| feature | value | results |", "|---|---|---|"]
+    for row in doc["coverage"]:
+        res = ", ".join(f"{n} {k}" for k, n in sorted(row["results"].items())) or "not covered"
+        md.append(f"| {row['feature']} | {row['value']} | {res} |")
+    md += ["", "## Published figures (seed 001, after Mazur 2015)", "",
+           "| quantity | published | computed | reproduced | expected |", "|---|---|---|---|---|"]
+    for r in doc["published"]:
+        if r["computed"] is not None:
+            md.append(f"| {r['quantity']} | {r['published']} | {r['computed']:.9g} | "
+                      f"{'yes' if r['matches'] else 'no'} | {'yes' if r['expected'] else 'no'} |")
+    md += ["", "## Cases", "", "| case | dtype | error/bound | at tensor | κ | verdict |",
+           "|---|---|---|---|---|---|"]
+    for v in doc["verdicts"]:
+        ratio = "–" if v["worst_ratio"] is None else f"{v['worst_ratio']:.3g}"
+        md.append(f"| {v['case']} | {v['dtype']} | {ratio} | {v['worst_tensor'] or '–'} | "
+                  f"{v['kappa']:.3g} | {v['status']} |")
+    notes = [f"- {v['case']}: {v['message']}" for v in doc["verdicts"] if v["message"]]
+    notes += [f"- {n}: skipped (--skip): {why}" for n, why in doc["skipped"].items()]
+    if notes:
+        md += ["", "## Notes", ""] + notes
+    md += ["", f"Campaign: {doc['campaign']['examples']} drawn cases, seed "
+           f"{doc['campaign']['seed']}.", ""]
+    return "\n".join(md)
+
+
+def write(out: Path, doc: dict) -> Path:
+    from .cli import finite
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "conformance.json").write_text(json.dumps(finite(doc), indent=1,
+                                                     default=report._json_default) + "\n")
+    path = out / "conformance.md"
+    path.write_text(markdown(doc))
+    return path
+
+
+# --- pytest --------------------------------------------------------------------------------
+
+class ExpectedFailureError(AssertionError):
+    """A check failed within what the implementation declares it may fail (pytest xfail)."""
+
+
+@dataclasses.dataclass
+class Check:
+    """One conformance check of an implementation: a case judged against the reference."""
+
+    implementation: str
+    case: object
+    expected: object = None   # the matching protocol.ExpectedFailure, if any
+
+    @property
+    def id(self) -> str:
+        return self.case.name
+
+    def __call__(self):
+        from .judge import make_oracle
+        from .runner import _collect, _reference_run
+        import reference  # noqa: F401
+        impl = protocol.resolve(self.implementation)
+        oracle = make_oracle(self.case)
+        run = _collect(impl.name, _pool(impl).submit(impl.name, self.case))
+        runs = {ORACLE_NAME: _reference_run(self.case, oracle), impl.name: run}
+        from .judge import judge_case
+        verdicts = judge_case(oracle, runs, {impl.name: self.expected} if self.expected else {})
+        v = next(v for v in verdicts if v.pair[0] == impl.name)
+        if v.status == XFAIL:
+            raise ExpectedFailureError(v.message)
+        if v.status in FAILING:
+            lines = [r.line() for r in v.rows if not r.ok and not r.skipped]
+            raise AssertionError(f"{v.case} ({v.dtype}): {v.status}: {v.message}\n"
+                                 + "\n".join(lines))
+        assert v.status in (PASS, XPASS, SKIPPED), v.status
+
+
+_POOLS: dict = {}
+
+
+def _pool(impl):
+    """One worker pool per implementation for a pytest session (stopped at exit)."""
+    if impl.name not in _POOLS:
+        import atexit
+
+        from .workers import Pool, Worker
+        _POOLS[impl.name] = Pool({impl.name: Worker(impl.module)}, timeout=runner.DEFAULT_TIMEOUT)
+        atexit.register(_POOLS[impl.name].close)
+    return _POOLS[impl.name]
+
+
+def checks(implementation: str, examples: int = 10, seed: int = 0,
+           cases: list[str] | None = None) -> list[Check]:
+    impl = protocol.resolve(implementation)
+    return [Check(implementation, c, impl.expected_failure(c)) for c in suite(examples, seed)
+            if not impl.unsupported(c)
+            and (cases is None or any(fnmatch.fnmatchcase(c.name, g) for g in cases))]
+
+
+def parametrize_with_checks(implementation: str, examples: int = 10, seed: int = 0,
+                            cases: list[str] | None = None):
+    """A pytest decorator: one test per conformance check of `implementation` (a registered
+    name or a module path), optionally only the cases matching the globs `cases`. A declared
+    expected failure is an xfail with its reason (an unexpected pass is XPASS); a failure
+    outside what the declaration names fails.
+
+        from comparisons.conform import parametrize_with_checks
+
+        @parametrize_with_checks("mypkg.bp_impl")
+        def test_backprop_parity(check):
+            check()
+    """
+    import pytest
+    params = []
+    for c in checks(implementation, examples, seed, cases):
+        marks = ([pytest.mark.xfail(reason=c.expected.reason, strict=c.expected.strict,
+                                    raises=ExpectedFailureError)] if c.expected else [])
+        params.append(pytest.param(c, id=c.id, marks=marks))
+    return pytest.mark.parametrize("check", params)

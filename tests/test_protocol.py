@@ -1,0 +1,186 @@
+"""The protocol for any framework: discovery, declarations, verify, golden files, conform
+and the pytest integration (issue #10)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from comparisons import conform, protocol
+from comparisons.cli import main
+from helpers import ROOT
+
+TESTS = ROOT / "tests"
+
+
+def test_the_suites_implementations_arrive_through_the_entry_point_group():
+    own = protocol.registered(own=True)
+    assert own == {"reference": "reference", "jax": "jax_impl", "tensorflow": "tensorflow_impl",
+                   "torch": "torch_impl"}
+    assert set(protocol.registered()) >= set(own)  # plus any plugin installed beside it
+
+
+def test_no_other_code_lists_the_implementations():
+    """The registry is the only list: no module of the judge names torch_impl, jax_impl or
+    tensorflow_impl."""
+    for path in (ROOT / "comparisons").rglob("*.py"):
+        text = path.read_text()
+        for module in ("torch_impl", "jax_impl", "tensorflow_impl"):
+            assert module not in text, f"{path.relative_to(ROOT)} names {module}"
+
+
+@pytest.mark.parametrize("declaration,message", [
+    ({"name": "Bad Name"}, "name: 'Bad Name' is not a lower-case name"),
+    ({"name": "x", "dtypes": ["float16"]}, "dtypes: unknown value 'float16'"),
+    ({"name": "x", "colour": "red"}, "unknown field 'colour'"),
+    ({"name": "x", "expected_failures": [{"case": "*"}]}, "missing required field 'reason'"),
+    ({"name": "x", "expected_failures": [{"case": "*", "reason": "r", "when": 1}]},
+     "unknown field 'when'"),
+])
+def test_a_bad_declaration_is_one_line(tmp_path, monkeypatch, declaration, message):
+    module = f"bad_decl_{abs(hash(message))}"  # one module per case: imports are cached
+    (tmp_path / f"{module}.py").write_text(f"IMPLEMENTATION = {declaration!r}\n"
+                                           "def train(case): pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(protocol.ProtocolError, match=message.replace("(", r"\(")):
+        protocol.resolve(module)
+
+
+def test_an_unknown_name_lists_the_registered_ones(capsys):
+    assert main(["run", "reduction-sum", "--impl", "tensorflw"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown implementation 'tensorflw'; registered: reference," in err
+
+
+# --- verify -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def block(tmp_path_factory):
+    """The reference's own results block for gd-minibatch, as run --json writes it."""
+    import reference
+    from comparisons import catalogue, report
+    path = tmp_path_factory.mktemp("verify") / "block.json"
+    path.write_text(json.dumps(report.result_dict(reference.train(catalogue.get("gd-minibatch")))))
+    return path
+
+
+def test_verify_accepts_agreeing_results(block, capsys):
+    assert main(["verify", "gd-minibatch", str(block)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("PASS")
+
+
+def test_verify_rejects_one_gradient_entry_changed_by_1e_9(block, tmp_path, capsys):
+    doc = json.loads(block.read_text())
+    doc["gradients"]["W1"][0][0] *= 1 + 1e-9
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["verify", "gd-minibatch", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "dW1" in out and "FAIL" in out
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda d: d.pop("gradients"), "missing 'gradients'"),
+    (lambda d: d["gradients"].pop("b1"), "gradients.b1: missing"),
+    (lambda d: d.update(losses=d["losses"][:-1]), "losses: shape (80,), but the case requires (81,)"),
+    (lambda d: d["final_params"].update(W1=[["x"]]), "final_params.W1: expected nested lists"),
+])
+def test_verify_bad_results_are_one_line(block, tmp_path, capsys, edit, message):
+    doc = json.loads(block.read_text())
+    edit(doc)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    assert main(["verify", "gd-minibatch", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
+
+
+# --- golden files ---------------------------------------------------------------------------
+
+def test_golden_bounds_judge_like_verify(tmp_path, capsys):
+    """A golden file's bounds are verify's: the reference's block is within them, and the
+    block with one gradient entry off by 1e-9 is outside them there and nowhere else."""
+    import reference
+    from comparisons import catalogue
+    assert main(["export", str(tmp_path), "--case", "gd-minibatch", "--quiet"]) == 0
+    g = json.loads((tmp_path / "gd-minibatch.json").read_text())
+    assert g["format"] == "backprop-parity-golden/2"
+    assert json.loads((tmp_path / "index.json").read_text())["cases"] == ["gd-minibatch"]
+    sec = g["float64"]
+    assert sec["judged"] == {"losses": 81, "not_judged": {}} and sec["kappa"] > 0
+    r = reference.train(catalogue.get("gd-minibatch"))
+    for name, t in sec["tensors"].items():
+        assert [float.fromhex(h) for h in t["hex"]] == t["values"], name
+        mine = np.ravel(r.gradients[name.split(".")[1]] if name.startswith("gradients.") else
+                        r.final_params[name.split(".")[1]] if name.startswith("final_params.")
+                        else getattr(r, name))
+        assert np.all(np.abs(mine - t["values"]) <= t["bound"]), name
+    dW1 = sec["tensors"]["gradients.W1"]
+    assert abs(dW1["values"][0]) * 1e-9 > dW1["bound"][0]
+    f32 = g["float32"]
+    assert set(f32["inputs"]) >= {"X", "Y", "lr", "params.W1"}
+    x = np.array(f32["inputs"]["X"]["values"])
+    assert np.array_equal(x.astype(np.float32).astype(float), x)
+
+
+# --- conform ---------------------------------------------------------------------------------
+
+def _skip_all_but(tmp_path, keep):
+    from comparisons import catalogue
+    path = tmp_path / "skip.txt"
+    path.write_text("# only what this test needs\n" + "".join(
+        f"{n}  # not needed here\n" for n in catalogue.names() if n not in keep))
+    return path
+
+
+def test_conform_reports_coverage_xfail_and_skips(tmp_path):
+    xfail = tmp_path / "xfail.txt"
+    xfail.write_text("gd-batch  # a file-declared expected failure that passes: XPASS\n")
+    args = ["conform", "plugins.declared", "--examples", "1", "--out", str(tmp_path / "r"),
+            "--xfail", str(xfail), "--skip",
+            str(_skip_all_but(tmp_path, {"reduction-sum", "gd-batch"})), "--quiet"]
+    proc = subprocess.run([sys.executable, "-m", "comparisons", *args], capture_output=True,
+                          text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(TESTS)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads((tmp_path / "r" / "conformance.json").read_text())
+    status = {v["case"]: v["status"] for v in doc["verdicts"]}
+    assert status["reduction-sum"] == "xfail" and status["gd-batch"] == "XPASS"
+    from comparisons import catalogue
+    assert set(doc["skipped"]) == set(catalogue.names()) - {"reduction-sum", "gd-batch"}
+    assert len(doc["coverage"]) == len(catalogue.required())
+    md = (tmp_path / "r" / "conformance.md").read_text()
+    assert "| feature | value | results |" in md and "skipped (--skip): not needed here" in md
+
+
+def test_conform_bad_xfail_file_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "xfail.txt"
+    bad.write_text("gd-batch\n")
+    assert main(["conform", "reference", "--xfail", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "expected 'case-glob[:float32|float64]  # reason'" in capsys.readouterr().err
+
+
+def test_parametrize_with_checks_in_a_frameworks_own_pytest(tmp_path):
+    """The pytest integration: passes pass, the declared failure is xfailed with its reason,
+    and a failure outside the declared tensors fails."""
+    (tmp_path / "test_conformance.py").write_text(textwrap.dedent("""
+        from comparisons.conform import parametrize_with_checks
+
+        @parametrize_with_checks("plugins.declared", examples=0,
+                                 cases=["reduction-sum", "gd-batch"])
+        def test_backprop_parity(check):
+            check()
+
+        @parametrize_with_checks("plugins.misbehaving", examples=0, cases=["gd-batch"])
+        def test_a_drifting_implementation_fails(check):
+            check()
+        """))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rxX", "-p", "no:cacheprovider",
+                           str(tmp_path)], capture_output=True, text=True, cwd=tmp_path,
+                          env=dict(os.environ, PYTHONPATH=str(TESTS), BP_MISBEHAVE="drift"))
+    assert "1 failed, 1 passed, 1 xfailed" in proc.stdout, proc.stdout[-3000:]
+    assert "its losses drift by 1e-9 on purpose" in proc.stdout
+    assert "final W1: error/bound" in proc.stdout
