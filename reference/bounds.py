@@ -24,10 +24,15 @@ the leaky slope in float32): one more rounding, |result|.
 
 Other routes. Where frameworks evaluate a formula by a different but standard route whose
 rounding the reference's own route does not show, the traced formula adds that route's bound.
-One formula needs it: the output delta of bce and cce from the logits. Autodiff of
+Two formulas need it. The output delta of bce and cce from the logits: autodiff of
 log_sigmoid / log_softmax (JAX, optax) computes it as (1 - y) sigma(z) - y sigma(-z), and
 softmax(z) - y, through exp(z - logsumexp(z)), whose argument carries u |z|: relative error
 (C_ELEMENTARY + 2 max|z|) on each term, where the reference's sigma(z) - 1 has one rounding.
+And softplus, which frameworks evaluate as one elementary function: C_ELEMENTARY |softplus|
+plus the propagated sigma(z) e_z, where the reference's max(z, 0) + log1p(...) rounds once.
+And tanh', which autodiff may evaluate as 1 / cosh(z)^2 (HIPS autograd): cosh to C_ELEMENTARY,
+squared and divided, (2 C_ELEMENTARY + 2) |tanh'|, where the reference's 1 - tanh(z)^2 has
+(for |z| < 1) a bound of a few u.
 
 Kinks. A decision x > y is within reach of rounding where its margin |x - y| / (u (e_x + e_y))
 is small: another correct implementation may decide it the other way.
@@ -71,10 +76,13 @@ KAPPA_MAX = {"float64": 2.0 ** 20, "float32": 2.0 ** 10}
 @dataclasses.dataclass
 class Context:
     """The unit roundoff whose kinks count (that of the lowest precision being compared), and
-    the smallest margin of a discontinuous decision since the last `reset`."""
+    the smallest margin of a discontinuous decision since the last `reset`. With `steps` = S
+    > 0, every traced array carries a leading axis of S independent evaluations (see
+    `stacked`) and min_margin is per evaluation, shape (S,)."""
 
     dtype: str = "float64"
-    min_margin: float = float("inf")
+    min_margin: float | np.ndarray = float("inf")
+    steps: int = 0
 
     @property
     def u(self) -> float:
@@ -84,8 +92,9 @@ class Context:
     def tiny(self) -> float:
         return float(np.finfo(self.dtype).tiny)
 
-    def reset(self) -> float:
-        m, self.min_margin = self.min_margin, float("inf")
+    def reset(self) -> float | np.ndarray:
+        m = self.min_margin
+        self.min_margin = np.full(self.steps, np.inf) if self.steps else float("inf")
         return m
 
 
@@ -112,6 +121,34 @@ def context(dtype: str):
         yield
     finally:
         _CONTEXT.reset(token)
+
+
+@contextlib.contextmanager
+def stacked(steps: int):
+    """Trace S = `steps` evaluations of one formula at once: every Traced array holds them
+    along a leading axis, which its shape, ndim, size, T, sum and max do not show, so the
+    reference's functions, written for one (n, m) evaluation, run unchanged on all S. Each
+    NumPy call then does S evaluations' work: what makes tracing every update of a
+    10,000-update run cost about as much as the run itself."""
+    outer = _CONTEXT.get()
+    token = _CONTEXT.set(Context(outer.dtype, np.full(steps, np.inf), steps))
+    try:
+        yield _CONTEXT.get()
+    finally:
+        _CONTEXT.reset(token)
+
+
+def _lead() -> int:
+    return 1 if _CONTEXT.get().steps else 0
+
+
+def _axes(axis, ndim):
+    """A logical axis argument (None, or one axis) as the axis of the stored array."""
+    if not _CONTEXT.get().steps:
+        return axis
+    if axis is None:
+        return tuple(range(1, ndim))
+    return axis + 1 if axis >= 0 else axis
 
 
 def _parts(x):
@@ -164,7 +201,11 @@ def _jump(margin, gap):
     ctx = _CONTEXT.get()
     differs = np.broadcast_to(gap, margin.shape) != 0
     if differs.any():
-        ctx.min_margin = min(ctx.min_margin, float(margin[differs].min()))
+        if ctx.steps:  # the smallest margin of each evaluation
+            per_step = np.where(differs, margin, np.inf).reshape(ctx.steps, -1).min(axis=1)
+            np.minimum(ctx.min_margin, per_step, out=ctx.min_margin)
+        else:
+            ctx.min_margin = min(ctx.min_margin, float(margin[differs].min()))
     flip = (margin <= 1.0) & differs
     return (flip * gap) / ctx.u if flip.any() else None
 
@@ -181,11 +222,11 @@ class Traced:
             e = np.broadcast_to(e, v.shape)
         self.v, self.e = v, e
 
-    # --- array-like attributes ---------------------------------------------------------
-    shape = property(lambda self: self.v.shape)
+    # --- array-like attributes (of one evaluation: see `stacked`) ------------------------
+    shape = property(lambda self: self.v.shape[_lead():])
     dtype = property(lambda self: self.v.dtype)
-    ndim = property(lambda self: self.v.ndim)
-    size = property(lambda self: self.v.size)
+    ndim = property(lambda self: self.v.ndim - _lead())
+    size = property(lambda self: int(np.prod(self.shape)))
 
     @property
     def bound(self) -> np.ndarray:
@@ -193,16 +234,21 @@ class Traced:
 
     @property
     def T(self):
+        if _lead():
+            return Traced(self.v.swapaxes(-1, -2), None if self.e is None else self.e.swapaxes(-1, -2))
         return Traced(self.v.T, None if self.e is None else self.e.T)
 
     def __getitem__(self, idx):
+        if _lead():
+            raise TypeError("reference.bounds: indexing a stacked value")
         return Traced(self.v[idx], None if self.e is None else self.e[idx])
 
     def astype(self, dtype):
         return Traced(self.v.astype(dtype), self.e)
 
     def sum(self, axis=None, keepdims=False):
-        n = self.v.size if axis is None else self.v.shape[axis]
+        n = self.size if axis is None else self.shape[axis]
+        axis = _axes(axis, self.v.ndim)
         terms = np.abs(self.v).sum(axis=axis, keepdims=keepdims)
         r = self.v.sum(axis=axis, keepdims=keepdims)
         e = _underflow((n - 1) * terms, r, terms > 0, n=n)
@@ -211,6 +257,7 @@ class Traced:
         return Traced(r, e)
 
     def max(self, axis=None, keepdims=False):
+        axis = _axes(axis, self.v.ndim)
         e = None if self.e is None else self.e.max(axis=axis, keepdims=keepdims)
         return Traced(self.v.max(axis=axis, keepdims=keepdims), e)
 
@@ -468,10 +515,16 @@ def split(x):
     return a, np.zeros(a.shape)
 
 
+# Memory for tracing a chunk of updates at once: S updates of P parameters and of batch
+# activations A, about TRACE_COPIES arrays of S (P + A) floats alive at once, values and bounds.
+TRACE_BYTES = 64 * 2 ** 20
+TRACE_COPIES = 40
+
+
 def train(case, perturb=None):
-    """The reference's run, `reference.training.train`, on Traced arrays: the same steps, so
-    the same values (bit for bit: tests/test_bounds.py), and beside them `result.bounds`, the
-    unit of rounding of every returned value, in units of u:
+    """The reference's run, `reference.training.train`: the same steps, so the same values
+    (bit for bit: tests/test_parity.py), and beside them `result.bounds`, the unit of rounding
+    of every returned value, in units of u, from the reference's formulas on Traced arrays:
 
     gradients, initial_outputs: their a-priori bound E (one evaluation, exact inputs).
     losses[t]: E of evaluating the loss at step t, plus the rounding of the update before it
@@ -484,52 +537,110 @@ def train(case, perturb=None):
         the trajectory cannot be judged (None: never).
 
     Each update's bound starts afresh from exact parameters; what rounding accumulates over
-    the updates is measured by the amplification kappa (comparisons.parity.amplification),
-    for which `perturb(params, R)` is applied after every update."""
+    the updates is measured by the amplification kappa (comparisons.parity.amplification).
+    With `perturb`, the returned values are those of a second run in which `perturb(params,
+    R)` is applied after every update, R that update's bound in the first (unperturbed) run.
+
+    The updates are traced in chunks, all updates of a chunk with the same batch size at
+    once (`stacked`), from the parameters the plain run passed through: tracing costs about
+    what the plain run costs, not ten times as much."""
     from . import network, training
     X, Y, params = training.cast(case)
-    X = Traced(X)
     net = (case.activations, case.loss, case.reduction)
     step = training.STEPS[case.schedule]
     trainable = case.trainable_names
-    initial_outputs, _ = network.forward_propagation(X, params, case.activations)
     batches, first = case.update_batches()
-    gradients = training.initial_gradients(params, X[:, first], Y[:, first], *net)
-    losses, units = np.empty(case.updates + 1), np.empty(case.updates + 1)
-    margins = np.empty(case.updates)
+    initial_outputs, _ = network.forward_propagation(Traced(X), params, case.activations)
+    gradients = training.initial_gradients(params, Traced(X[:, first]), Y[:, first], *net)
+    n = case.updates
+    losses, units, margins = np.empty(n + 1), np.empty(n + 1), np.empty(n)
     param_units = {k: np.zeros(v.shape) for k, v in params.items()}
-    R, horizon = None, None
-    ctx = _CONTEXT.get()
-    for i, idx in enumerate(batches):
-        ctx.reset()
-        value, new = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)
-        margins[i] = ctx.reset()
-        (losses[i], units[i]), (new, R_new) = split(value), split(new)
-        if R is not None:
-            units[i] += sum(float(np.sum(np.abs(params[k] - new[k]) * R[k]))
-                            for k in trainable) / case.lr
-        R = R_new
-        for k in trainable:
-            np.maximum(param_units[k], R[k], out=param_units[k])
-        if horizon is None and any(R[k].max() > 0 and not ctx.u * R[k].max() < np.abs(new[k]).max()
-                                   for k in trainable if R[k].size):
-            horizon = i
-        if perturb is not None:  # past the horizon a "small" perturbation no longer exists
-            params = perturb(new, R if horizon is None else {k: 0 * v for k, v in R.items()})
-        else:
-            params = new
-    final = params if R is None else {k: Traced(v, R[k]) for k, v in params.items()}
-    AL, caches = network.forward_propagation(X, final, case.activations)
-    losses[-1], units[-1] = split(network.compute_loss(AL, caches[-1]["Z"], Y, case.loss,
-                                                       case.reduction))
-    (gradients, g_b), (AL, out_b), (initial_outputs, in_b) = (
-        split(gradients), split(AL), split(initial_outputs))
+    R, horizon, u = None, None, _CONTEXT.get().u
+    chunk = _chunk_size(case)
+    base = run = params
+    for start in range(0, n, chunk):
+        idxs = batches[start:start + chunk]
+        states = [base]
+        for j, idx in enumerate(idxs):
+            value, base = step(base, X[:, idx], Y[:, idx], *net, case.lr, trainable)
+            states.append(base)
+            if perturb is None:
+                losses[start + j] = value
+        E_loss, Rs, margins[start:start + len(idxs)] = _trace_updates(
+            states[:-1], idxs, X, Y, net, step, case.lr, trainable)
+        for j, idx in enumerate(idxs):
+            i, old, new = start + j, states[j], states[j + 1]
+            units[i] = E_loss[j]
+            if R is not None:
+                units[i] += sum(float(np.sum(np.abs(old[k] - new[k]) * R[k]))
+                                for k in trainable) / case.lr
+            R = {k: v[j] for k, v in Rs.items()}
+            for k in trainable:
+                np.maximum(param_units[k], R[k], out=param_units[k])
+            if horizon is None and any(R[k].max() > 0 and not u * R[k].max() < np.abs(new[k]).max()
+                                       for k in trainable if R[k].size):
+                horizon = i
+            if perturb is not None:  # past the horizon a "small" perturbation no longer exists
+                losses[i], run = step(run, X[:, idx], Y[:, idx], *net, case.lr, trainable)
+                run = perturb(run, R if horizon is None else {k: 0 * v for k, v in R.items()})
+    if perturb is None:
+        run = base
+    # The final state: the base run's parameters with the last update's bound.
+    final = base if R is None else {k: Traced(v, R[k]) for k, v in base.items()}
+    AL_bound, caches = network.forward_propagation(Traced(X), final, case.activations)
+    loss_bound = network.compute_loss(AL_bound, caches[-1]["Z"], Y, case.loss, case.reduction)
+    if perturb is None:
+        AL, losses[-1] = AL_bound.v, loss_bound.v
+    else:
+        AL, caches = network.forward_propagation(X, run, case.activations)
+        losses[-1] = network.compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
+    units[-1] = loss_bound.bound
+    (gradients, g_b), (initial_outputs, in_b) = split(gradients), split(initial_outputs)
     return TrainResult(losses=losses.astype(case.dtype), gradients=gradients,
-                       final_params=params, final_outputs=AL, initial_outputs=initial_outputs,
+                       final_params=run, final_outputs=AL, initial_outputs=initial_outputs,
                        bounds={"gradients": g_b, "initial_outputs": in_b, "losses": units,
-                               "final_params": param_units, "final_outputs": out_b,
+                               "final_params": param_units, "final_outputs": AL_bound.bound,
                                "margins": margins, "horizon": horizon})
 
+
+def _chunk_size(case) -> int:
+    """How many updates to trace at once within TRACE_BYTES."""
+    size = sum(v.size for v in case.params.values()) + sum(case.layers) * case.m
+    return max(1, TRACE_BYTES // (8 * TRACE_COPIES * size))
+
+
+def _trace_updates(states, idxs, X, Y, net, step, lr, trainable):
+    """Trace update j from parameters states[j] on batch idxs[j], every j at once, grouped by
+    batch size (`stacked`; a group of one alone). Returns (E of each loss, (S,); each
+    parameter's R, (S, ...); margins, (S,))."""
+    S = len(states)
+    E_loss, margins = np.empty(S), np.empty(S)
+    R = {k: np.zeros((S,) + v.shape) for k, v in states[0].items()}
+    groups: dict[int, list[int]] = {}
+    for j, idx in enumerate(idxs):
+        groups.setdefault(X.shape[1] if isinstance(idx, slice) else len(idx), []).append(j)
+    for js in groups.values():
+        if len(js) == 1:
+            (j,) = js
+            ctx = _CONTEXT.get()
+            ctx.reset()
+            value, new = step(states[j], Traced(X[:, idxs[j]]), Y[:, idxs[j]], *net, lr, trainable)
+            margins[j] = ctx.reset()
+        else:
+            if isinstance(idxs[js[0]], slice):  # the whole data: one array for all
+                Xs = np.broadcast_to(X, (len(js),) + X.shape)
+                Ys = np.broadcast_to(Y, (len(js),) + Y.shape)
+            else:
+                cols = np.stack([np.asarray(idxs[j]) for j in js])
+                Xs, Ys = X[:, cols].transpose(1, 0, 2), Y[:, cols].transpose(1, 0, 2)
+            P = {k: Traced(np.stack([states[j][k] for j in js])) for k in states[0]}
+            with stacked(len(js)) as ctx:  # Y stays a plain array: exact data
+                value, new = step(P, Traced(Xs), Ys, *net, lr, trainable)
+                margins[js] = ctx.reset()
+        E_loss[js] = value.bound
+        for k in trainable:
+            R[k][js] = new[k].bound
+    return E_loss, R, margins
 
 
 @losses.fused_output_delta.register(Traced)
@@ -540,8 +651,29 @@ def _fused_output_delta(ZL, Y, loss, reduction):
     z, y = ZL.v, np.abs(_parts(Y)[0])
     if loss == "bce":  # (1 - y) sigma(z) - y sigma(-z), each term to (C + 2|z|) u
         terms, size = (1 - y) * activations.sigmoid(z) + y * activations.sigmoid(-z), np.abs(z)
-    else:  # softmax(z) sum(y) - y, softmax through exp(z - logsumexp(z))
-        terms, size = activations.softmax(z) + y, np.abs(z).max(axis=0, keepdims=True)
-    factor = abs(losses.reduction_factor(reduction, z.shape[1]))
+    else:  # softmax(z) sum(y) - y, softmax through exp(z - logsumexp(z)); columns: axis -2
+        E = np.exp(z - z.max(axis=-2, keepdims=True))
+        terms, size = E / E.sum(axis=-2, keepdims=True) + y, np.abs(z).max(axis=-2, keepdims=True)
+    factor = abs(losses.reduction_factor(reduction, ZL.shape[1]))
     route = (C_ELEMENTARY + 2 * size) * terms * factor + np.abs(out.v)
+    return Traced(out.v, np.maximum(out.bound, route))
+
+
+@activations.tanh_derivative.register(Traced)
+def _tanh_derivative(Z):
+    """The reference's route, traced, or 1 / cosh(z)^2, whichever bound is larger."""
+    out = activations.tanh_derivative.dispatch(object)(Z)
+    route = (2 * C_ELEMENTARY + 2) * np.abs(out.v)
+    if Z.e is not None:  # the propagated error, the same on either route
+        route = route + 2 * np.abs(np.tanh(Z.v)) * np.abs(out.v) * Z.e
+    return Traced(out.v, np.maximum(out.bound, route))
+
+
+@losses.softplus.register(Traced)
+def _softplus(Z):
+    """The reference's route, traced, or one elementary function, whichever bound is larger."""
+    out = losses.softplus.dispatch(object)(Z)
+    route = C_ELEMENTARY * np.abs(out.v)
+    if Z.e is not None:
+        route = route + activations.sigmoid(Z.v) * Z.e
     return Traced(out.v, np.maximum(out.bound, route))

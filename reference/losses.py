@@ -53,6 +53,7 @@ def bce(A, Y, reduction):
     return reduce(-(Y * np.log(A) + (1 - Y) * np.log(1 - A)).sum(axis=0), reduction)
 
 
+@functools.singledispatch  # reference/bounds.py adds the rounding of other routes to this
 def softplus(Z):
     """softplus(Z) = log(1 + exp(Z)) = max(Z, 0) + log1p(exp(-|Z|)), which never overflows
     and keeps its relative accuracy where it is tiny (Z << 0). (n, m) -> (n, m)."""

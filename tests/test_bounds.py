@@ -18,7 +18,9 @@ from reference.bounds import C_ELEMENTARY, UNIT_ROUNDOFF, Traced
 
 IMPLS = list(protocol.registered())
 U_LD = float(np.finfo(np.longdouble).eps) / 2
-M = 8  # a power of two: 1/m is exact in every precision, so the oracle's constants are exact
+# One draw of M = 32 samples (a power of two: 1/m is exact in every precision, so the oracle's
+# constants are exact): as many values as three draws of 8, at a third of the calls.
+M = 32
 
 
 def _modules(name):
@@ -89,6 +91,8 @@ def _evaluate(mods, fn, inputs, dtype):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_building_block_is_within_its_bound(impl, fn, dtype, request):
     name, f = fn
+    if dtype not in protocol.resolve(impl).dtypes:
+        pytest.skip(f"{impl} declares {dtype} unsupported")
     for x in protocol.resolve(impl).expected_failures:  # a declared defect of an activation
         if x.activation and name.startswith(x.activation) and x.dtype in (None, dtype):
             request.applymarker(pytest.mark.xfail(reason=x.reason, strict=True))
@@ -96,7 +100,7 @@ def test_building_block_is_within_its_bound(impl, fn, dtype, request):
     ref = {m: importlib.import_module(f"reference.{m}") for m in ("activations", "losses",
                                                                   "network", "training")}
     worst = 0.0
-    for seed in range(3):
+    for seed in range(1):
         x = _inputs(seed)
         x["Asm"] = act.softmax(x["Z"])
         x = {k: np.asarray(v, dtype=dtype).astype(np.float64) for k, v in x.items()}
@@ -130,6 +134,8 @@ def _long_double(ref, f, x):
 def test_elementary_functions_are_as_accurate_as_assumed(impl, g, dtype):
     """Each activation, evaluated by each implementation, is within C_ELEMENTARY = 16 u of the
     exact value (long double) over [-40, 40]: the accuracy the bounds assume."""
+    if dtype not in protocol.resolve(impl).dtypes:
+        pytest.skip(f"{impl} declares {dtype} unsupported")
     mods = _modules(impl)
     z = np.concatenate([np.linspace(-40, 40, 20001), np.geomspace(1e-8, 4, 2000),
                         -np.geomspace(1e-8, 4, 2000)]).astype(dtype).reshape(1, -1)
