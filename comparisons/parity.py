@@ -129,9 +129,11 @@ def compare(name: str, a, b, bound, kind: str = STEP0, dtype: str | None = None)
         rel = np.where(mag > 0, diff / mag, 0.0)
         # bound 0: computed exactly, so any difference is infinitely far outside it
         ratio = np.where(judgeable & (diff > 0), diff / np.where(judgeable, bound, 1.0), 0.0)
-    # ULP (information) in the lower of the two precisions
+    # ULP (information) in the lower of the two precisions, over the elements of one sign:
+    # across zero, a count of floats measures nothing (1e-300 and -1e-300 are 9e18 apart)
     low = a.dtype if np.finfo(a.dtype).eps >= np.finfo(b.dtype).eps else b.dtype
     ulp = ulp_distance(np.where(fa, a, 0).astype(low), np.where(fb, b, 0).astype(low))
+    ulp = np.where(np.sign(a64) == np.sign(b64), ulp, 0)
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     return Comparison(name, a.shape, kind, float(ratio[worst]),
                       tuple(int(i) for i in worst), float(diff.max()), float(rel.max()),
