@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from comparisons import protocol
-from helpers import implementation, mazur
+import reference
+from helpers import assert_no_failure, implementation, judge, mazur
 
 MIRRORED = ["activations", "losses", "network", "training"]
 IMPLS = list(protocol.registered())
@@ -93,3 +94,20 @@ def test_derivative_conventions_at_the_kink(name):
     assert mods["training"].as_numpy(act.relu_derivative(zero))[0, 0] == 0.0
     slope = mods["training"].as_numpy(act.leaky_relu_derivative(zero))[0, 0]
     assert abs(slope - 0.01) <= 0.01 * 2 ** -23
+
+
+@pytest.mark.parametrize("schedule", ["simultaneous", "sequential"])
+@pytest.mark.parametrize("name", AUTODIFF)
+def test_tensors_of_one_shape_stay_distinct(name, schedule):
+    """n[0] = n[1] = m = 1: W1, b1, X, Z1 and dZ1 are all (1, 1). A torch_impl that cached its
+    zero stand-ins by shape alone passed one leaf as both W and b, and autograd returned
+    dW + db for each (found by the property campaign)."""
+    from reference.case import Case
+    case = Case(name="one-by-one", layers=[1, 1], activations=["sigmoid"], loss="half_sse",
+                reduction="sum", params={"W1": np.array([[0.4]]), "b1": np.array([[0.1]])},
+                X=np.array([[0.5]]), Y=np.array([[0.2]]), lr=0.5, epochs=3, schedule=schedule)
+    impl, mod = implementation(name)
+    if impl.unsupported(case):
+        pytest.skip(impl.unsupported(case))
+    assert_no_failure(judge(case, {name: mod.train(case), "reference": reference.train(case)}),
+                      name)
