@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
+STARTED = time.perf_counter()  # the main job's wall time counts its own imports
+
 import argparse
 import fnmatch
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from reference.case import DEFAULT_MAX_MEMORY, CaseError, case_cost, check_memory, parse_bytes
@@ -232,7 +235,8 @@ def _parse(argv):
 def _progress(enabled):
     def show(i, n, text):
         if enabled:
-            print(f"[{i}/{n}] {text}", file=sys.stderr, flush=True)
+            print(f"[{i}/{n} {time.perf_counter() - STARTED:5.1f} s] {text}", file=sys.stderr,
+                  flush=True)
     return show
 
 
@@ -284,14 +288,22 @@ def main_job(args) -> int:
               + "; ".join(f"{k}: {v}" for k, v in missing.items()), file=sys.stderr)
         return EXIT_INCOMPLETE
     show = _progress(not args.quiet)
+    from . import manifest, plots
+    plotter = None if args.no_plots else plots.Plotter(out / "plots")
     session = runner.run(cases, impls, missing, timeout=args.timeout, progress=show,
-                         exitfirst=args.exitfirst)
+                         exitfirst=args.exitfirst,
+                         judged_case=plotter.case if plotter is not None else None,
+                         slowest_first=report.training_seconds(out))
     print(report.text_table(session.verdicts))
-    from . import manifest
-    path, published_ok = report.write(out, session, manifest.manifest(session.environments),
-                                      bench=_latest_bench(out), plots=not args.no_plots)
+    path, published_ok = report.write(
+        out, session, manifest.manifest(session.environments, digest=manifest.digest(impls)),
+        bench=_latest_bench(out), plots=plotter)
+    wall = time.perf_counter() - STARTED
+    slowest = max(session.training_seconds().items(), key=lambda kv: kv[1], default=None)
+    pace = (f" ({wall / slowest[1]:.2f} x the training time of the slowest implementation, "
+            f"{slowest[0]}: {slowest[1]:.1f} s)" if slowest and slowest[1] > 0 else "")
     print(f"{report.verdict_line(session, published_ok)}; {len(session.cases)} cases in "
-          f"{session.wall_seconds:.1f} s; report: {path}")
+          f"{wall:.1f} s{pace}; report: {path}")
     code = session.exit_code
     return EXIT_DISAGREE if code == EXIT_OK and not published_ok else code
 
@@ -501,6 +513,9 @@ def main(argv=None) -> int:
     except (CaseError, UsageError, protocol.ProtocolError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except runner.OracleError as e:  # no verdict is possible: a failure, not bad input
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_DISAGREE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

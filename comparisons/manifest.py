@@ -6,6 +6,9 @@ Each implementation's entry is the `environment()` it reported from the process 
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
 import os
 import platform
 import subprocess
@@ -49,6 +52,39 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "")
+
+
+def _package_files(module: str) -> list[tuple[str, Path]]:
+    """(name, path) of the source files (.py, .json, .toml) of the package holding `module`."""
+    spec = importlib.util.find_spec(module.split(".")[0])
+    if spec is None or spec.origin is None:
+        return []
+    origin = Path(spec.origin)
+    if origin.name != "__init__.py":
+        return [(origin.name, origin)]
+    top = origin.parent.parent
+    return sorted((str(p.relative_to(top)), p) for p in origin.parent.rglob("*")
+                  if p.suffix in (".py", ".json", ".toml") and "__pycache__" not in p.parts)
+
+
+def digest(impls: dict) -> str:
+    """A SHA-256 of what decides a report's numbers: the source of the judge, of the
+    reference and of every implementation in `impls` ({name: Implementation}), and the
+    versions of Python, NumPy and of the distributions that provide each implementation's
+    required modules. Two reports with the same digest were computed from the same code."""
+    h = hashlib.sha256()
+    dists = importlib.metadata.packages_distributions()
+    modules = {"comparisons", "reference"} | {i.module for i in impls.values()}
+    versions = {"python": sys.version, "numpy": importlib.metadata.version("numpy")}
+    for name in sorted(impls):
+        for mod in impls[name].requires:
+            for d in dists.get(mod.split(".")[0], []):
+                versions[d] = importlib.metadata.version(d)
+    h.update(repr(sorted(versions.items())).encode())
+    files = dict(f for mod in modules for f in _package_files(mod))
+    for name in sorted(files):
+        h.update(f"{name}\0".encode() + files[name].read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def manifest(environments: dict | None = None, **extra) -> dict:

@@ -24,15 +24,18 @@ def _epoch_means(losses: np.ndarray, per_epoch: int) -> tuple[np.ndarray, np.nda
     return x, losses[:n * per_epoch].reshape(n, per_epoch).mean(axis=1)
 
 
-def plot_case(path: Path, session, name: str) -> None:
+def plot_case(path: Path, oracle, runs: dict) -> None:
+    """The plot of one case: `oracle` its judge.Oracle, `runs` {implementation: judge.Run}."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    oracle = session.oracles[name]
-    case = oracle.case
-    runs = {k: r for k, r in session.runs[name].items() if r.status == "ok"}
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    case, name = oracle.case, oracle.case.name
+    runs = {k: r for k, r in runs.items() if r.status == "ok"}
+    # A fixed layout (the legend in a band below the axes): a constrained layout costs more
+    # than the drawing, and the plots are drawn while the slowest implementation still runs.
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.92, bottom=0.24, wspace=0.22)
     per_epoch = len(case.batch_order()) // max(case.epochs, 1) if case.batches is None else 1
     for i, (impl, r) in enumerate(runs.items()):
         losses = np.asarray(r.result.losses, dtype=np.float64)
@@ -70,20 +73,27 @@ def plot_case(path: Path, session, name: str) -> None:
             xlabel="update", ylabel="error / bound", yscale="log")
     lo = ax2.get_ylim()[0] if drawn else 1e-4
     ax2.set_ylim(min(lo, 1e-3), 3.0)
-    fig.legend(loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    fig.legend(loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
-def write_all(directory: Path, session) -> tuple[dict, str]:
-    """({case: relative path} of the plots written, a note if none could be)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return {}, INSTALL
-    directory.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for c in session.cases:
-        plot_case(directory / f"{c.name}.png", session, c.name)
-        out[c.name] = f"{directory.name}/{c.name}.png"
-    return out, ""
+class Plotter:
+    """Draws each case's plot as soon as the case is judged (`case`), so that plotting
+    overlaps the runs still under way; `files` maps case names to paths relative to the
+    report, `note` says why there are none (matplotlib not installed)."""
+
+    def __init__(self, directory: Path):
+        self.directory, self.files, self.note = directory, {}, ""
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            self.note = INSTALL
+
+    def case(self, oracle, runs: dict) -> None:
+        if self.note:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = oracle.case.name
+        plot_case(self.directory / f"{name}.png", oracle, runs)
+        self.files[name] = f"{self.directory.name}/{name}.png"

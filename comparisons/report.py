@@ -166,21 +166,33 @@ def check_writable(out: Path) -> None:
     probe.unlink()
 
 
+def training_seconds(out: Path) -> dict:
+    """{implementation: total training seconds} of the report in `out`, or {} if none."""
+    try:
+        doc = json.loads((out / "results.json").read_text())
+        totals: dict = {}
+        for runs in doc["cases"].values():
+            for impl, r in runs.items():
+                totals[impl] = totals.get(impl, 0.0) + float(r.get("seconds") or 0.0)
+        return totals
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
 def write(out: Path, session, manifest: dict, bench: dict | None = None,
-          plots: bool = True) -> tuple[Path, bool]:
+          plots=None) -> tuple[Path, bool]:
     """Write the report directory; returns (report.md, whether every published figure is as
-    expected)."""
+    expected). `plots`: the plots.Plotter that drew the session's plots, or None."""
     from . import figures
-    from . import plots as plotting
     out.mkdir(parents=True, exist_ok=True)
     pub = published_rows(session)
     published_ok = all(r["as_expected"] for r in pub)
-    plot_files, plot_note = {}, ""
-    if plots:
-        plot_files, plot_note = plotting.write_all(out / "plots", session)
+    plot_files, plot_note = (plots.files, plots.note) if plots is not None else ({}, "")
     doc = {"verdict": "pass" if session.exit_code == 0 and published_ok else
            "incomplete" if session.exit_code == 3 else "fail",
            "exit_code": session.exit_code if published_ok or session.exit_code else 1,
+           "verdict_line": verdict_line(session, published_ok),
+           "implementations": list(session.impls), "digest": manifest.get("digest"),
            "missing": session.missing, "summary": summary(session.verdicts),
            "kappa": {n: o.kappa for n, o in session.oracles.items()},
            "sensitivity": {n: figures.sensitivity(o) for n, o in session.oracles.items()

@@ -14,6 +14,14 @@ from . import judge, protocol
 from .judge import ERROR, ORACLE_NAME, SKIPPED, Oracle, Run
 from .workers import Pool, Worker, WorkerError
 
+# The key of the oracles' worker in the pool: not a valid implementation name.
+ORACLE_WORKER = " oracle"
+
+
+class OracleError(RuntimeError):
+    """The reference could not compute a case's oracle: nothing of that case can be judged."""
+
+
 # Exit status of every command (README, `--help`).
 EXIT_OK, EXIT_DISAGREE, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 DEFAULT_TIMEOUT = 600.0
@@ -70,17 +78,28 @@ def select(names=None) -> tuple[dict, dict]:
 
 def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None = None,
         timeout: float = DEFAULT_TIMEOUT, progress=None, max_tasks=None, max_rss=None,
-        oracles: dict | None = None, exitfirst: bool = False) -> Session:
+        oracles: dict | None = None, exitfirst: bool = False, judged_case=None,
+        slowest_first: dict | None = None) -> Session:
     """Every case through every implementation in `impls`, judged. `oracles`, a dict by case
     name, supplies oracles computed before and receives those computed here; `options` go to
     every implementation's train. With `exitfirst`, the session ends after the first case with
-    a failing pair (the remaining runs are cancelled)."""
+    a failing pair (the remaining runs are cancelled). `judged_case(oracle, runs)` is called
+    as soon as each case is judged, while the later cases still run (the main job's plots).
+    The workers start one by one; `slowest_first`, {impl: seconds} of an earlier run, puts
+    the slowest first, so that the run's critical path starts soonest."""
     t0 = time.perf_counter()
     options = options or {}
     device = options.get("device", "cpu")
     oracles = {} if oracles is None else oracles
     runs = {c.name: {} for c in cases}
-    workers = {n: Worker(i.module) for n, i in impls.items() if n != ORACLE_NAME}
+    order = sorted((n for n in impls if n != ORACLE_NAME),
+                   key=lambda n: -(slowest_first or {}).get(n, 0.0))
+    # The oracles (the reference's float64 run, its bounds and kappa) are computed in a
+    # worker of their own, started first, so that no case's oracle waits for another case's
+    # runs, and the judging and plotting here never wait for an oracle's CPU time.
+    workers = ({ORACLE_WORKER: Worker("comparisons.judge", "make_oracle")}
+               if any(c.name not in oracles for c in cases) else {})
+    workers.update({n: Worker(impls[n].module) for n in order})
     futures = {}
     pool = Pool(workers, timeout=timeout, max_tasks=max_tasks, max_rss=max_rss)
     try:
@@ -91,10 +110,14 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
                     runs[case.name][n] = Run(n, SKIPPED, message=why)
                 elif n != ORACLE_NAME:
                     futures[case.name, n] = pool.submit(n, case, **options)
+        pending = {c.name: pool.submit(ORACLE_WORKER, c) for c in cases if c.name not in oracles}
         verdicts, judged = [], []
         for i, case in enumerate(cases, start=1):
             if case.name not in oracles:
-                oracles[case.name] = judge.make_oracle(case)
+                try:
+                    oracles[case.name] = pending[case.name].result()[0]
+                except WorkerError as e:
+                    raise OracleError(f"{case.name}: the oracle (reference) failed: {e}") from None
             o = oracles[case.name]
             if ORACLE_NAME in impls and ORACLE_NAME not in runs[case.name]:
                 runs[case.name][ORACLE_NAME] = _reference_run(case, o)
@@ -110,6 +133,8 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
             new = judge.judge_case(o, ordered, {n: r for n, r in expected.items() if r})
             verdicts += new
             judged.append(case)
+            if judged_case is not None:
+                judged_case(o, ordered)
             if exitfirst and any(v.failing for v in new):
                 break
     except BaseException:
