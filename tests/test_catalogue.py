@@ -5,18 +5,17 @@ import json
 import numpy as np
 import pytest
 
-import reference
 from comparisons import catalogue
-from comparisons.judge import make_oracle
 from comparisons.parity import compare, compare_results, gamma
-from helpers import main_job
+from helpers import catalogue_oracle, main_job
 from reference import CaseError, TrainResult, case_from_dict, load_case, train
 
 U64 = 2.0 ** -53
 
 
 def _result(name):
-    return reference.train(catalogue.get(name))
+    """The reference's run of a catalogue case, as the main job computed it."""
+    return main_job().result(name, "reference")
 
 REQUIRED = ["mazur-sequential", "mazur-simultaneous", "shallow-3-4-1", "deep-relu",
             "multiclass-softmax", "seed003-xor", "seed003-and", "xor-2-2-1", "gd-batch",
@@ -107,7 +106,7 @@ def test_seed003_final_state_equals_the_scripts(seed003_runs, name, impl):
     agrees with each implementation's within the judge's bound."""
     weights, bias, outputs = seed003_runs[name]
     r = main_job().result(name, impl)
-    oracle = make_oracle(catalogue.get(name))
+    oracle = catalogue_oracle(name)
     script = TrainResult(losses=r.losses, gradients=r.gradients,
                          final_params={"W1": weights.T, "b1": bias.reshape(1, 1)},
                          final_outputs=outputs.T, initial_outputs=r.initial_outputs)
@@ -125,6 +124,7 @@ def test_seed003_initial_parameters_are_the_scripts_draws():
     assert len(case.batch_order()) == 20_000
 
 
+@pytest.mark.main_job
 def test_seed003_xor_stays_near_half_and_the_fixes_learn():
     xor = _result("seed003-xor").final_outputs
     assert np.all(np.abs(xor - 0.5) < 0.01)
@@ -134,6 +134,7 @@ def test_seed003_xor_stays_near_half_and_the_fixes_learn():
 
 # --- Variants on one data set -----------------------------------------------------------
 
+@pytest.mark.main_job
 def test_batch_minibatch_sgd_share_data_and_network():
     cases = [catalogue.get(n) for n in ("gd-batch", "gd-minibatch", "gd-sgd")]
     for c in cases[1:]:
@@ -150,7 +151,7 @@ def test_sum_with_lr_over_m_equals_mean():
     """Total loss with lr 0.01 and cost J with lr 0.16 = 16 x 0.01 (m = 16) take the same
     steps in exact arithmetic: E_sum = 16 E_mean at every step and the same final
     parameters, within the sum of the two runs' own bounds."""
-    runs = {n: make_oracle(catalogue.get(n)) for n in ("reduction-sum", "reduction-mean")}
+    runs = {n: catalogue_oracle(n) for n in ("reduction-sum", "reduction-mean")}
     s, m = runs["reduction-sum"], runs["reduction-mean"]
 
     def bound(o, key, k=None, scale=1.0):
