@@ -1,19 +1,28 @@
-"""`python -m comparisons bench`: one training step (forward, backward, update) timed in the
-reference, torch (eager) and jax (jit), on the worked example and two MLPs, in one run.
+"""`python -m comparisons bench`: the time of one training update of every implementation,
+through the protocol alone (`train(case)`), on the worked example and two MLPs.
 
-Timings are medians of repeated runs after warm-up; ratios are taken within the run (the
-machine is noisy, so compare ratios, not absolute seconds across runs). Each implementation
-is measured in its own worker process: NumPy's OpenBLAS, torch's OpenMP and XLA each keep a
-thread pool whose spinning threads otherwise slow whichever library is measured next (seen:
-a 2-2-2 step at 4 ms instead of 0.1 ms). The GEMM rate is measured in the same run, in the
-numpy worker (the reference's BLAS) and in the torch worker, and the machine's rate is the
-larger. FLOPs per step count the matrix products only:
-forward 2·m·Σ n[l]·n[l-1], backward 2·m·Σ n[l]·n[l-1] for dW plus 2·m·Σ_{l≥2} n[l]·n[l-1]
-for dA[l-1] (dA[0] is not needed for training and is not computed by any implementation's step).
+Measured so that machine noise hits every implementation alike:
+- each implementation runs in a worker process of its own (thread pools of different
+  libraries slow each other inside one process: a 2-2-2 step took 4 ms instead of 0.1 ms),
+  and while one is measured the others are stopped (SIGSTOP), so that no idle pool spins;
+- the measurements are interleaved in rounds: in each round every implementation (and the
+  GEMM probe, in the reference's worker) runs once per benchmark, one at a time, the starting
+  implementation rotating from round to round; a drift of the machine lands in one round of
+  all of them, and ratios are taken within a round, then their median over the rounds;
+- one update's time is the difference of two runs of `train` that differ only in the number of
+  epochs (full batch: one update per epoch), divided by the difference: what a run costs
+  whatever its length (start-up, compilation, the step-0 gradients) cancels. Every
+  (benchmark, dtype, epochs) runs once before the rounds, so compilation is never timed.
+Figures are medians over the rounds with their spread ((max - min) / median).
+
+The GEMM rate is that of an n x n x n product in NumPy (the reference's BLAS), timed in the
+same rounds. FLOPs per update count the matrix products only: forward 2·m·Σ n[l]·n[l-1],
+backward 2·m·Σ n[l]·n[l-1] for dW plus 2·m·Σ_{l≥2} n[l]·n[l-1] for dA[l-1].
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -21,25 +30,44 @@ import numpy as np
 
 from reference.case import Case, init_params
 
+ORACLE = "reference"
+# name, layers, activations, loss, m, (epochs of the short run, epochs of the long run). The
+# worked example is the catalogue's mazur-sequential (its long run is the published 10,000
+# updates); the MLPs are full batch, one update per epoch. The long runs are long enough that
+# the updates, not the noise of a run's fixed cost (tracing, start-up), dominate the difference.
+WORKED_EXAMPLE = "mazur-sequential"
 BENCHMARKS = [
-    # name, layers, activations, loss, m
-    ("worked-example-2-2-2", [2, 2, 2], ["sigmoid", "sigmoid"], "half_sse", 1),
-    ("mlp-784-256-256-10", [784, 256, 256, 10], ["relu", "relu", "softmax"], "cce", 256),
-    ("mlp-784-1024-1024-10", [784, 1024, 1024, 10], ["relu", "relu", "softmax"], "cce", 1024),
+    ("worked-example-2-2-2", [2, 2, 2], ["sigmoid", "sigmoid"], "half_sse", 1, (1, 10_000)),
+    ("mlp-784-256-256-10", [784, 256, 256, 10], ["relu", "relu", "softmax"], "cce", 256, (2, 52)),
+    ("mlp-784-1024-1024-10", [784, 1024, 1024, 10], ["relu", "relu", "softmax"], "cce", 1024,
+     (1, 6)),
 ]
 DTYPES = ["float32", "float64"]
+GEMM_N = 1024
+GEMM_REPEATS = 5  # products per round; their median is the round's
+ROUNDS, QUICK_ROUNDS = 5, 2
+TARGETS = [  # (benchmark, dtype, measure, comparison, limit): the README's performance targets
+    ("mlp-784-256-256-10", "float32", "reference/torch", "<=", 1.0),
+    ("mlp-784-1024-1024-10", "float32", "reference share of GEMM", ">=", 0.70),
+]
 
 
-def _case(layers, acts, loss, m, dtype) -> Case:
+def bench_case(name: str, dtype: str, epochs: int) -> Case:
+    """The benchmark `name` as a case: the worked example's, or full batch (one update per
+    epoch), lr 0.01, mean."""
+    _, layers, acts, loss, m, _ = next(b for b in BENCHMARKS if b[0] == name)
+    if name.startswith("worked-example"):
+        from . import catalogue
+        return catalogue.get(WORKED_EXAMPLE).replace(epochs=epochs, dtype=dtype)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(layers[0], m))
     if loss == "cce":
         Y = np.eye(layers[-1])[:, rng.integers(0, layers[-1], m)]
     else:
         Y = rng.uniform(0.01, 0.99, size=(layers[-1], m))
-    return Case(name="bench", layers=layers, activations=acts, loss=loss, reduction="mean",
-                params=init_params(layers, "he_normal", 0), X=X, Y=Y, lr=0.01, epochs=1,
-                dtype=dtype)
+    return Case(name=f"bench-{name}", layers=layers, activations=acts, loss=loss,
+                reduction="mean", params=init_params(layers, "he_normal", 0), X=X, Y=Y,
+                lr=0.01, epochs=epochs, dtype=dtype)
 
 
 def step_flops(layers, m) -> float:
@@ -47,187 +75,223 @@ def step_flops(layers, m) -> float:
     return 2.0 * m * (2 * sum(prods) + sum(prods[1:]))
 
 
-def _median_time(fn, sync, target_s, min_reps=5, max_reps=2000) -> tuple[float, int]:
-    fn()  # warm-up: first-call costs (allocation, JIT compilation) are not a step's cost
-    sync(fn())
-    t0 = time.perf_counter()
-    sync(fn())
-    once = max(time.perf_counter() - t0, 1e-7)
-    reps = int(min(max_reps, max(min_reps, target_s / once)))
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        sync(fn())
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), reps
+# ---- in the worker ------------------------------------------------------------------------
+_LOADED: dict = {}
 
 
-def _steppers(impls, case):
-    """{impl: (zero-argument step function, sync)} for one simultaneous training step."""
-    out = {}
-    net = (case.activations, case.loss, case.reduction)
-    trainable = case.trainable_names
-    if "reference" in impls:
-        mod = impls["reference"]
-        X, Y, p = mod.training.cast(case)
-        out["reference"] = (lambda: mod.training.simultaneous_step(p, X, Y, *net, case.lr,
-                                                                   trainable), lambda r: None)
-    if "torch" in impls:
-        import torch
-        mod = impls["torch"]
-        X, Y, p = mod.training.cast(case)
-
-        def torch_step():
-            with torch.no_grad():
-                return mod.training.simultaneous_step(p, X, Y, *net, case.lr, trainable)
-        out["torch"] = (torch_step, lambda r: None)
-    if "jax" in impls:
-        import functools
-
-        import jax
-        mod = impls["jax"]
-        X, Y, p = mod.training.cast(case)
-        lr = jax.numpy.asarray(case.lr, dtype=X.dtype)
-        step = jax.jit(functools.partial(mod.training.simultaneous_step,
-                                         activations=tuple(case.activations), loss=case.loss,
-                                         reduction=case.reduction, trainable=trainable))
-        out["jax"] = (lambda: step(p, X, Y, lr=lr), jax.block_until_ready)
-    return out
-
-
-def gemm_rate(dtype, library, n=1024, target_s=0.5) -> float:
-    """GFLOP/s of an n x n x n matrix product with NumPy's BLAS or torch's."""
-    rng = np.random.default_rng(1)
-    A, B = rng.normal(size=(n, n)).astype(dtype), rng.normal(size=(n, n)).astype(dtype)
-    if library == "torch":
-        import torch
-        A, B = torch.from_numpy(A), torch.from_numpy(B)
-    return 2.0 * n ** 3 / _median_time(lambda: A @ B, lambda r: None, target_s)[0] / 1e9
-
-
-def trajectory_time(name, mod, reps=3) -> float:
-    """Wall time of the 10,000-update worked-example trajectory (sequential); jax warm
-    (compiled by a first call that is not counted)."""
-    from . import catalogue
-    case = catalogue.get("mazur-sequential")
-    if name == "jax":
-        mod.train(case)
-    return min(_once(lambda: mod.train(case)) for _ in range(reps if name != "torch" else 1))
-
-
-def _once(fn) -> float:
+def task(impl: str, kind: str, *args) -> float:
+    """Seconds of one measurement, in this (worker) process: ("train", benchmark, dtype,
+    epochs) times one run of the implementation's `train`; ("gemm", dtype, n), the median of
+    GEMM_REPEATS products in NumPy."""
+    if kind == "gemm":
+        dtype, n = args
+        key = ("gemm", dtype, n)
+        if key not in _LOADED:
+            rng = np.random.default_rng(1)
+            _LOADED[key] = tuple(rng.normal(size=(n, n)).astype(dtype) for _ in range(2))
+        A, B = _LOADED[key]
+        times = []
+        for _ in range(GEMM_REPEATS):
+            t = time.perf_counter()
+            A @ B
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+    if impl not in _LOADED:
+        from . import protocol
+        _LOADED[impl] = protocol.resolve(impl).load()
+    train = _LOADED[impl].train
+    key = ("case",) + args
+    if key not in _LOADED:
+        _LOADED[key] = bench_case(*args)
+    case = _LOADED[key]
     t = time.perf_counter()
-    fn()
+    train(case)
     return time.perf_counter() - t
 
 
-def worker(impl: str, quick: bool) -> dict:
-    """Every benchmark of one implementation, in this process."""
-    from . import protocol
-    declared = protocol.resolve(impl)
-    why = declared.missing()
-    if why:
-        return {"impl": impl, "missing": why}
-    import importlib
-    mod = importlib.import_module(declared.module)
-    for sub in ("training",):
-        importlib.import_module(f"{declared.module}.{sub}")
-    target = 0.2 if quick else 1.0
-    out = {"impl": impl, "steps": [], "gemm": {}}
-    for dtype in DTYPES:
-        if impl in ("reference", "torch"):
-            out["gemm"][dtype] = gemm_rate(dtype, impl, target_s=target / 2)
-        for name, layers, acts, loss, m in BENCHMARKS:
-            fn, sync = _steppers({impl: mod}, _case(layers, acts, loss, m, dtype))[impl]
-            med, reps = _median_time(fn, sync, target)
-            out["steps"].append({"benchmark": name, "dtype": dtype, "step_median_s": med,
-                                 "repeats": reps})
-    out["trajectory_s"] = trajectory_time(impl, mod, reps=1 if quick else 3)
+# ---- in the parent ------------------------------------------------------------------------
+def _spread(xs) -> float:
+    med = statistics.median(xs)
+    return (max(xs) - min(xs)) / med if med else 0.0
+
+
+def plan(impls, rounds: int):
+    """The measurements, round by round: [(round, impl, kind, args)], each implementation's
+    turn rotating; within a turn the short and long runs alternate their order."""
+    names = list(impls)
+    out = []
+    for r in range(rounds):
+        turn = names[r % len(names):] + names[:r % len(names)]
+        for impl in turn:
+            if impl == ORACLE:
+                out += [(r, impl, "gemm", (d, GEMM_N)) for d in DTYPES]
+            for name, *_, epochs in BENCHMARKS:
+                for d in DTYPES:
+                    pair = epochs if r % 2 == 0 else epochs[::-1]
+                    out += [(r, impl, "train", (name, d, e)) for e in pair]
     return out
 
 
-def run(impls: dict, quick: bool = False, progress=None) -> dict:
-    """Every benchmark, one worker process per implementation; the JSON-ready document
-    described in the README."""
-    import json
-    import subprocess
-    import sys
+def _only(workers: dict, active) -> None:
+    """Let only the worker `active` run (None: all): the others are stopped (SIGSTOP), so
+    that no idle thread pool of another library (OpenMP, Eigen, TensorFlow) spins on a core
+    while one is measured."""
+    import signal
+    for name, w in workers.items():
+        if w.proc is not None and w.proc.poll() is None:
+            try:
+                os.kill(w.proc.pid, signal.SIGCONT if active in (None, name) else signal.SIGSTOP)
+            except OSError:
+                pass
 
+
+def run(impls: dict, quick: bool = False, progress=None, timeout: float = 600.0) -> dict:
+    """Every benchmark of every implementation in `impls` ({name: Implementation}), in
+    interleaved rounds; the JSON-ready document described in the README."""
     from .manifest import manifest
-    workers = {}
-    for i, impl in enumerate(impls, start=1):
-        if progress:
-            progress(i, len(impls), f"{impl}: {len(BENCHMARKS) * len(DTYPES)} benchmarks")
-        cmd = [sys.executable, "-m", "comparisons.bench", impl] + (["--quick"] if quick else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"bench worker {impl} failed: {proc.stderr.strip()[-500:]}")
-        workers[impl] = json.loads(proc.stdout)
-    doc = {"gemm_gflops": {}, "gemm_gflops_by_library": {}, "results": [], "ratios": [],
-           "trajectory_10000_s": {}, "quick": quick, "manifest": manifest()}
-    for dtype in DTYPES:
-        rates = {impl: w["gemm"][dtype] for impl, w in workers.items() if dtype in w.get("gemm", {})}
-        doc["gemm_gflops_by_library"][dtype] = rates
-        doc["gemm_gflops"][dtype] = max(rates.values()) if rates else None
-    medians = {}
-    for impl, w in workers.items():
-        doc["trajectory_10000_s"][impl] = w["trajectory_s"]
-        for r in w["steps"]:
-            layers = next(b[1] for b in BENCHMARKS if b[0] == r["benchmark"])
-            m = next(b[4] for b in BENCHMARKS if b[0] == r["benchmark"])
-            gflops = step_flops(layers, m) / r["step_median_s"] / 1e9
-            gemm = doc["gemm_gflops"][r["dtype"]]
-            doc["results"].append(dict(r, impl=impl, gflops=gflops,
-                                       fraction_of_gemm=gflops / gemm if gemm else None))
-            medians[(r["benchmark"], r["dtype"], impl)] = r["step_median_s"]
-    for dtype in DTYPES:
-        for name, *_ in BENCHMARKS:
-            for other in ("torch", "jax"):
-                a, b = medians.get((name, dtype, "reference")), medians.get((name, dtype, other))
-                if a and b:
-                    doc["ratios"].append({"benchmark": name, "dtype": dtype,
-                                          "ratio": f"reference/{other}", "value": a / b})
+    from .workers import Worker
+    rounds = QUICK_ROUNDS if quick else ROUNDS
+    threads = os.cpu_count() or 1
+    workers = {n: Worker("comparisons.bench", "task", threads=threads) for n in impls}
+    times: dict = {}
+    try:
+        for i, (n, w) in enumerate(workers.items(), start=1):
+            if progress:
+                progress(i, len(workers), f"{n}: starting, one untimed run of each benchmark")
+            w.start()
+            for name, *_, epochs in BENCHMARKS:  # compilation and first-call costs
+                for d in DTYPES:
+                    for e in epochs:
+                        w.run(n, "train", name, d, e, timeout=timeout)
+        steps = plan(impls, rounds)
+        for r in range(rounds):
+            if progress:
+                progress(r + 1, rounds, "round of every implementation")
+            for _, impl, kind, args in (s for s in steps if s[0] == r):
+                _only(workers, impl)
+                seconds, _, _ = workers[impl].run(impl, kind, *args, timeout=timeout)
+                times[(r, impl, kind) + tuple(args)] = seconds
+    finally:
+        _only(workers, None)
+        for w in workers.values():
+            w.stop()
+    return summarise(times, list(impls), rounds, quick, manifest())
+
+
+def summarise(times: dict, impls: list, rounds: int, quick: bool, manifest: dict) -> dict:
+    """The document from the raw times {(round, impl, kind, *args): seconds}."""
+    doc = {"rounds": rounds, "quick": quick, "gemm_n": GEMM_N, "gemm_gflops": {},
+           "results": [], "ratios": [], "trajectory_10000_s": {}, "targets": [],
+           "manifest": manifest}
+    per_update = {}  # (benchmark, dtype, impl) -> [seconds per update, one per round]
+    for name, layers, _, _, m, (e1, e2) in BENCHMARKS:
+        for d in DTYPES:
+            for impl in impls:
+                per_update[(name, d, impl)] = [
+                    max(times[(r, impl, "train", name, d, e2)] -
+                        times[(r, impl, "train", name, d, e1)], 0.0) / (e2 - e1)
+                    for r in range(rounds) if (r, impl, "train", name, d, e2) in times]
+    for d in DTYPES:
+        gemm = [2.0 * GEMM_N ** 3 / s / 1e9 for (r, i, k, *a), s in times.items()
+                if k == "gemm" and a[0] == d]
+        doc["gemm_gflops"][d] = statistics.median(gemm) if gemm else None
+        doc.setdefault("gemm_spread", {})[d] = _spread(gemm) if gemm else None
+    for (name, d, impl), xs in per_update.items():
+        if not xs:
+            continue
+        layers, m = next((b[1], b[4]) for b in BENCHMARKS if b[0] == name)
+        med = statistics.median(xs)
+        gflops = step_flops(layers, m) / med / 1e9 if med > 0 else None
+        gemm = doc["gemm_gflops"][d]
+        doc["results"].append({"benchmark": name, "dtype": d, "impl": impl,
+                               "update_median_s": med, "spread": _spread(xs),
+                               "rounds": len(xs), "gflops": gflops,
+                               "fraction_of_gemm": gflops / gemm if gflops and gemm else None})
+    for name, *_ in BENCHMARKS:
+        for d in DTYPES:
+            ref = per_update.get((name, d, ORACLE), [])
+            for other in impls:
+                xs = [a / b for a, b in zip(ref, per_update.get((name, d, other), []))
+                      if other != ORACLE and b > 0]
+                if xs:  # paired by round: a drift of the machine divides out
+                    doc["ratios"].append({"benchmark": name, "dtype": d,
+                                          "ratio": f"{ORACLE}/{other}",
+                                          "value": statistics.median(xs), "spread": _spread(xs)})
+    name, *_, (_, long_run) = BENCHMARKS[0]  # the worked example's published 10,000 updates
+    for impl in impls:
+        xs = [s for (r, i, k, *a), s in times.items()
+              if (i, k) == (impl, "train") and a == [name, "float64", long_run]]
+        if xs:
+            doc["trajectory_10000_s"][impl] = statistics.median(xs)
+    for name, d, measure, op, limit in TARGETS:
+        if measure.startswith(f"{ORACLE}/"):
+            hit = [r for r in doc["ratios"] if (r["benchmark"], r["dtype"], r["ratio"]) ==
+                   (name, d, measure)]
+            value = hit[0]["value"] if hit else None
+        else:
+            hit = [r for r in doc["results"] if (r["benchmark"], r["dtype"], r["impl"]) ==
+                   (name, d, ORACLE)]
+            value = hit[0]["fraction_of_gemm"] if hit else None
+        holds = None if value is None else (value <= limit if op == "<=" else value >= limit)
+        doc["targets"].append({"benchmark": name, "dtype": d, "measure": measure, "op": op,
+                               "limit": limit, "value": value, "holds": holds})
     return doc
 
 
+def _target_lines(doc) -> list[str]:
+    out = []
+    for t in doc["targets"]:
+        v = "not measured" if t["value"] is None else f"{t['value']:.2f}"
+        verdict = {True: "holds", False: "MISSED", None: "n/a"}[t["holds"]]
+        out.append(f"{t['measure']} on {t['benchmark']} {t['dtype']}: {v} "
+                   f"(target {t['op']} {t['limit']:.2f}): {verdict}")
+    return out
+
+
 def text_table(doc) -> str:
-    lines = [f"GEMM (1024^3): float32 {doc['gemm_gflops']['float32']:.1f} GFLOP/s, "
-             f"float64 {doc['gemm_gflops']['float64']:.1f} GFLOP/s (best of NumPy and torch)",
-             f"{'benchmark':<22} {'dtype':<8} {'impl':<6} {'step median':>12} "
+    g = doc["gemm_gflops"]
+    lines = [f"{doc['rounds']} interleaved rounds; GEMM ({GEMM_N}^3, NumPy): "
+             + ", ".join(f"{d} {g[d]:.1f} GFLOP/s" for d in DTYPES if g.get(d)),
+             f"{'benchmark':<22} {'dtype':<8} {'impl':<11} {'per update':>11} {'spread':>7} "
              f"{'GFLOP/s':>8} {'of GEMM':>8}"]
     for r in doc["results"]:
-        lines.append(f"{r['benchmark']:<22} {r['dtype']:<8} {r['impl']:<6} "
-                     f"{_t(r['step_median_s']):>12} {r['gflops']:>8.2f} "
-                     f"{100 * r['fraction_of_gemm']:>7.1f}%")
-    lines.append("ratios (reference time / framework time; <= 1 means the reference is faster):")
+        frac = f"{100 * r['fraction_of_gemm']:.3g}%" if r["fraction_of_gemm"] else "n/a"
+        gf = f"{r['gflops']:.3g}" if r["gflops"] else "n/a"
+        lines.append(f"{r['benchmark']:<22} {r['dtype']:<8} {r['impl']:<11} "
+                     f"{_t(r['update_median_s']):>11} {100 * r['spread']:>6.0f}% {gf:>8} "
+                     f"{frac:>8}")
+    lines.append("ratios, median over rounds of the ratio within each round "
+                 "(reference time / other; <= 1: the reference is faster):")
     for r in doc["ratios"]:
-        lines.append(f"  {r['benchmark']:<22} {r['dtype']:<8} {r['ratio']:<12} {r['value']:.2f}")
-    lines.append("10,000-update worked example (sequential), wall time: "
+        lines.append(f"  {r['benchmark']:<22} {r['dtype']:<8} {r['ratio']:<22} "
+                     f"{r['value']:.2f} (spread {100 * r['spread']:.0f}%)")
+    lines.append("10,000-update worked example (sequential, whole run), wall time: "
                  + ", ".join(f"{k} {_t(v)}" for k, v in doc["trajectory_10000_s"].items()))
+    lines += ["targets:"] + [f"  {x}" for x in _target_lines(doc)]
     return "\n".join(lines)
 
 
 def markdown_table(doc) -> str:
-    md = [f"GEMM rate measured in the same run: float32 {doc['gemm_gflops']['float32']:.1f} "
-          f"GFLOP/s, float64 {doc['gemm_gflops']['float64']:.1f} GFLOP/s.", "",
-          "| benchmark | dtype | impl | step median | GFLOP/s | of GEMM |",
-          "|---|---|---|---|---|---|"]
+    g = doc["gemm_gflops"]
+    md = [f"{doc['rounds']} interleaved rounds. GEMM rate measured in the same rounds: "
+          + ", ".join(f"{d} {g[d]:.1f} GFLOP/s" for d in DTYPES if g.get(d)) + ".", "",
+          "| benchmark | dtype | impl | per update | spread | GFLOP/s | of GEMM |",
+          "|---|---|---|---|---|---|---|"]
     for r in doc["results"]:
-        md.append(f"| {r['benchmark']} | {r['dtype']} | {r['impl']} | {_t(r['step_median_s'])} "
-                  f"| {r['gflops']:.2f} | {100 * r['fraction_of_gemm']:.1f}% |")
-    md += ["", "| benchmark | dtype | ratio | value |", "|---|---|---|---|"]
-    md += [f"| {r['benchmark']} | {r['dtype']} | {r['ratio']} | {r['value']:.2f} |"
-           for r in doc["ratios"]]
+        frac = f"{100 * r['fraction_of_gemm']:.3g}%" if r["fraction_of_gemm"] else "n/a"
+        gf = f"{r['gflops']:.3g}" if r["gflops"] else "n/a"
+        md.append(f"| {r['benchmark']} | {r['dtype']} | {r['impl']} | "
+                  f"{_t(r['update_median_s'])} | {100 * r['spread']:.0f}% | {gf} | {frac} |")
+    md += ["", "| benchmark | dtype | ratio | median | spread |", "|---|---|---|---|---|"]
+    md += [f"| {r['benchmark']} | {r['dtype']} | {r['ratio']} | {r['value']:.2f} | "
+           f"{100 * r['spread']:.0f}% |" for r in doc["ratios"]]
     md += ["", "10,000-update worked example (sequential), wall time: "
-           + ", ".join(f"{k} {_t(v)}" for k, v in doc["trajectory_10000_s"].items()) + "."]
+           + ", ".join(f"{k} {_t(v)}" for k, v in doc["trajectory_10000_s"].items()) + ".",
+           ""] + [f"- {x}" for x in _target_lines(doc)]
     return "\n".join(md)
 
 
 def _t(s: float) -> str:
-    return f"{s * 1e3:.3f} ms" if s < 1 else f"{s:.2f} s"
-
-
-if __name__ == "__main__":  # a worker: python -m comparisons.bench IMPL [--quick]
-    import json
-    import sys
-    print(json.dumps(worker(sys.argv[1], "--quick" in sys.argv[2:])))
+    if s < 1e-3:
+        return f"{s * 1e6:.1f} µs"
+    return f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
