@@ -103,6 +103,33 @@ def trace(pkg, case) -> dict[str, np.ndarray]:
     return out
 
 
+def formula(name: str, case) -> tuple[str, str]:
+    """(formula, `module.function` that computes it in every implementation) of a trace entry
+    name such as "Z2", "dW1", "W2+" (docs/SPEC.md has them all)."""
+    import re
+    kind, l = re.fullmatch(r"(d?[A-Za-z]+?)(\d*)(\+?)", name).group(1, 2)
+    l = int(l) if l else case.L
+    sched = case.schedule
+    W_used = f"W[{l + 1}]+" if sched == "sequential" else f"W[{l + 1}]"
+    if name.endswith("+"):
+        p = name[0]
+        return (f"{p}[{l}]+ = {p}[{l}] - lr d{p}[{l}]", f"training.{sched}_step")
+    return {
+        "Z": (f"Z[{l}] = W[{l}] . A[{l - 1}] + b[{l}]", "network.linear_forward"),
+        "A": (f"A[{l}] = {case.activations[l - 1]}(Z[{l}])", "network.activation_forward"),
+        "E": (f"E = {case.loss}(A[{case.L}], Y), {case.reduction} over the samples",
+              "network.compute_loss"),
+        "dZ": ((f"dZ[{l}] = dE/dZ[{l}]" + (" = (A[L] - Y) * factor" if case.loss in ("bce", "cce")
+                                             else f" = loss'(A[{l}]) * g'(Z[{l}])"),
+                "network.output_delta") if l == case.L else
+               (f"dZ[{l}] = dA[{l}] * {case.activations[l - 1]}'(Z[{l}])",
+                "network.activation_backward")),
+        "dW": (f"dW[{l}] = dZ[{l}] . A[{l - 1}]^T", "network.linear_backward_weights"),
+        "db": (f"db[{l}] = sum over columns of dZ[{l}]", "network.linear_backward_weights"),
+        "dA": (f"dA[{l}] = {W_used}^T . dZ[{l + 1}]", "network.linear_backward_input"),
+    }[kind]
+
+
 def rows(traces: dict[str, dict], published: dict[str, str]) -> list[tuple]:
     """[(key, {impl: value}, published or '')] element by element."""
     first = next(iter(traces.values()))
@@ -115,22 +142,88 @@ def rows(traces: dict[str, dict], published: dict[str, str]) -> list[tuple]:
     return out
 
 
-def render(case, traces: dict[str, dict], max_rows: int = 400) -> str:
+def ulps(vals: dict, dtype: str) -> int:
+    """The largest distance in units in the last place (of `dtype`) between the first column
+    and any other: how many representable numbers apart the implementations are."""
+    from .parity import ulp_distance
+    xs = list(vals.values())
+    if len(xs) < 2:
+        return 0
+    a = np.asarray(xs[:1] * (len(xs) - 1), dtype=dtype)
+    b = np.asarray(xs[1:], dtype=dtype)
+    return int(np.max(ulp_distance(a, b)))
+
+
+def _layer(name: str) -> int:
+    import re
+    m = re.search(r"(\d+)", name)
+    return int(m.group(1)) if m else 0
+
+
+def intro(case) -> list[str]:
+    """The first screen: what is shown, which schedule, and why it differs from the post."""
+    lines = [f"walkthrough: {case.name}: one forward and one backward pass on the first batch, "
+             f"{case.schedule} schedule, {case.dtype}.",
+             "Each group is one formula (docs/SPEC.md) and the function that computes it, the "
+             "same name in every implementation's package (reference/ and each autodiff one).",
+             "ulp: how many representable numbers apart the columns are; last-digit "
+             "differences are rounding (each framework orders the operations its own way), "
+             "and TOLERANCES.md bounds them."]
+    if case.schedule == "sequential" and case.L > 1:
+        lines.append("sequential schedule (the one that reproduces the post's published "
+                     "0.291027924): each layer is updated as soon as its gradient is known, and "
+                     "dA[l-1] is carried down through the *updated* W[l]+, so dA1, dW1 and W1+ "
+                     "differ from the post's hand-worked values, which use the old weights. "
+                     "`--schedule simultaneous` shows textbook gradient descent, which "
+                     "matches them.")
+    elif case.name.startswith("mazur"):
+        lines.append("simultaneous schedule (textbook gradient descent): every gradient at "
+                     "the old weights, as the post works them out by hand; the post's "
+                     "published trajectory (0.291027924 after one update) is the sequential "
+                     "one's (`--schedule sequential`).")
+    return lines
+
+
+def render(case, traces: dict[str, dict], max_rows: int = 120, compact: bool | None = None) -> str:
+    """The table, grouped by layer and formula; `compact` (default: when there are more than
+    `max_rows` elements) gives one row per tensor: its first element and the largest ULP."""
     published = dict(MAZUR_PUBLISHED) if case.name.startswith("mazur") else {}
     if case.schedule == "sequential":
         published.update({k: f"{published[k]} (post: with the old w5..w8)" for k in OLD_WEIGHTS
                           if k in published})
     impls = list(traces)
-    lines = [f"walkthrough: {case.name} ({case.schedule} schedule, {case.dtype}); "
-             f"one forward and one backward pass on the first batch",
-             f"{'quantity':<12}" + "".join(f"{i:>24}" for i in impls) + "   published"]
+    first = next(iter(traces.values()))
+    elements = sum(a.size for a in first.values())
+    compact = elements > max_rows if compact is None else compact
+    lines = intro(case)
+    if compact:
+        lines.append(f"compact: {elements} elements; one row per tensor (its element [0,0] and "
+                     "the largest ulp over its elements); `--json` or `--full` gives every one.")
+    lines += ["", f"{'quantity':<12}" + "".join(f"{i:>24}" for i in impls) + f"{'ulp':>6}"
+              + "   published"]
     table = rows(traces, published)
-    for key, vals, pub in table[:max_rows]:
-        lines.append(f"{key:<12}" + "".join(f"{vals[i]:>24.17g}" for i in impls)
-                     + (f"   {pub}" if pub else ""))
-    if len(table) > max_rows:
-        lines.append(f"... {len(table) - max_rows} more entries (use --json for all)")
-    if case.schedule == "sequential" and case.L > 1:
-        lines.append("sequential: dA[l-1] is computed with the updated W[l]+ shown above it, "
-                     "so W1+ differs from the post's hand-worked values.")
+    by_name: dict[str, list] = {}
+    for key, vals, pub in table:
+        by_name.setdefault(key.split("[")[0], []).append((key, vals, pub))
+    section = None
+    for name, entries in by_name.items():
+        forward = not name.startswith("d") and not name.endswith("+") and name != "E"
+        here = ("forward, layer %d" % _layer(name) if forward else
+                "loss" if name == "E" else "backward, layer %d" % (_layer(name) + (
+                    1 if name.startswith("dA") else 0)))
+        if here != section:
+            section = here
+            lines += ["", f"-- {here} " + "-" * 40]
+        f, fn = formula(name, case)
+        lines.append(f"   {f}    [{fn}]")
+        if compact:
+            key, vals, pub = entries[0]
+            worst = max(ulps(v, case.dtype) for _, v, _ in entries)
+            lines.append(f"{key:<12}" + "".join(f"{vals[i]:>24.17g}" for i in impls)
+                         + f"{worst:>6}" + (f"   {pub}" if pub else "")
+                         + (f"   (+{len(entries) - 1} more)" if len(entries) > 1 else ""))
+        else:
+            for key, vals, pub in entries:
+                lines.append(f"{key:<12}" + "".join(f"{vals[i]:>24.17g}" for i in impls)
+                             + f"{ulps(vals, case.dtype):>6}" + (f"   {pub}" if pub else ""))
     return "\n".join(lines)

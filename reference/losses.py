@@ -1,6 +1,6 @@
 """Losses and their derivatives, by hand (seeds 000, 001, 002, 004).
 
-Convention (SPEC, "Losses"): a per-sample loss over the n[L] output units, then a reduction
+Convention (docs/SPEC.md, "Losses and reductions"): a per-sample loss over the n[L] output units, then a reduction
 over the m samples: `sum` (the total loss of seed 002) or `mean` (the cost J of seeds 000 and
 004, J = (1/m) * sum). half_sse, bce and cce sum over the output units; mse averages over them.
 A, Y, Z are (n[L], m); every loss returns a 0-d value of their dtype; every derivative

@@ -1,4 +1,4 @@
-"""Forward and backward propagation, one function per formula (SPEC; seeds 000, 004).
+"""Forward and backward propagation, one function per formula (docs/SPEC.md; seeds 000, 004).
 
 Column convention: A[l] and Z[l] are (n[l], m), W[l] is (n[l], n[l-1]), b[l] is (n[l], 1);
 `params` maps "W1", "b1", ..., "WL", "bL" to arrays. Every gradient here is derived by hand.

@@ -4,7 +4,7 @@ simultaneous: every gradient at the old parameters, then every trainable paramet
     W[l] -= lr * dW[l], b[l] -= lr * db[l] (textbook gradient descent).
 sequential: layer L first; each layer is updated as soon as its gradient is known, and the
     delta goes to the layer below through the *updated* W[l] (the rule that produces the
-    worked example's published trajectory; see SPEC and ERRATA.md).
+    worked example's published trajectory; see docs/SPEC.md and ERRATA.md).
 The batch order is data (`Case.batch_order()`), shared with the other implementations.
 """
 

@@ -9,7 +9,8 @@ import pytest
 from comparisons import figures
 from helpers import ROOT, main_job
 
-DOCS = ["README.md", "TOLERANCES.md", "ERRATA.md", "comparisons/GOLDEN.md"]
+DOCS = ["README.md", "TOLERANCES.md", "ERRATA.md", "comparisons/GOLDEN.md", "docs/SPEC.md",
+        "docs/SOURCES.md"]
 
 
 @pytest.mark.main_job
@@ -49,3 +50,27 @@ def test_cited_files_and_tests_exist(doc):
     tests = _test_names()
     unknown = [t for t in TEST.findall(text) if t not in tests and not t.endswith("_")]
     assert not missing and not unknown, (missing, unknown)
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_relative_links_resolve(doc):
+    """Every relative Markdown link [text](path) of the docs points at a file that exists."""
+    base = (ROOT / doc).parent
+    text = re.sub(r"`[^`]*`", "", (ROOT / doc).read_text())  # code spans are not links
+    links = [p for p in LINK.findall(text) if "://" not in p]
+    broken = [p for p in links if not (base / p).exists()]
+    assert not broken, broken
+
+
+def test_the_spec_names_every_reference_function_it_cites():
+    """docs/SPEC.md's `module.function` pointers name functions that exist in reference/."""
+    import importlib
+    text = (ROOT / "docs" / "SPEC.md").read_text()
+    cited = re.findall(r"`(activations|losses|network|training|case)\.([a-z_]+)`", text)
+    assert len(cited) >= 12
+    missing = [f"{m}.{f}" for m, f in cited
+               if not hasattr(importlib.import_module(f"reference.{m}"), f)]
+    assert not missing, missing
