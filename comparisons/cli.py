@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reference.case import DEFAULT_MAX_MEMORY, CaseError, case_cost, check_memory, parse_bytes
 
-from . import catalogue, protocol, runner
+from . import catalogue, devices, protocol, runner
 from .runner import EXIT_DISAGREE, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 
 EXIT_STATUS = f"""exit status:
@@ -105,6 +105,68 @@ def _add_run_limits(p):
                         f"(default {runner.DEFAULT_TIMEOUT:g})")
 
 
+MAX_RANKS_PER_CPU = 4  # gloo ranks share cores; beyond this a run only waits on the scheduler
+
+
+def _world_size(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes >= 1, got {text!r}")
+    return v
+
+
+def _data_parallel(impls: dict, missing: dict, world_size: int, options: dict) -> None:
+    """Add each implementation's data-parallel variant (`torch-dp3`) for world_size > 1, or
+    list why it has none; bad input (exit 2) before any process starts."""
+    if world_size == 1:
+        return
+    most = MAX_RANKS_PER_CPU * (os.cpu_count() or 1)
+    if world_size > most:
+        raise UsageError(f"--world-size: {world_size} processes on this machine's "
+                         f"{os.cpu_count()} CPUs; expected at most {most}")
+    for name, impl in list(impls.items()):
+        if name == runner.ORACLE_NAME:
+            continue
+        variant = f"{name}-dp{world_size}"
+        if not impl.data_parallel:
+            missing[variant] = f"{name} declares no data-parallel training"
+            continue
+        why = impl.data_parallel_missing(world_size, **options)
+        if why:
+            raise UsageError(f"--world-size: {world_size}: {why}")
+        impls[variant] = impl.data_parallel_variant(world_size)
+
+
+def _add_world_size(p, dest_prefix=""):
+    p.add_argument("--world-size", type=_world_size, default=1, metavar="N",
+                   dest=f"{dest_prefix}world_size",
+                   help="also run every implementation that offers it data-parallel on N "
+                        "processes, judged as an implementation of its own (default 1: none)")
+
+
+def _add_device(p, dest_prefix=""):
+    p.add_argument("--device", default=devices.DEFAULT_DEVICE, metavar="DEVICE",
+                   dest=f"{dest_prefix}device",
+                   help="where the autodiff implementations run: cpu (default), cuda (alias "
+                        "gpu); the reference always runs on the CPU")
+    p.add_argument("--precision", default=devices.DEFAULT_PRECISION, metavar="MODE",
+                   dest=f"{dest_prefix}precision",
+                   help="float32 matrix products on accelerators: default (the framework's "
+                        "own, possibly TF32) or highest; set for the run, restored after it")
+
+
+def _device_options(args) -> dict:
+    """The train options of --device/--precision, checked before any work (exit 2)."""
+    try:
+        device, precision = devices.check(args.device, args.precision)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    return devices.train_options(device, precision)
+
+
 def _add_quiet(p):
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
@@ -138,6 +200,8 @@ def _parser() -> argparse.ArgumentParser:
                         f"(default {runner.DEFAULT_TIMEOUT:g})")
     p.add_argument("--quiet", action="store_true", dest="main_quiet",
                    help="no progress on stderr")
+    _add_device(p, "main_")
+    _add_world_size(p, "main_")
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     def command(name, help_):
@@ -154,6 +218,8 @@ def _parser() -> argparse.ArgumentParser:
                         "reference on the float32-rounded inputs")
     _add_impl(r)
     _add_run_limits(r)
+    _add_device(r)
+    _add_world_size(r)
     _add_quiet(r)
     v = command("verify", "judge one implementation's results (the block `run --json` writes), "
                           "from any language, against the reference")
@@ -182,12 +248,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="where conformance.md and conformance.json go (default: conform-report/)")
     c.add_argument("--timeout", type=_positive, default=runner.DEFAULT_TIMEOUT, metavar="S",
                    help="seconds the implementation may take for one case")
+    _add_device(c)
     _add_quiet(c)
     w = command("walkthrough", "every intermediate of one forward and backward pass, "
                                "implementation beside implementation")
     w.add_argument("case", nargs="?", default="mazur-sequential",
                    help="a catalogue name or a case file (default: mazur-sequential)")
     w.add_argument("--json", action="store_true", help="every entry as JSON")
+    w.add_argument("--schedule", choices=["sequential", "simultaneous"],
+                   help="show this update schedule instead of the case's own")
+    shown = w.add_mutually_exclusive_group()
+    shown.add_argument("--compact", action="store_true", default=None,
+                       help="one row per tensor (default when there are more than 120 elements)")
+    shown.add_argument("--full", action="store_false", dest="compact",
+                       help="every element, however many")
     _add_impl(w)
     e = command("export", "golden vectors (comparisons/GOLDEN.md) for every catalogue case")
     e.add_argument("directory")
@@ -259,9 +333,12 @@ def _case_arg(text, max_memory=DEFAULT_MAX_MEMORY):
 
 
 def _check_cost(cases, impls, max_memory):
+    # one process per implementation, N per data-parallel variant
+    processes = max(1, sum(getattr(i, "world_size", 1) for n, i in impls.items()
+                           if n != runner.ORACLE_NAME))
     for c in cases:
         try:
-            check_memory(case_cost(c), max_memory, max(1, len(impls) - 1))
+            check_memory(case_cost(c), max_memory, processes)
         except CaseError as e:
             raise CaseError(f"{c.name}: {e}") from None
 
@@ -282,6 +359,8 @@ def main_job(args) -> int:
         if not names:
             raise UsageError(f"--cases: no catalogue case matches {' '.join(args.cases)}")
     cases = [catalogue.get(n) for n in names]
+    options = _device_options(args)
+    _data_parallel(impls, missing, args.world_size, options)
     _check_cost(cases, impls, args.max_memory)
     if len(impls) < 2:
         print(f"INCOMPLETE: nothing was compared: only the reference is available; "
@@ -291,13 +370,15 @@ def main_job(args) -> int:
     from . import manifest, plots
     plotter = None if args.no_plots else plots.Plotter(out / "plots")
     session = runner.run(cases, impls, missing, timeout=args.timeout, progress=show,
-                         exitfirst=args.exitfirst,
+                         exitfirst=args.exitfirst, options=options,
                          judged_case=plotter.case if plotter is not None else None,
                          slowest_first=report.training_seconds(out))
     print(report.text_table(session.verdicts))
     path, published_ok = report.write(
-        out, session, manifest.manifest(session.environments, digest=manifest.digest(impls)),
+        out, session, manifest.manifest(session.environments, digest=manifest.digest(impls),
+                                        options=options),
         bench=_latest_bench(out), plots=plotter)
+    report.write_oracles(out, session.oracles)
     wall = time.perf_counter() - STARTED
     slowest = max(session.training_seconds().items(), key=lambda kv: kv[1], default=None)
     pace = (f" ({wall / slowest[1]:.2f} x the training time of the slowest implementation, "
@@ -322,8 +403,10 @@ def run_command(args) -> int:
     if args.dtype:
         case = case.replace(dtype=args.dtype)
     impls, missing = _select(args.impl)
+    options = _device_options(args)
+    _data_parallel(impls, missing, args.world_size, options)
     _check_cost([case], impls, args.max_memory)
-    session = runner.run([case], impls, missing, timeout=args.timeout,
+    session = runner.run([case], impls, missing, timeout=args.timeout, options=options,
                          progress=_progress(not args.quiet and not args.json))
     code = session.exit_code
     if args.json:
@@ -398,8 +481,9 @@ def conform_command(args) -> int:
     xfail = conform.read_entries(args.xfail) if args.xfail else []
     skip = conform.read_entries(args.skip) if args.skip else []
     _select([args.implementation])  # bad names are bad input before any work
+    options = _device_options(args)
     doc, code = conform.conform(args.implementation, examples=args.examples, seed=args.seed,
-                                xfail=xfail, skip=skip, timeout=args.timeout,
+                                xfail=xfail, skip=skip, timeout=args.timeout, options=options,
                                 progress=_progress(not args.quiet))
     path = conform.write(out, doc)
     if "missing" in doc:
@@ -414,17 +498,22 @@ def conform_command(args) -> int:
 def walkthrough_command(args) -> int:
     from . import walkthrough
     case = _case_arg(args.case)
+    if args.schedule:
+        case = case.replace(schedule=args.schedule)
     impls, missing = _select(args.impl)
     traces, skipped = walkthrough.traces(impls, case)
     if args.json:
-        print(json.dumps({"case": case.name, "skipped": skipped, "rows": [
-            {"quantity": k, "values": v, "published": p}
+        print(json.dumps({"case": case.name, "schedule": case.schedule, "skipped": skipped,
+                          "rows": [
+            {"quantity": k, "values": v, "published": p, "ulp": walkthrough.ulps(v, case.dtype),
+             "formula": walkthrough.formula(k.split("[")[0], case)[0],
+             "function": walkthrough.formula(k.split("[")[0], case)[1]}
             for k, v, p in walkthrough.rows(traces, walkthrough.MAZUR_PUBLISHED
                                             if case.name.startswith("mazur") else {})]}))
     else:
         for name, why in {**missing, **skipped}.items():
             print(f"note: {name} skipped: {why}", file=sys.stderr)
-        print(walkthrough.render(case, traces))
+        print(walkthrough.render(case, traces, compact=args.compact))
     return EXIT_OK
 
 

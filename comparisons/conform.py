@@ -71,8 +71,9 @@ def suite(examples: int, seed: int) -> list:
 
 
 def conform(name: str, *, examples: int = 20, seed: int = 0, xfail=None, skip=None,
-            timeout: float = runner.DEFAULT_TIMEOUT, progress=None):
-    """(document, exit status) of a conformance run of the implementation `name`."""
+            timeout: float = runner.DEFAULT_TIMEOUT, progress=None, options=None):
+    """(document, exit status) of a conformance run of the implementation `name`; `options`
+    (device, precision) go to its train."""
     impl = protocol.resolve(name)
     why = impl.missing()
     if why:
@@ -82,7 +83,8 @@ def conform(name: str, *, examples: int = 20, seed: int = 0, xfail=None, skip=No
     skipped = {c.name: e.reason for c in cases for e in (skip or []) if e.matches(c)}
     run_cases = [c for c in cases if c.name not in skipped]
     session = runner.run(run_cases, {ORACLE_NAME: protocol.resolve(ORACLE_NAME),
-                                     impl.name: impl}, timeout=timeout, progress=progress)
+                                     impl.name: impl}, timeout=timeout, progress=progress,
+                          options=options)
     mine = [v for v in session.verdicts if v.pair[0] == impl.name]
     published = [dict(r, computed=r["computed"].get(impl.name),
                       matches=r["matches"].get(impl.name)) for r in report.published_rows(session)]

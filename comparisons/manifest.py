@@ -87,9 +87,13 @@ def digest(impls: dict) -> str:
     return h.hexdigest()
 
 
-def manifest(environments: dict | None = None, **extra) -> dict:
-    """Versions, commit, platform, CPU, thread settings and, per implementation, what its own
-    process reported, as a JSON-ready dict."""
+def manifest(environments: dict | None = None, options: dict | None = None, **extra) -> dict:
+    """Versions, commit, platform, CPU, thread settings, the run's device and precision mode
+    (`options`, as the implementations received them) and, per implementation, what its own
+    process reported (its device, versions and effective precision settings), as a
+    JSON-ready dict."""
+    from . import devices
+    options = options or {}
     m = {
         "backprop_parity": version(),
         "commit": git_commit(),
@@ -98,6 +102,9 @@ def manifest(environments: dict | None = None, **extra) -> dict:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads_env": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
+        "device": options.get("device", devices.DEFAULT_DEVICE),
+        "precision": options.get("precision", devices.DEFAULT_PRECISION),
+        "nvidia_driver": devices.driver(),
         "implementations": dict(environments or {}),
     }
     m.update(extra)

@@ -4,10 +4,13 @@ An implementation is a Python module (usually a package's __init__) that exposes
 
     IMPLEMENTATION = {"name": "torch", ...}      a declaration, plain data (see FIELDS)
     def train(case, **options) -> TrainResult     the run (reference.case documents both)
-    def environment() -> dict                     optional: versions and settings, for the
-                                                  manifest of every report
+    def environment(**options) -> dict            optional: versions and settings, for the
+                                                  manifest of every report (receives the
+                                                  run's device and precision, if not default)
 
-and the mirrored per-formula functions if it wants the walkthrough. Importing the module must
+and the mirrored per-formula functions if it wants the walkthrough; optionally also
+`precision_mode(precision)` (a context manager that sets and restores its float32 matmul
+switches) and the data-parallel entries (FIELDS, "data_parallel"); FUNCTIONS lists them all. Importing the module must
 be cheap and must not import the framework (the declaration is read in the judge's process;
 `train` runs in a worker process of its own, where the framework is imported).
 
@@ -30,8 +33,13 @@ import re
 from reference.case import ACTIVATIONS, DTYPES, LOSSES, REDUCTIONS, SCHEDULES
 
 GROUP = "backprop_parity.implementations"
+# What an implementation module may offer beside its declaration (README, "For framework
+# authors"): train is required, the others optional.
+FUNCTIONS = ("train", "environment", "precision_mode", "train_data_parallel",
+             "train_data_parallel_many", "data_parallel_missing", "data_parallel_environment")
 ORACLE = "reference"
 DEVICES = ("cpu", "cuda")
+PRECISIONS = ("default", "highest")  # comparisons/devices.py
 # Aliases accepted wherever an implementation is named.
 ALIASES = {"numpy": ORACLE, "tf": "tensorflow"}
 
@@ -46,12 +54,16 @@ FIELDS = {
     "activations": (list, ACTIVATIONS),
     "losses": (list, LOSSES),
     "reductions": (list, REDUCTIONS),
-    "devices": (list, ("cpu",)),
+    "devices": (list, ("cpu",)),     # train(case, device=...) for any but "cpu"
+    "precisions": (list, ("default",)),  # train(case, precision=...) for "highest"
     "data_parallel": (bool, False),  # offers train_data_parallel(case, world_size, **options)
+    # and optionally data_parallel_missing(world_size, **options) -> why not | None, and
+    # data_parallel_environment(world_size) -> {variable: value} for its worker process
     "expected_failures": (list, ()),  # see ExpectedFailure
 }
 _ALLOWED = {"dtypes": DTYPES, "schedules": SCHEDULES, "activations": ACTIVATIONS,
-            "losses": LOSSES, "reductions": REDUCTIONS, "devices": DEVICES}
+            "losses": LOSSES, "reductions": REDUCTIONS, "devices": DEVICES,
+            "precisions": PRECISIONS}
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
@@ -101,8 +113,11 @@ class Implementation:
     losses: tuple[str, ...]
     reductions: tuple[str, ...]
     devices: tuple[str, ...]
+    precisions: tuple[str, ...]
     data_parallel: bool
     expected_failures: tuple[ExpectedFailure, ...]
+    entry: str = "train"        # the module's function a worker calls
+    world_size: int = 1         # > 1: the data-parallel variant (`data_parallel_variant`)
 
     def missing(self) -> str | None:
         """Why it cannot run here (a required module is not installed), or None."""
@@ -116,12 +131,13 @@ class Implementation:
                 return f"{mod} is not installed{hint}"
         return None
 
-    def unsupported(self, case, device: str = "cpu") -> str | None:
+    def unsupported(self, case, device: str = "cpu", precision: str = "default") -> str | None:
         """Why this implementation does not run `case` by its own declaration, or None."""
         checks = [("dtype", [case.dtype], self.dtypes), ("schedule", [case.schedule], self.schedules),
                   ("activation", case.activations, self.activations),
                   ("loss", [case.loss], self.losses), ("reduction", [case.reduction], self.reductions),
-                  ("device", [device], self.devices)]
+                  ("device", [device], self.devices),
+                  ("precision", [precision], self.precisions)]
         for what, values, allowed in checks:
             for v in values:
                 if v not in allowed:
@@ -134,6 +150,26 @@ class Implementation:
     def load(self):
         """The module (imported here: call this in the process that trains)."""
         return importlib.import_module(self.module)
+
+    def data_parallel_variant(self, world_size: int) -> "Implementation":
+        """This implementation on `world_size` ranks, judged as an implementation of its own
+        (`torch-dp3`): its worker calls train_data_parallel(case, world_size, **options)."""
+        return dataclasses.replace(self, name=f"{self.name}-dp{world_size}",
+                                   entry="train_data_parallel", world_size=world_size)
+
+    def data_parallel_missing(self, world_size: int, **options) -> str | None:
+        """Why this machine cannot run `world_size` ranks of it (the module's optional
+        data_parallel_missing, imported here: checked before any work), or None."""
+        check = getattr(importlib.import_module(self.module), "data_parallel_missing", None)
+        return check(world_size, **options) if callable(check) else None
+
+    def worker_environment(self) -> dict:
+        """Environment variables its worker needs (the module's optional
+        data_parallel_environment(world_size) for a data-parallel variant)."""
+        if self.world_size == 1:
+            return {}
+        env = getattr(importlib.import_module(self.module), "data_parallel_environment", None)
+        return dict(env(self.world_size)) if callable(env) else {}
 
 
 def _fail(where: str, msg: str):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .judge import ERROR, FAIL, PASS, SKIPPED, XFAIL, XPASS, summary
+from .judge import ERROR, FAIL, ORACLE_NAME, PASS, SKIPPED, XFAIL, XPASS, summary
 
 # The worked example's published figures (seed 001 / Mazur 2015), for the report only:
 # (label, case, getter, published, expected to match). The simultaneous rows are expected
@@ -179,6 +179,48 @@ def training_seconds(out: Path) -> dict:
         return {}
 
 
+ORACLES_FILE = "oracles.pickle"
+
+
+def write_oracles(out: Path, oracles: dict) -> None:
+    """The run's oracles ({case name: judge.Oracle}: the float64 reference's run, bounds and
+    kappa), for whoever judges more results of this very code against them (the test suite
+    reads them when the report's digest is its own, instead of computing them again). Trusted
+    like the code that wrote them: a pickle, loaded only from a report this checkout wrote."""
+    import pickle
+    tmp = out / (ORACLES_FILE + ".tmp")
+    tmp.write_bytes(pickle.dumps(oracles, protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.replace(out / ORACLES_FILE)
+
+
+def device_matrix(session, manifest: dict) -> list[dict]:
+    """Per implementation (against the reference) and dtype, at the run's device and precision:
+    how many cases passed, the worst error/bound and where it is, and whether the TF32 note
+    applies (a float32 failure at the default precision on a GPU)."""
+    from . import devices
+    device = manifest.get("device", devices.DEFAULT_DEVICE)
+    precision = manifest.get("precision", devices.DEFAULT_PRECISION)
+    rows = []
+    for impl in session.impls:
+        if impl == ORACLE_NAME:
+            continue
+        for dtype in ("float64", "float32"):
+            vs = [v for v in session.verdicts if v.pair[0] == impl and v.dtype == dtype
+                  and v.pair[1].startswith(ORACLE_NAME)]  # the float64 oracle for float32
+            if not vs:
+                continue
+            worst = max((v for v in vs if v.worst is not None), default=None,
+                        key=lambda v: v.worst.worst_ratio)
+            failing = sum(v.failing for v in vs)
+            rows.append({"implementation": impl, "device": device, "precision": precision,
+                         "dtype": dtype, "cases": len(vs), "failing": failing,
+                         "worst_ratio": worst.worst.worst_ratio if worst else None,
+                         "worst_at": f"{worst.case}, {worst.worst.name}" if worst else None,
+                         "tf32_note": bool(failing and dtype == "float32" and device != "cpu"
+                                           and precision == "default")})
+    return rows
+
+
 def write(out: Path, session, manifest: dict, bench: dict | None = None,
           plots=None) -> tuple[Path, bool]:
     """Write the report directory; returns (report.md, whether every published figure is as
@@ -203,7 +245,8 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
                             if r.status == "ok" else {"status": r.status, "message": r.message}
                             for impl, r in runs.items()}
                      for name, runs in session.runs.items()},
-           "parity": [v.to_dict() for v in session.verdicts], "published": pub}
+           "parity": [v.to_dict() for v in session.verdicts], "published": pub,
+           "device_matrix": device_matrix(session, manifest)}
     from .cli import finite
     (out / "results.json").write_text(json.dumps(finite(doc), default=_json_default) + "\n")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -237,6 +280,20 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
               for v in session.verdicts for r in v.not_judged]
     if notes:
         md += ["", "### Notes", ""] + notes
+    from .devices import TF32_NOTE
+    matrix = doc["device_matrix"]
+    md += ["", "## Device and precision", "",
+           f"Autodiff implementations on `{manifest.get('device', 'cpu')}` at precision "
+           f"`{manifest.get('precision', 'default')}`; the reference on the CPU. Each "
+           "implementation against the reference:", "",
+           "| implementation | device | precision | dtype | cases | failing | worst error/bound "
+           "| at |", "|---|---|---|---|---|---|---|---|"]
+    md += [f"| {r['implementation']} | {r['device']} | {r['precision']} | {r['dtype']} | "
+           f"{r['cases']} | {r['failing']} | "
+           + (f"{r['worst_ratio']:.3g}" if r["worst_ratio"] is not None else "–")
+           + f" | {r['worst_at'] or '–'} |" for r in matrix]
+    if any(r["tf32_note"] for r in matrix):
+        md += ["", f"Expected: {TF32_NOTE}."]
     md += ["", "## Run time per case (s)", "",
            "| case | updates | " + " | ".join(impls) + " | κ run |",
            "|---|---|" + "---|" * (len(impls) + 1)]

@@ -90,6 +90,7 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
     t0 = time.perf_counter()
     options = options or {}
     device = options.get("device", "cpu")
+    precision = options.get("precision", "default")
     oracles = {} if oracles is None else oracles
     runs = {c.name: {} for c in cases}
     order = sorted((n for n in impls if n != ORACLE_NAME),
@@ -99,17 +100,21 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
     # runs, and the judging and plotting here never wait for an oracle's CPU time.
     workers = ({ORACLE_WORKER: Worker("comparisons.judge", "make_oracle")}
                if any(c.name not in oracles for c in cases) else {})
-    workers.update({n: Worker(impls[n].module) for n in order})
+    workers.update({n: Worker(impls[n].module, entry=impls[n].entry, environment=options,
+                              env=impls[n].worker_environment()) for n in order})
     futures = {}
     pool = Pool(workers, timeout=timeout, max_tasks=max_tasks, max_rss=max_rss)
     try:
         for case in cases:
             for n, impl in impls.items():
-                why = impl.unsupported(case, device)
+                # the reference always runs on the CPU, where precision modes do not apply
+                why = (impl.unsupported(case) if n == ORACLE_NAME
+                       else impl.unsupported(case, device, precision))
                 if why:
                     runs[case.name][n] = Run(n, SKIPPED, message=why)
                 elif n != ORACLE_NAME:
-                    futures[case.name, n] = pool.submit(n, case, **options)
+                    dp = {"world_size": impl.world_size} if impl.world_size > 1 else {}
+                    futures[case.name, n] = pool.submit(n, case, **options, **dp)
         pending = {c.name: pool.submit(ORACLE_WORKER, c) for c in cases if c.name not in oracles}
         verdicts, judged = [], []
         for i, case in enumerate(cases, start=1):

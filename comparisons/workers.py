@@ -20,6 +20,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import importlib
+import json
 import os
 import queue
 import signal
@@ -76,7 +77,20 @@ def _as_result(r) -> dict:
     return out
 
 
-def _worker_main(conn, module: str, entry: str, parent: int) -> None:
+def _environment(mod, options: dict) -> dict:
+    """The module's environment(**options), or environment() where it takes no options (a
+    plugin that knows no device or precision), or {} where it has none."""
+    fn = getattr(mod, "environment", None)
+    if not callable(fn):
+        return {}
+    import inspect
+    params = inspect.signature(fn).parameters.values()
+    takes = {p.name for p in params} | ({"*"} if any(p.kind == p.VAR_KEYWORD for p in params)
+                                        else set())
+    return fn(**{k: v for k, v in options.items() if k in takes or "*" in takes})
+
+
+def _worker_main(conn, module: str, entry: str, parent: int, env_options: dict) -> None:
     """The worker's loop (in the child): load the module, then run requests until told to
     stop or the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it stops us
@@ -86,7 +100,7 @@ def _worker_main(conn, module: str, entry: str, parent: int) -> None:
     try:
         mod = importlib.import_module(module)
         fn = getattr(mod, entry)
-        env = mod.environment() if callable(getattr(mod, "environment", None)) else {}
+        env = _environment(mod, env_options)
     except BaseException as e:  # noqa: BLE001  (reported, not raised)
         conn.send(("unavailable", f"{type(e).__name__}: {e}"))
         return
@@ -101,7 +115,11 @@ def _worker_main(conn, module: str, entry: str, parent: int) -> None:
         _, args, options = msg
         t = time.perf_counter()
         try:  # a train entry returns framework arrays: sent as NumPy; any other, as it is
-            payload = _as_result(fn(*args, **options)) if entry == "train" else fn(*args, **options)
+            out = fn(*args, **options)
+            if entry.startswith("train"):  # a list of results from a *_many entry
+                payload = [_as_result(x) for x in out] if isinstance(out, list) else _as_result(out)
+            else:
+                payload = out
         except BaseException as e:  # noqa: BLE001
             conn.send(("error", f"{type(e).__name__}: {e}".splitlines()[0][:500],
                        traceback.format_exc()[-4000:], _rss_bytes()))
@@ -115,12 +133,16 @@ def child_environment(threads: int, extra: dict | None = None) -> dict:
     env.update({k: str(threads) for k in THREAD_ENV})
     env.update(QUIET_ENV)
     if threads == 1:
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
-                            "intra_op_parallelism_threads=1").strip()
+        # (only flags: XLA stops parsing at the first token that is not one)
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                            ).strip()
     # The child must import this package as the parent does (a source checkout included).
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in sys.path if p and os.path.isdir(p)])
-    env.update(extra or {})
+    extra = dict(extra or {})
+    if "XLA_FLAGS" in extra:  # added to the thread flags above, not in their place
+        extra["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + extra["XLA_FLAGS"]).strip()
+    env.update(extra)
     return env
 
 
@@ -128,8 +150,12 @@ class Worker:
     """One process that runs `module.entry(*args, **options)` on request."""
 
     def __init__(self, module: str, entry: str = "train", threads: int = 1,
-                 env: dict | None = None, startup_timeout: float = STARTUP_TIMEOUT):
+                 env: dict | None = None, startup_timeout: float = STARTUP_TIMEOUT,
+                 environment: dict | None = None):
+        """`env`: extra environment variables of the process; `environment`: the options
+        the module's environment() receives (the run's device and precision)."""
         self.module, self.entry, self.threads = module, entry, threads
+        self.env_options = dict(environment or {})
         self.extra_env = env or {}
         self.startup_timeout = startup_timeout
         self.proc = self.conn = None
@@ -147,7 +173,7 @@ class Worker:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "comparisons.workers", str(theirs.fileno()),
-                 self.module, self.entry, str(os.getpid())],
+                 self.module, self.entry, str(os.getpid()), json.dumps(self.env_options)],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=self.stderr,
                 env=child_environment(self.threads, self.extra_env))
@@ -302,7 +328,8 @@ class Pool:
                 continue
             try:
                 payload, seconds, rss = w.run(*args, timeout=timeout or self.timeout, **options)
-                fut.set_result((result_from(payload) if w.entry == "train" else payload, seconds))
+                fut.set_result((result_from(payload) if w.entry.startswith("train") else payload,
+                                seconds))
             except WorkerError as e:
                 fut.set_exception(e)
             except BaseException as e:  # noqa: BLE001  (a pool thread never dies silently)
@@ -344,6 +371,6 @@ class Pool:
         self.close(wait=exc_type is None)
 
 
-if __name__ == "__main__":  # a worker: python -m comparisons.workers FD MODULE ENTRY PARENT_PID
-    _fd, _module, _entry, _parent = sys.argv[1:5]
-    _worker_main(Connection(int(_fd)), _module, _entry, int(_parent))
+if __name__ == "__main__":  # python -m comparisons.workers FD MODULE ENTRY PARENT_PID OPTIONS
+    _fd, _module, _entry, _parent, _options = sys.argv[1:6]
+    _worker_main(Connection(int(_fd)), _module, _entry, int(_parent), json.loads(_options))

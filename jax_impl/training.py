@@ -175,8 +175,18 @@ def _plan(case):
 MAX_PROGRAMS = 64
 
 
-def train(case):
-    """Run the case's training and return a `TrainResult` of NumPy arrays."""
+def train(case, device="cpu", precision="default"):
+    """Run the case's training and return a `TrainResult` of NumPy arrays; on `device` (its
+    first), with the float32 matrix-product mode `precision` (set for the run, restored after
+    it; part of jit's cache key, so a program compiled in one mode is never reused in the
+    other)."""
+    from . import precision_mode
+    platform = {"cuda": "gpu"}.get(device, device)
+    with precision_mode(precision), jax.default_device(jax.devices(platform)[0]):
+        return _run(case)
+
+
+def _run(case):
     if _train._cache_size() >= MAX_PROGRAMS:
         _train.clear_cache()
     X, Y, params = cast(case)

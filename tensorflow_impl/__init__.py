@@ -7,6 +7,7 @@ package does not import tensorflow; `train` does, with TensorFlow's log noise tu
 (TF_CPP_MIN_LOG_LEVEL=3 unless already set).
 """
 
+import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before tensorflow loads: no log noise
@@ -17,6 +18,7 @@ IMPLEMENTATION = {
     "requires": ["tensorflow"],
     "install": 'pip install -c constraints.txt -e ".[tensorflow]"',
     "devices": ["cpu", "cuda"],
+    "precisions": ["default", "highest"],
     "expected_failures": [{
         "case": "*", "dtype": "float64", "activation": "leaky_relu",
         "reason": "tf.nn.leaky_relu takes its slope as a 32-bit attribute (REGISTER_OP("
@@ -32,14 +34,35 @@ def train(case, **options):
     return run(case, **options)
 
 
-def environment() -> dict:
-    """TensorFlow's version, devices and threads, for the manifest."""
+def environment(device="cpu", precision="default") -> dict:
+    """TensorFlow's version, devices, threads, the CUDA/cuDNN versions it was built with and
+    the TF32 setting in effect for a run at `precision`, for the manifest."""
     from . import activations  # noqa: F401  (quiets the logs before tensorflow loads)
     import tensorflow as tf
-    return {"tensorflow": tf.__version__,
-            "devices": [d.name for d in tf.config.list_logical_devices()],
-            "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
-            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+    build = tf.sysconfig.get_build_info()
+    env = {"tensorflow": tf.__version__,
+           "devices": [d.name for d in tf.config.list_logical_devices()], "device": device,
+           "cuda_build": build.get("cuda_version"), "cudnn_build": build.get("cudnn_version"),
+           "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+           "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+    with precision_mode(precision) as settings:
+        env["precision"] = settings
+    return env
 
 
-__all__ = ["IMPLEMENTATION", "environment", "train"]
+@contextlib.contextmanager
+def precision_mode(precision="default"):
+    """TensorFlow's TF32 execution off for `precision` "highest" (comparisons/devices.py),
+    untouched for "default"; restored after; yields the setting in effect."""
+    import tensorflow as tf
+    saved = tf.config.experimental.tensor_float_32_execution_enabled()
+    try:
+        if precision == "highest":
+            tf.config.experimental.enable_tensor_float_32_execution(False)
+        yield {"mode": precision, "tensor_float_32_execution":
+               tf.config.experimental.tensor_float_32_execution_enabled()}
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(saved)
+
+
+__all__ = ["IMPLEMENTATION", "environment", "precision_mode", "train"]

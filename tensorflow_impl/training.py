@@ -108,9 +108,12 @@ def _program(case):
     return run
 
 
-def train(case, device="cpu"):
-    """Run the case's training and return a `TrainResult` of NumPy arrays."""
-    with tf.device("/GPU:0" if device in ("cuda", "gpu") else "/CPU:0"):
+def train(case, device="cpu", precision="default"):
+    """Run the case's training and return a `TrainResult` of NumPy arrays; on `device`, with
+    the float32 matrix-product mode `precision` (set for the run, restored after it)."""
+    from . import precision_mode
+    place = "/GPU:0" if device in ("cuda", "gpu") else "/CPU:0"
+    with precision_mode(precision), tf.device(place):
         X, Y, params = cast(case)
         batches, first = case.update_batches()
         if isinstance(first, slice):  # all of X at every update: the offsets only count them

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, settings
 # (`--hypothesis-seed=N`, README "Nightly campaign"); dev: a quick random run.
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                      HealthCheck.filter_too_much])
-settings.register_profile("ci", derandomize=True, max_examples=20, **_COMMON)
+settings.register_profile("ci", derandomize=True, max_examples=10, **_COMMON)
 settings.register_profile("dev", max_examples=40, **_COMMON)
 settings.register_profile("nightly", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

@@ -9,7 +9,9 @@ import json
 import os
 import subprocess
 import sys
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,32 +90,80 @@ def fresh_report() -> Path | None:
     return REPORT
 
 
+def _job_dir() -> Path:
+    """Where this code's main job runs when parity-report/ is not fresh: one directory per
+    digest, shared by the processes of one session (pytest-xdist's workers) and reused by the
+    next session of the same code."""
+    from comparisons import manifest, runner
+    impls, _ = runner.select(registered_names(own=True))
+    return Path(tempfile.gettempdir()) / f"bp-main-job-{manifest.digest(impls)[:16]}"
+
+
+def _alive(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def start_main_job() -> None:
-    """Unless parity-report/ is fresh, start `python -m comparisons` on the whole catalogue
-    in the background (the rest of the suite runs meanwhile)."""
-    if "proc" in _JOB or "report" in _JOB:
+    """Unless parity-report/ is fresh, make sure `python -m comparisons` runs on the whole
+    catalogue in the background (the rest of the suite runs meanwhile): the first process of
+    the session to get here starts it (mkdir is the lock), the others wait for the same run."""
+    if "report" in _JOB:
         return
     report = fresh_report()
     if report is not None:
         _JOB["report"] = report
         return
-    out = Path(tempfile.mkdtemp(prefix="bp-main-job-"))
-    _JOB["report"] = out / "report"
-    _JOB["log"] = open(out / "log.txt", "w+")
-    _JOB["proc"] = subprocess.Popen(
-        [sys.executable, "-m", "comparisons", "--out", str(out / "report"), "--no-plots",
-         "--quiet", "--impl", *registered_names(own=True)], stdout=_JOB["log"],
-        stderr=subprocess.STDOUT, cwd=ROOT, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    d = _job_dir()
+    _JOB["dir"], _JOB["report"] = d, d / "report"
+    try:
+        d.mkdir()
+    except FileExistsError:
+        if (d / "rc").exists() or _alive(d / "pid") or not (d / "pid").exists() and (
+                time.time() - d.stat().st_mtime < 30):  # finished, running, or just starting
+            return
+        shutil.rmtree(d, ignore_errors=True)  # an interrupted run: start afresh
+        try:
+            d.mkdir()
+        except FileExistsError:
+            return
+    # `; echo $?` marks the end, whoever started it; its own session, so that it can be ended
+    proc = subprocess.Popen(
+        ["sh", "-c", '"$@" > log.txt 2>&1; echo $? > rc.tmp && mv rc.tmp rc', "main-job",
+         sys.executable, "-m", "comparisons", "--out", "report", "--no-plots", "--quiet",
+         "--impl", *registered_names(own=True)], cwd=d, start_new_session=True,
+        env=dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(ROOT)))
+    (d / "pid").write_text(str(proc.pid))
+    _JOB["proc"] = proc
 
 
 def stop_main_job() -> None:
-    proc = _JOB.pop("proc", None)
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """End a main job still running when the session ends (not from an xdist worker: the
+    controller ends it, after every worker is done with it)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    d = _JOB.get("dir")
+    if d is None:  # the controller of an xdist session has not looked: the same directory
+        if fresh_report() is not None:
+            return
+        d = _job_dir()
+    try:
+        pid = int((d / "pid").read_text())
+    except (OSError, ValueError):
+        return
+    if not (d / "rc").exists():
+        import signal
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 0)):
+            try:
+                os.killpg(pid, sig)
+            except OSError:
+                return
+            end = time.time() + wait
+            while time.time() < end and _alive(d / "pid"):
+                time.sleep(0.1)
 
 
 @dataclasses.dataclass
@@ -134,6 +184,17 @@ class MainJob:
                            final_outputs=np.array(d["final_outputs"]),
                            initial_outputs=np.array(d["initial_outputs"]))
 
+    @functools.cached_property
+    def oracles(self) -> dict:
+        """{case: judge.Oracle} as the main job computed them (comparisons.report)."""
+        import pickle
+
+        from comparisons.report import ORACLES_FILE
+        try:
+            return pickle.loads((self.out / ORACLES_FILE).read_bytes())
+        except (OSError, pickle.UnpicklingError, EOFError):
+            return {}
+
     def verdicts(self, case: str | None = None) -> list[dict]:
         return [v for v in self.doc["parity"] if case is None or v["case"] == case]
 
@@ -142,10 +203,15 @@ class MainJob:
 def main_job() -> MainJob:
     start_main_job()
     log = ""
-    if "proc" in _JOB:
-        _JOB["proc"].wait(timeout=900)
-        _JOB["log"].seek(0)
-        log = _JOB["log"].read()
+    d = _JOB.get("dir")
+    if d is not None:  # run by this session (by this process or another worker)
+        end = time.time() + 900
+        while not (d / "rc").exists():
+            assert time.time() < end, "the main job did not finish in 900 s"
+            assert (d / "pid").exists() or time.time() - d.stat().st_mtime < 30, (
+                f"the main job in {d} was not started")
+            time.sleep(0.2)
+        log = (d / "log.txt").read_text(errors="replace")
     path = _JOB["report"] / "results.json"
     assert path.exists(), f"the main job wrote no results.json:\n{log[-3000:]}"
     return MainJob(json.loads(path.read_text()), _JOB["report"], log)
@@ -163,9 +229,10 @@ def implementation(name: str):
 
 @functools.lru_cache(maxsize=None)
 def catalogue_oracle(name: str):
-    """The oracle (plain float64 run, bounds, kappa) of a catalogue case, once per session."""
+    """The oracle (plain float64 run, bounds, kappa) of a catalogue case: the main job's, else
+    computed here once per session."""
     from comparisons import judge as judging
-    return judging.make_oracle(catalogue.get(name))
+    return main_job().oracles.get(name) or judging.make_oracle(catalogue.get(name))
 
 
 def registered_names(own: bool = False) -> list[str]:

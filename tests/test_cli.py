@@ -129,6 +129,30 @@ def test_walkthrough_default_and_json(capsys):
     assert round(rows["W1+[0,0]"]["values"]["torch"], 9) == 0.149780716
 
 
+def test_walkthrough_names_each_formula_and_where_every_implementation_computes_it(capsys):
+    from comparisons import protocol, walkthrough
+    assert main(["walkthrough", "--schedule", "simultaneous", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schedule"] == "simultaneous"
+    rows = {r["quantity"]: r for r in doc["rows"]}
+    assert rows["dW2[0,0]"]["formula"] == "dW[2] = dZ[2] . A[1]^T"
+    assert rows["dA1[0,0]"]["formula"] == "dA[1] = W[2]^T . dZ[2]"  # the old W2: simultaneous
+    assert all(isinstance(r["ulp"], int) and r["ulp"] >= 0 for r in doc["rows"])
+    functions = {r["function"] for r in doc["rows"]}
+    for name in registered_names():
+        pkg = walkthrough.mirrored(protocol.resolve(name))
+        if pkg is None:
+            continue
+        missing = [f for f in functions if not hasattr(getattr(pkg, f.split(".")[0]),
+                                                       f.split(".")[1])]
+        assert not missing, (name, missing)
+    assert main(["walkthrough", "deep-relu", "--impl", "torch"]) == 0  # 4 layers: compact
+    out = capsys.readouterr().out
+    assert "compact:" in out and "-- backward, layer 1 " in out and "(+" in out
+    assert main(["walkthrough"]) == 0
+    assert "`--schedule simultaneous` shows textbook gradient descent" in capsys.readouterr().out
+
+
 def test_export_records_what_produced_its_numbers(tmp_path, capsys):
     # The worked example for two updates (its first is published), from a case file
     short = catalogue.get("mazur-sequential").to_dict()

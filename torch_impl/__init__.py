@@ -6,12 +6,16 @@ CPU by default, `device=` for other devices. Global torch state (default dtype, 
 is left untouched. Importing this package does not import torch; `train` does.
 """
 
+import contextlib
+
 IMPLEMENTATION = {
     "name": "torch",
     "description": "PyTorch autograd, eager",
     "requires": ["torch"],
     "install": 'pip install -c constraints.txt -e ".[torch]"',
     "devices": ["cpu", "cuda"],
+    "precisions": ["default", "highest"],
+    "data_parallel": True,
     "expected_failures": [{
         "case": "*", "loss": "bce", "tensors": ["losses*"], "strict": False,
         "reason": "torch's binary_cross_entropy_with_logits computes (1 - y) z - log_sigmoid(z) "
@@ -28,11 +32,70 @@ def train(case, **options):
     return run(case, **options)
 
 
-def environment() -> dict:
-    """torch's version, threads and BLAS, for the manifest."""
+def train_data_parallel(case, world_size, **options):
+    """torch_impl.data_parallel.train_data_parallel: `world_size` ranks, gloo (nccl on cuda)."""
+    from .data_parallel import train_data_parallel as run
+    return run(case, world_size, **options)
+
+
+def train_data_parallel_many(cases, world_size, **options):
+    """train_data_parallel of several cases in one process group (one start-up)."""
+    from .data_parallel import train_many
+    return train_many(cases, world_size, **options)
+
+
+def data_parallel_missing(world_size, device="cpu", **_):
+    """Why `world_size` ranks cannot run here (the backend is not built in), or None."""
+    import torch.distributed as dist
+    if not dist.is_available():
+        return "this torch build has no torch.distributed"
+    backend = "nccl" if device == "cuda" else "gloo"
+    available = dist.is_nccl_available() if backend == "nccl" else dist.is_gloo_available()
+    if not available:
+        return f"torch.distributed's {backend} backend is not available in this torch build"
+    if backend == "nccl":
+        import torch
+        if torch.cuda.device_count() < world_size:
+            return (f"nccl needs one GPU per rank: {world_size} ranks, "
+                    f"{torch.cuda.device_count()} GPUs")
+    return None
+
+
+def environment(device="cpu", precision="default") -> dict:
+    """torch's version, threads and BLAS; the device's name and CUDA/cuDNN versions; the
+    float32 settings in effect for a run at `precision`; for the manifest."""
     import torch
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
-            "blas": "mkl" if torch.backends.mkl.is_available() else "other"}
+    env = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+           "blas": "mkl" if torch.backends.mkl.is_available() else "other", "device": device,
+           "cuda_build": torch.version.cuda, "cudnn": torch.backends.cudnn.version()
+           if torch.backends.cudnn.is_available() else None}
+    if device == "cuda" and torch.cuda.is_available():
+        env["device_name"] = torch.cuda.get_device_name(0)
+    with precision_mode(precision) as settings:
+        env["precision"] = settings
+    return env
 
 
-__all__ = ["IMPLEMENTATION", "environment", "train"]
+@contextlib.contextmanager
+def precision_mode(precision="default"):
+    """Set torch's float32 matrix-product switches for `precision` (comparisons/devices.py)
+    and restore them after; yields the settings in effect."""
+    import torch
+    saved = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.cudnn.allow_tf32)
+    try:
+        if precision == "highest":
+            torch.set_float32_matmul_precision("highest")
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        yield {"mode": precision,
+               "float32_matmul_precision": torch.get_float32_matmul_precision(),
+               "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+               "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32}
+    finally:
+        torch.set_float32_matmul_precision(saved[0])
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1:]
+
+
+__all__ = ["IMPLEMENTATION", "data_parallel_missing", "environment", "precision_mode", "train",
+           "train_data_parallel", "train_data_parallel_many"]

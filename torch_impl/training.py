@@ -77,8 +77,15 @@ def initial_gradients(params, X, Y, activations, loss, reduction):
     return {k: grads["d" + k] for k in params}
 
 
-def train(case, device="cpu"):
-    """Run the case's training and return a `TrainResult` of NumPy arrays."""
+def train(case, device="cpu", precision="default"):
+    """Run the case's training and return a `TrainResult` of NumPy arrays; on `device`, with
+    the float32 matrix-product mode `precision` (set for the run, restored after it)."""
+    from . import precision_mode
+    with precision_mode(precision):
+        return _train(case, device)
+
+
+def _train(case, device):
     X, Y, params = cast(case, device)
     net = (case.activations, case.loss, case.reduction)
     step = STEPS[case.schedule]

@@ -1,0 +1,188 @@
+"""Data-parallel training in JAX: the whole run one jit-compiled program over a 1-D mesh of N
+devices, the batch axis sharded (`shard_map`, gradients summed with `psum`); on a CPU, N host
+devices (`--xla_force_host_platform_device_count=N`, set by `data_parallel_environment` in the
+worker's environment before jax starts). README "Data-parallel parity".
+
+Each update's batch is split into N contiguous shards whose sizes differ by at most one (as
+`torch_impl.data_parallel.shard`), padded to one length with samples of weight 0: a padded
+sample's loss is multiplied by an exact 0, so it adds exact zeros to every sum. Each device
+computes by autograd its shard's part of the *batch's* loss (sum over its samples, times the
+batch's 1/m for mean); the gradients are summed over the mesh (`psum`, never divided by N);
+every device applies the same update. The sequential schedule sums dW[l], db[l] layer by layer
+before carrying the delta down. World size 1 is the single-process program itself
+(`jax_impl.training.train`): one device has nothing to shard.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+AXIS = "ranks"
+
+
+def data_parallel_environment(world_size: int) -> dict:
+    """The XLA flag that gives this process `world_size` CPU devices (before jax starts)."""
+    return {"XLA_FLAGS": f"--xla_force_host_platform_device_count={world_size}",
+            "JAX_NUM_CPU_DEVICES": str(world_size)}
+
+
+def _shard_map():
+    import jax
+    if hasattr(jax, "shard_map"):
+        return functools.partial(jax.shard_map, check_vma=False)
+    from jax.experimental.shard_map import shard_map  # jax < 0.6
+    return functools.partial(shard_map, check_rep=False)
+
+
+def plan(case, world_size: int):
+    """(index, weight, m_batch): (updates, N, s) sample indices of every update's N shards,
+    padded to s with index 0 and weight 0, and each update's batch size."""
+    batches = ([np.arange(case.m)] * case.updates if case.full_batch else case.batch_order())
+    s = max(-(-len(b) // world_size) for b in batches) if batches else 1
+    idx = np.zeros((len(batches), world_size, max(s, 1)), dtype=np.int64)
+    weight = np.zeros(idx.shape)
+    for u, b in enumerate(batches):
+        q, r = divmod(len(b), world_size)
+        start = 0
+        for rank in range(world_size):
+            size = q + (rank < r)
+            idx[u, rank, :size] = b[start:start + size]
+            weight[u, rank, :size] = 1.0
+            start += size
+    return idx, weight, np.array([len(b) for b in batches], dtype=np.float64)
+
+
+FAULTS = ("shard-mean",)  # planted, for the test that shows it is caught
+
+
+def _shard_loss(AL, ZL, Y, w, m_batch, loss, reduction, fault=None):
+    """Sum over the shard's samples of their loss, weighted 1 (real) or 0 (padding), times the
+    batch's factor (with the planted fault "shard-mean", the shard's size instead)."""
+    import jax
+
+    from .network import compute_loss
+    per = jax.vmap(lambda a, z, y: compute_loss(a[:, None], z[:, None], y[:, None], loss, "sum"),
+                   in_axes=1)(AL, ZL, Y)
+    total = (per * w.astype(per.dtype)).sum()
+    if fault == "shard-mean":
+        m_batch = jax.numpy.maximum(w.sum(), 1.0)
+    return total if reduction == "sum" else total / m_batch.astype(per.dtype)
+
+
+def _step(params, X, Y, w, m_batch, net, schedule, lr, trainable, fault):
+    """One update on this device's shard (inside shard_map); sums over the mesh with psum."""
+    import jax
+    from jax import lax
+
+    from .network import (activation_backward, activation_forward, forward_propagation,
+                          linear_backward_input, linear_backward_weights, vjp)
+    activations, loss, reduction = net
+    if schedule == "simultaneous":
+        def f(p):
+            AL, caches = forward_propagation(X, p, activations)
+            return _shard_loss(AL, caches[-1]["Z"], Y, w, m_batch, loss, reduction, fault)
+        value, grads = jax.value_and_grad(f)(params)
+        value, grads = lax.psum((value, grads), AXIS)
+        new = {k: params[k] - lr * grads[k] if k in trainable else params[k] for k in params}
+        return value, new
+    AL, caches = forward_propagation(X, params, activations)
+    L, ZL = len(activations), caches[-1]["Z"]
+    value = lax.psum(_shard_loss(AL, ZL, Y, w, m_batch, loss, reduction, fault), AXIS)
+    dZ = vjp(lambda z: _shard_loss(activation_forward(z, activations[-1]), z, Y, w, m_batch,
+                                   loss, reduction, fault), ZL, None)
+    new = dict(params)
+    for l in range(L, 0, -1):
+        dW, db = lax.psum(linear_backward_weights(dZ, caches[l - 1]["A_prev"]), AXIS)
+        if f"W{l}" in trainable:
+            new[f"W{l}"] = params[f"W{l}"] - lr * dW
+        if f"b{l}" in trainable:
+            new[f"b{l}"] = params[f"b{l}"] - lr * db
+        if l > 1:
+            dA_prev = linear_backward_input(dZ, new[f"W{l}"])
+            dZ = activation_backward(dA_prev, caches[l - 2]["Z"], activations[l - 2])
+    return value, new
+
+
+@functools.lru_cache(maxsize=32)
+def _program(world_size, net, schedule, trainable, fault):
+    """The compiled run: step-0 gradients, every update, for one mesh and network."""
+    import jax
+    from jax import lax
+    from jax.sharding import Mesh
+    from jax.sharding import PartitionSpec as P
+    mesh = Mesh(np.array(jax.devices("cpu")[:world_size]), (AXIS,))
+
+    def local(params, X, Y, idx, weight, m_batch, lr):
+        idx, weight = idx[:, 0], weight[:, 0]  # this device's shard of every update
+
+        def grads0(p):
+            Xs, Ys = X[:, idx[0]], Y[:, idx[0]]
+            from .network import forward_propagation
+            AL, caches = forward_propagation(Xs, p, net[0])
+            return _shard_loss(AL, caches[-1]["Z"], Ys, weight[0], m_batch[0], net[1], net[2],
+                               fault)
+        gradients = lax.psum(jax.grad(grads0)(params), AXIS)
+
+        def body(p, u):
+            i, w, m = u
+            return _step(p, X[:, i], Y[:, i], w, m, net, schedule, lr, trainable, fault)[::-1]
+        params, values = lax.scan(body, params, (idx, weight, m_batch))
+        mine = jax.tree.map(lambda x: x[None], params)  # every device's own copy, to compare
+        return gradients, params, values, mine
+
+    return jax.jit(_shard_map()(local, mesh=mesh,
+                                in_specs=(P(), P(), P(), P(None, AXIS), P(None, AXIS), P(), P()),
+                                out_specs=(P(), P(), P(), P(AXIS))))
+
+
+def train_data_parallel(case, world_size, device="cpu", precision="default", fault=None):
+    """Train `case` on a mesh of `world_size` devices; a TrainResult like `train`'s."""
+    if fault not in (None, *FAULTS):
+        raise ValueError(f"fault: expected one of {FAULTS}, got {fault!r}")
+    from reference.case import TrainResult
+
+    from . import precision_mode, training
+    from .network import compute_loss, forward_propagation
+    if world_size == 1:
+        return training.train(case, device=device, precision=precision)
+    import jax
+    import jax.numpy as jnp
+    if device != "cpu":
+        raise ValueError(f"device {device!r}: jax data-parallel runs on host CPU devices here")
+    have = len(jax.devices("cpu"))
+    if have < world_size:
+        raise RuntimeError(f"jax sees {have} CPU devices, {world_size} needed: start it with "
+                           f"XLA_FLAGS=--xla_force_host_platform_device_count={world_size}")
+    if not case.updates:
+        return training.train(case, device=device, precision=precision)
+    with precision_mode(precision):
+        X, Y, params = training.cast(case)
+        idx, weight, m_batch = plan(case, world_size)
+        run = _program(world_size, (tuple(case.activations), case.loss, case.reduction),
+                       case.schedule, case.trainable_names, fault)
+        lr = jnp.asarray(case.lr, dtype=X.dtype)
+        gradients, params, values, copies = run(params, X, Y, jnp.asarray(idx),
+                                                jnp.asarray(weight), jnp.asarray(m_batch), lr)
+        for k, v in copies.items():  # every device must hold the same parameters, bit for bit
+            v = np.asarray(v)
+            if not all(np.array_equal(v[0], v[r]) for r in range(1, world_size)):
+                raise RuntimeError(f"{case.name}: devices drifted apart: {k} differs")
+        initial, _ = forward_propagation(X, training.cast(case)[2], case.activations)
+        AL, caches = forward_propagation(X, params, case.activations)
+        final = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
+    losses = np.concatenate([np.asarray(values), np.asarray(final)[None]]).astype(case.dtype)
+    return TrainResult(losses=losses, gradients={k: np.asarray(v) for k, v in gradients.items()},
+                       final_params={k: np.asarray(v) for k, v in params.items()},
+                       final_outputs=np.asarray(AL), initial_outputs=np.asarray(initial))
+
+
+def data_parallel_missing(world_size, device="cpu", **_):
+    """Why this machine cannot run it, or None (jax's host devices are made for the run)."""
+    if device != "cpu":
+        return "jax data-parallel runs on host CPU devices here; use --device cpu"
+    return None
+
+
+__all__ = ["data_parallel_environment", "data_parallel_missing", "plan", "train_data_parallel"]
