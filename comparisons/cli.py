@@ -249,6 +249,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--timeout", type=_positive, default=runner.DEFAULT_TIMEOUT, metavar="S",
                    help="seconds the implementation may take for one case")
     _add_device(c)
+    _add_world_size(c)
     _add_quiet(c)
     w = command("walkthrough", "every intermediate of one forward and backward pass, "
                                "implementation beside implementation")
@@ -471,19 +472,25 @@ def verify_command(args) -> int:
 
 def conform_command(args) -> int:
     from . import conform, report
-    out = Path(args.out)
-    try:
-        report.check_writable(out)
-    except OSError as e:
-        raise UsageError(f"--out: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
     if not 0 <= args.examples <= 10_000:
         raise UsageError(f"--examples: expected 0..10000, got {args.examples}")
     xfail = conform.read_entries(args.xfail) if args.xfail else []
     skip = conform.read_entries(args.skip) if args.skip else []
-    _select([args.implementation])  # bad names are bad input before any work
+    impls, _ = _select([args.implementation])  # bad names are bad input before any work
     options = _device_options(args)
+    if args.world_size > 1:
+        impl = impls.get(protocol.resolve(args.implementation).name)
+        if impl is not None and not impl.data_parallel:
+            raise UsageError(f"--world-size: {impl.name} declares no data-parallel training")
+        _data_parallel(impls, {}, args.world_size, options)
+    out = Path(args.out)  # created only once every argument is known to be good
+    try:
+        report.check_writable(out)
+    except OSError as e:
+        raise UsageError(f"--out: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
     doc, code = conform.conform(args.implementation, examples=args.examples, seed=args.seed,
                                 xfail=xfail, skip=skip, timeout=args.timeout, options=options,
+                                world_size=args.world_size,
                                 progress=_progress(not args.quiet))
     path = conform.write(out, doc)
     if "missing" in doc:

@@ -71,14 +71,18 @@ def suite(examples: int, seed: int) -> list:
 
 
 def conform(name: str, *, examples: int = 20, seed: int = 0, xfail=None, skip=None,
-            timeout: float = runner.DEFAULT_TIMEOUT, progress=None, options=None):
+            timeout: float = runner.DEFAULT_TIMEOUT, progress=None, options=None,
+            world_size: int = 1):
     """(document, exit status) of a conformance run of the implementation `name`; `options`
-    (device, precision) go to its train."""
+    (device, precision) go to its train. With world_size > 1, of its data-parallel variant
+    (the caller has checked that it offers one)."""
     impl = protocol.resolve(name)
     why = impl.missing()
     if why:
         return {"implementation": impl.name, "missing": why}, runner.EXIT_INCOMPLETE
     impl = with_xfails(impl, xfail or [])
+    if world_size > 1:
+        impl = impl.data_parallel_variant(world_size)
     cases = suite(examples, seed)
     skipped = {c.name: e.reason for c in cases for e in (skip or []) if e.matches(c)}
     run_cases = [c for c in cases if c.name not in skipped]

@@ -145,10 +145,13 @@ def test_a_broken_rank_fails_the_run_and_leaves_no_process(fault, message):
     (["run", "gd-batch", "--world-size", "two"], "--world-size: expected a whole number"),
     (["run", "gd-batch", "--world-size", str(1000 * (os.cpu_count() or 1))],
      "processes on this machine's"),
-], ids=["zero", "not-a-number", "more-than-the-machine-runs"])
-def test_bad_world_size_is_one_line_before_any_process(capsys, argv, contains):
+    (["conform", "reference", "--world-size", "2", "--out", "{tmp}"],
+     "--world-size: reference declares no data-parallel training"),
+], ids=["zero", "not-a-number", "more-than-the-machine-runs", "conform-without-data-parallel"])
+def test_bad_world_size_is_one_line_before_any_process(capsys, tmp_path, argv, contains):
     before = {p.pid for p in _children()}
-    assert main(argv) == 2
+    assert main([a.replace("{tmp}", str(tmp_path / "out")) for a in argv]) == 2
+    assert not (tmp_path / "out").exists()  # nothing written
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and contains in err, err
     assert {p.pid for p in _children()} <= before
