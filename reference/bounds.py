@@ -530,6 +530,9 @@ def train(case, perturb=None):
     losses[t]: E of evaluating the loss at step t, plus the rounding of the update before it
         seen through this step's gradient, sum |g_t| R_(t-1) (R: an update's own bound).
     final_params: the largest R of that parameter's updates over the run.
+    carried: per parameter, sqrt(sum over its updates of R^2): the rounding its updates leave
+        behind if each is carried to the end with gain 1 (the identity term of W - lr dW) and
+        they add like independent errors (comparisons.parity.amplification's floor).
     final_outputs: E of the final forward pass with the last update's R on the parameters.
     margins[t]: the smallest margin of a discontinuous decision in update t (inf: none).
     horizon: the first update whose rounding bound, u R, reaches the size of a parameter
@@ -555,6 +558,7 @@ def train(case, perturb=None):
     n = case.updates
     losses, units, margins = np.empty(n + 1), np.empty(n + 1), np.empty(n)
     param_units = {k: np.zeros(v.shape) for k, v in params.items()}
+    carried = {k: np.zeros(v.shape) for k, v in params.items()}  # sum of R^2 over updates
     R, horizon, u = None, None, _CONTEXT.get().u
     chunk = _chunk_size(case)
     base = run = params
@@ -577,6 +581,7 @@ def train(case, perturb=None):
             R = {k: v[j] for k, v in Rs.items()}
             for k in trainable:
                 np.maximum(param_units[k], R[k], out=param_units[k])
+                carried[k] += R[k] * R[k]
             if horizon is None and any(R[k].max() > 0 and not u * R[k].max() < np.abs(new[k]).max()
                                        for k in trainable if R[k].size):
                 horizon = i
@@ -600,6 +605,7 @@ def train(case, perturb=None):
                        final_params=run, final_outputs=AL, initial_outputs=initial_outputs,
                        bounds={"gradients": g_b, "initial_outputs": in_b, "losses": units,
                                "final_params": param_units, "final_outputs": AL_bound.bound,
+                               "carried": {k: np.sqrt(v) for k, v in carried.items()},
                                "margins": margins, "horizon": horizon})
 
 
