@@ -112,17 +112,17 @@ def _program(world_size, net, schedule, trainable, fault):
     from jax import lax
     from jax.sharding import Mesh
     from jax.sharding import PartitionSpec as P
+
+    from .network import forward_propagation
     mesh = Mesh(np.array(jax.devices("cpu")[:world_size]), (AXIS,))
 
     def local(params, X, Y, idx, weight, m_batch, lr):
         idx, weight = idx[:, 0], weight[:, 0]  # this device's shard of every update
 
         def grads0(p):
-            Xs, Ys = X[:, idx[0]], Y[:, idx[0]]
-            from .network import forward_propagation
-            AL, caches = forward_propagation(Xs, p, net[0])
-            return _shard_loss(AL, caches[-1]["Z"], Ys, weight[0], m_batch[0], net[1], net[2],
-                               fault)
+            AL, caches = forward_propagation(X[:, idx[0]], p, net[0])
+            return _shard_loss(AL, caches[-1]["Z"], Y[:, idx[0]], weight[0], m_batch[0], net[1],
+                               net[2], fault)
         gradients = lax.psum(jax.grad(grads0)(params), AXIS)
 
         def body(p, u):
@@ -158,18 +158,18 @@ def train_data_parallel(case, world_size, device="cpu", precision="default", fau
     if not case.updates:
         return training.train(case, device=device, precision=precision)
     with precision_mode(precision):
-        X, Y, params = training.cast(case)
+        X, Y, initial_params = training.cast(case)
         idx, weight, m_batch = plan(case, world_size)
         run = _program(world_size, (tuple(case.activations), case.loss, case.reduction),
                        case.schedule, case.trainable_names, fault)
         lr = jnp.asarray(case.lr, dtype=X.dtype)
-        gradients, params, values, copies = run(params, X, Y, jnp.asarray(idx),
+        gradients, params, values, copies = run(initial_params, X, Y, jnp.asarray(idx),
                                                 jnp.asarray(weight), jnp.asarray(m_batch), lr)
         for k, v in copies.items():  # every device must hold the same parameters, bit for bit
             v = np.asarray(v)
             if not all(np.array_equal(v[0], v[r]) for r in range(1, world_size)):
                 raise RuntimeError(f"{case.name}: devices drifted apart: {k} differs")
-        initial, _ = forward_propagation(X, training.cast(case)[2], case.activations)
+        initial, _ = forward_propagation(X, initial_params, case.activations)
         AL, caches = forward_propagation(X, params, case.activations)
         final = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
     losses = np.concatenate([np.asarray(values), np.asarray(final)[None]]).astype(case.dtype)

@@ -27,6 +27,7 @@ import datetime
 import hashlib
 import os
 import pickle
+import shutil
 import signal
 import socket
 import subprocess
@@ -256,23 +257,19 @@ def train_many(cases, world_size, device="cpu", precision="default", backend=Non
             if time.monotonic() > end:
                 raise RuntimeError(f"data-parallel run timed out after {timeout:g} s")
             time.sleep(0.02)
-        out = []
         with np.load(out_file) as z:
             d = {k: z[k] for k in z.files}
-        for i in range(len(cases)):
-            pick = (lambda p, i=i: {k.split(":", 1)[1]: v for k, v in d.items()
-                                    if k.startswith(f"{i}/{p}:")})
-            out.append(TrainResult(losses=d[f"{i}/losses"], gradients=pick("grad"),
-                                   final_params=pick("param"),
-                                   final_outputs=d[f"{i}/final_outputs"],
-                                   initial_outputs=d[f"{i}/initial_outputs"]))
-        return out
+        def group(i, prefix):  # "{i}/grad:W1" -> {"W1": ...}
+            return {k.split(":", 1)[1]: v for k, v in d.items() if k.startswith(f"{i}/{prefix}:")}
+        return [TrainResult(losses=d[f"{i}/losses"], gradients=group(i, "grad"),
+                            final_params=group(i, "param"), final_outputs=d[f"{i}/final_outputs"],
+                            initial_outputs=d[f"{i}/initial_outputs"])
+                for i in range(len(cases))]
     finally:
         for p in procs:
             _end(p)
         for log in logs:
             log.close()
-        import shutil
         shutil.rmtree(tmp, ignore_errors=True)
 
 
