@@ -12,7 +12,7 @@ import time
 
 from . import judge, protocol
 from .judge import ERROR, ORACLE_NAME, SKIPPED, Oracle, Run
-from .workers import Pool, Worker, WorkerError
+from .workers import Pool, WorkerError, acquire
 
 # The key of the oracles' worker in the pool: not a valid implementation name.
 ORACLE_WORKER = " oracle"
@@ -98,10 +98,10 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
     # The oracles (the reference's float64 run, its bounds and kappa) are computed in a
     # worker of their own, started first, so that no case's oracle waits for another case's
     # runs, and the judging and plotting here never wait for an oracle's CPU time.
-    workers = ({ORACLE_WORKER: Worker("comparisons.judge", "make_oracle")}
+    workers = ({ORACLE_WORKER: acquire("comparisons.judge", "make_oracle")}
                if any(c.name not in oracles for c in cases) else {})
-    workers.update({n: Worker(impls[n].module, entry=impls[n].entry, environment=options,
-                              env=impls[n].worker_environment()) for n in order})
+    workers.update({n: acquire(impls[n].module, entry=impls[n].entry, environment=options,
+                               env=impls[n].worker_environment()) for n in order})
     futures = {}
     pool = Pool(workers, timeout=timeout, max_tasks=max_tasks, max_rss=max_rss)
     try:

@@ -12,7 +12,12 @@ must not accumulate in one process. So:
 - thread pools are limited (`threads`, default 1) through the environment before the
   framework is imported;
 - no orphans: workers watch their parent and exit within a second of it; the pool stops them
-  on exit, on error and on interrupt.
+  on exit, on error and on interrupt;
+- within `warm_workers()` (a process that runs many sessions: the test suite, a notebook), a
+  pool that closes normally hands its live workers back, and the next pool that asks for one
+  with the same module, entry, threads and environment gets it already started: a
+  framework's import is paid once per process, not once per session. The block's end stops
+  every kept worker.
 """
 
 from __future__ import annotations
@@ -146,6 +151,54 @@ def child_environment(threads: int, extra: dict | None = None) -> dict:
     return env
 
 
+# Live workers kept for reuse, by Worker.key (None: reuse is off). See warm_workers().
+_WARM: dict | None = None
+_WARM_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def warm_workers():
+    """Keep the workers of closed pools running for the next pool in this block (acquire);
+    stop all of them at its end. Nested blocks share the outermost one's workers."""
+    global _WARM
+    with _WARM_LOCK:
+        outer, _WARM = _WARM is not None, (_WARM if _WARM is not None else {})
+    try:
+        yield
+    finally:
+        if not outer:
+            with _WARM_LOCK:
+                kept, _WARM = _WARM, None
+            for ws in kept.values():
+                for w in ws:
+                    w.stop()
+
+
+def acquire(module: str, entry: str = "train", threads: int = 1, env: dict | None = None,
+            environment: dict | None = None, **kw) -> "Worker":
+    """A kept worker of this key that is still alive (within warm_workers()), else a new one
+    (started by its first run or by a Pool)."""
+    w = Worker(module, entry, threads, env, environment=environment, **kw)
+    with _WARM_LOCK:
+        while _WARM and _WARM.get(w.key):
+            kept = _WARM[w.key].pop()
+            if kept.proc is not None and kept.proc.poll() is None:
+                return kept
+    return w
+
+
+def release(w: "Worker") -> None:
+    """Done with `w`: kept for the next acquire within warm_workers() when it is alive and
+    idle, else stopped."""
+    with _WARM_LOCK:
+        if _WARM is not None and w.proc is not None and w.proc.poll() is None:
+            kept = _WARM.setdefault(w.key, [])
+            if not any(k is w for k in kept):
+                kept.append(w)
+            return
+    w.stop()
+
+
 class Worker:
     """One process that runs `module.entry(*args, **options)` on request."""
 
@@ -164,6 +217,19 @@ class Worker:
         self.rss = 0
         self.restarts = 0
         self._lock = threading.Lock()
+
+    @property
+    def key(self) -> tuple:
+        """What makes two workers interchangeable (acquire): the whole environment it starts
+        with (a test's monkeypatched variable included), not only the extra variables."""
+        env = child_environment(self.threads, self.extra_env)
+        env.pop("PYTEST_CURRENT_TEST", None)  # pytest's note of the test running, not a setting
+        return (self.module, self.entry, json.dumps(env, sort_keys=True),
+                json.dumps(self.env_options, sort_keys=True, default=str))
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
         """Start the process (`python -m comparisons.workers`, not multiprocessing's spawn,
@@ -296,7 +362,7 @@ class Pool:
     def _start_all(self) -> None:
         for k, w in self.workers.items():
             try:
-                if not self._closing:
+                if not self._closing and not w.alive:  # a kept worker (acquire) is running
                     w.start()
             except WorkerError as e:
                 self.start_errors[k] = e
@@ -311,7 +377,7 @@ class Pool:
         if key in self.start_errors:  # the first task reports it; later ones retry
             item = q.get()
             if item is None:
-                w.stop()
+                release(w)
                 return
             if item[0].set_running_or_notify_cancel():
                 item[0].set_exception(self.start_errors[key])
@@ -321,7 +387,7 @@ class Pool:
         while True:
             item = q.get()
             if item is None:
-                w.stop()
+                release(w)
                 return
             fut, args, options, timeout = item
             if not fut.set_running_or_notify_cancel():
@@ -362,7 +428,10 @@ class Pool:
         for t in self.threads:
             t.join(None if wait else 10)
         for w in self.workers.values():
-            w.stop()
+            if wait and not any(t.is_alive() for t in self.threads):
+                release(w)
+            else:
+                w.stop()
 
     def __enter__(self):
         return self

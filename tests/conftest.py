@@ -14,6 +14,15 @@ settings.register_profile("nightly", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _warm_workers():
+    """Each framework's worker is started once per test process and reused by every test
+    that runs implementations (comparisons.workers.warm_workers); stopped at the end."""
+    from comparisons.workers import warm_workers
+    with warm_workers():
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _numpy_errors_raise():
     """A RuntimeWarning (overflow, invalid, divide) anywhere in a test is a failure."""

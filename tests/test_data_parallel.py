@@ -44,18 +44,18 @@ def _many(name, cases, world_size, **options):
     """The runs as the main job makes them: in a worker process with the variant's environment
     (jax needs its host devices before it starts); one process group for all the cases when the
     implementation offers train_data_parallel_many."""
-    from comparisons.workers import Worker, result_from
+    from comparisons.workers import acquire, release, result_from
     impl = protocol.resolve(name).data_parallel_variant(world_size)
     many = hasattr(_module(name), "train_data_parallel_many")
-    w = Worker(impl.module, entry="train_data_parallel_many" if many else impl.entry,
-               env=impl.worker_environment())
+    w = acquire(impl.module, entry="train_data_parallel_many" if many else impl.entry,
+                env=impl.worker_environment())
     try:
         if many:
             return [result_from(r) for r in
                     w.run(list(cases), world_size, timeout=300, **options)[0]]
         return [result_from(w.run(c, world_size, timeout=300, **options)[0]) for c in cases]
     finally:
-        w.stop()
+        release(w)
 
 
 @pytest.fixture(scope="module")
@@ -80,14 +80,14 @@ def test_shards_are_contiguous_and_differ_by_at_most_one():
 def test_world_size_1_is_the_single_process_run_bit_for_bit(runs, name):
     """Against `train` in a worker, as the main job runs it (XLA's results depend on its thread
     settings, which a worker fixes)."""
-    from comparisons.workers import Worker, result_from
-    w = Worker(protocol.resolve(name).module)
+    from comparisons.workers import acquire, release, result_from
+    w = acquire(protocol.resolve(name).module)
     try:
         for case, got in zip(CASES[1], runs[name, 1]):
             single = result_from(w.run(case, timeout=300)[0])
             assert_same_result(got, single, f"{name} {case.name}")
     finally:
-        w.stop()
+        release(w)
 
 
 @pytest.mark.parametrize("world_size", [2, 3, 4])

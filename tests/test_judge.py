@@ -207,3 +207,60 @@ def test_an_unsupported_case_is_skipped_and_listed(monkeypatch):
 def test_nothing_compared_is_not_a_pass():
     s = runner.run([_case("reduction-sum")], {"reference": protocol.resolve("reference")})
     assert s.verdicts == [] and s.exit_code == runner.EXIT_INCOMPLETE
+
+
+
+# --- Warm workers: a framework's import paid once per process, never a stale worker ----------
+
+@pytest.fixture
+def workers(monkeypatch):
+    """comparisons.workers with the suite's session block set aside: a test's block is the
+    outermost one."""
+    from comparisons import workers
+    monkeypatch.setattr(workers, "_WARM", None)
+    monkeypatch.setenv("BP_MISBEHAVE", "")
+    return workers
+
+
+def test_a_released_worker_serves_the_next_pool_and_the_block_end_stops_it(workers):
+    with workers.warm_workers():
+        w = workers.acquire(PLUGIN)
+        with workers.Pool({"m": w}) as pool:
+            pool.submit("m", _case("reduction-sum")).result()
+        proc = w.proc
+        assert w.alive  # kept, not stopped, by the pool's normal close
+        with workers.warm_workers():  # a nested block shares the outer one's workers
+            assert workers.acquire(PLUGIN) is w
+            with workers.Pool({"m": w}) as pool:  # not started again
+                pool.submit("m", _case("reduction-sum")).result()
+            assert w.proc is proc
+        assert w.alive and workers.acquire(PLUGIN) is w
+        workers.release(w)
+    assert not w.alive and proc.poll() is not None
+
+
+def test_a_worker_is_reused_only_with_the_same_environment_and_alive(workers, monkeypatch):
+    with workers.warm_workers():
+        w = workers.acquire(PLUGIN)
+        w.start()
+        workers.release(w)
+        monkeypatch.setenv("BP_MISBEHAVE", "raise")  # another environment: another worker
+        other = workers.acquire(PLUGIN)
+        assert other is not w and not other.alive
+        monkeypatch.setenv("BP_MISBEHAVE", "")
+        w.proc.kill()
+        w.proc.wait(5)
+        assert workers.acquire(PLUGIN) is not w  # a dead worker is never handed out
+
+
+def test_outside_a_block_or_after_an_error_workers_are_stopped(workers):
+    w = workers.acquire(PLUGIN)
+    w.start()
+    workers.release(w)
+    assert not w.alive
+    with workers.warm_workers():
+        w = workers.acquire(PLUGIN)
+        pool = workers.Pool({"m": w})
+        pool.submit("m", _case("reduction-sum")).result()
+        pool.close(wait=False)  # an interrupted session keeps nothing
+        assert not w.alive and workers.acquire(PLUGIN) is not w

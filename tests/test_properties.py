@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from comparisons import judge, protocol
 from comparisons.campaign import HIDDEN, LEARNING_RATES, OUTPUTS, build
-from comparisons.workers import Pool, Worker
+from comparisons.workers import Pool, acquire
 
 IMPLS = {n: protocol.resolve(n) for n in protocol.registered()}
 
@@ -43,7 +43,7 @@ def cases(draw):
 
 @pytest.fixture(scope="module")
 def pool():
-    workers = {n: Worker(i.module) for n, i in IMPLS.items() if n != judge.ORACLE_NAME}
+    workers = {n: acquire(i.module) for n, i in IMPLS.items() if n != judge.ORACLE_NAME}
     p = Pool(workers, timeout=300, max_tasks=100, max_rss=1536 * 1024 ** 2)
     yield p
     p.close()
