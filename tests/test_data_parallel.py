@@ -120,9 +120,20 @@ def test_a_shard_size_mean_is_caught(name):
 
 
 def _children():
+    """Every live descendant but multiprocessing's fork server and resource tracker, which
+    torch's ranks are forked from and which end with this process (not per run)."""
     import psutil
-    return [p for p in psutil.Process().children(recursive=True) if p.is_running()
-            and p.status() != psutil.STATUS_ZOMBIE]
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE or any(
+                    "multiprocessing.forkserver" in a or "multiprocessing.resource_tracker" in a
+                    for a in p.cmdline()):
+                continue
+        except psutil.Error:
+            continue
+        out.append(p)
+    return out
 
 
 @pytest.mark.parametrize("fault,message", [
