@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+from multiprocessing.connection import wait as mp_wait
 
 import numpy as np
 
@@ -270,6 +271,11 @@ class _Rank:
         self.proc.start()
         self.pid = self.proc.pid
 
+    @property
+    def sentinel(self):
+        """Ready (multiprocessing.connection.wait) when the rank has ended."""
+        return self.proc.sentinel
+
     def poll(self):
         return self.proc.exitcode
 
@@ -303,19 +309,21 @@ def train_many(cases, world_size, device="cpu", precision="default", backend=Non
             log = open(os.path.join(tmp, f"rank{rank}.log"), "w+")
             logs.append(log)
             procs.append(_Rank(argv, dict(env, RANK=str(rank), LOCAL_RANK=str(rank)), log.name))
-        end = time.monotonic() + timeout
-        while True:  # the first failure ends the run; never wait on a rank that cannot finish
-            codes = [p.poll() for p in procs]
-            failed = [r for r, c in enumerate(codes) if c not in (None, 0)]
+        end, ended = time.monotonic() + timeout, []
+        while len(ended) < world_size:  # the first failure ends the run; never wait on a
+            # rank that cannot finish. Woken by each rank's end, so that the rank named is the
+            # first to fail (the cause), not a peer that failed because it was gone.
+            left = end - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"data-parallel run timed out after {timeout:g} s")
+            ready = set(mp_wait([p.sentinel for r, p in enumerate(procs) if r not in ended],
+                                timeout=left))
+            ended += [r for r, p in enumerate(procs) if p.sentinel in ready]
+            failed = [r for r in ended if procs[r].poll() != 0]
             if failed:
                 r = failed[0]
                 raise RuntimeError(f"data-parallel rank {r} of {world_size} failed "
-                                   f"({_how(codes[r])}): {_last_line(logs[r])}")
-            if all(c == 0 for c in codes):
-                break
-            if time.monotonic() > end:
-                raise RuntimeError(f"data-parallel run timed out after {timeout:g} s")
-            time.sleep(0.02)
+                                   f"({_how(procs[r].poll())}): {_last_line(logs[r])}")
         with np.load(out_file) as z:
             d = {k: z[k] for k in z.files}
         def group(i, prefix):  # "{i}/grad:W1" -> {"W1": ...}
