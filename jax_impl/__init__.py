@@ -41,7 +41,8 @@ def data_parallel_missing(world_size, **options):
 
 
 def data_parallel_environment(world_size):
-    """Its worker's XLA_FLAGS: `world_size` host CPU devices (set before jax starts)."""
+    """Its worker's XLA_FLAGS: at least `world_size` host CPU devices, the same count for
+    world sizes 1-8 (one worker serves them), set before jax starts."""
     from .data_parallel import data_parallel_environment as env
     return env(world_size)
 

@@ -22,10 +22,19 @@ import numpy as np
 AXIS = "ranks"
 
 
+# Host devices a data-parallel worker gets at least: one environment for world sizes 1-8, so
+# that one warm worker (comparisons.workers.acquire) serves them all. A mesh on the first N of
+# 8 devices computed bit for bit what a mesh of N of N does (every case and world size of
+# tests/test_data_parallel.py, jax 0.10.2, 2026-11-24).
+HOST_DEVICES = 8
+
+
 def data_parallel_environment(world_size: int) -> dict:
-    """The XLA flag that gives this process `world_size` CPU devices (before jax starts)."""
-    return {"XLA_FLAGS": f"--xla_force_host_platform_device_count={world_size}",
-            "JAX_NUM_CPU_DEVICES": str(world_size)}
+    """The XLA flag that gives this process max(world_size, HOST_DEVICES) CPU devices (before
+    jax starts)."""
+    n = max(world_size, HOST_DEVICES)
+    return {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+            "JAX_NUM_CPU_DEVICES": str(n)}
 
 
 def _shard_map():
