@@ -182,7 +182,7 @@ def acquire(module: str, entry: str = "train", threads: int = 1, env: dict | Non
     with _WARM_LOCK:
         while _WARM and _WARM.get(w.key):
             kept = _WARM[w.key].pop()
-            if kept.proc is not None and kept.proc.poll() is None:
+            if kept.alive:
                 return kept
     return w
 
@@ -191,7 +191,7 @@ def release(w: "Worker") -> None:
     """Done with `w`: kept for the next acquire within warm_workers() when it is alive and
     idle, else stopped."""
     with _WARM_LOCK:
-        if _WARM is not None and w.proc is not None and w.proc.poll() is None:
+        if _WARM is not None and w.alive:
             kept = _WARM.setdefault(w.key, [])
             if not any(k is w for k in kept):
                 kept.append(w)

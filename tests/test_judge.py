@@ -209,7 +209,6 @@ def test_nothing_compared_is_not_a_pass():
     assert s.verdicts == [] and s.exit_code == runner.EXIT_INCOMPLETE
 
 
-
 # --- Warm workers: a framework's import paid once per process, never a stale worker ----------
 
 @pytest.fixture
