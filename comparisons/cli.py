@@ -508,20 +508,27 @@ def walkthrough_command(args) -> int:
     if args.schedule:
         case = case.replace(schedule=args.schedule)
     impls, missing = _select(args.impl)
-    traces, skipped = walkthrough.traces(impls, case)
+    traces, skipped, errors = walkthrough.traces(impls, case)
+    skipped = {**missing, **skipped}
+    code = EXIT_DISAGREE if errors else EXIT_OK
     if args.json:
-        print(json.dumps({"case": case.name, "schedule": case.schedule, "skipped": skipped,
-                          "rows": [
+        print(json.dumps({"case": case.name, "schedule": case.schedule, "exit_code": code,
+                          "skipped": skipped, "errors": errors, "rows": [
             {"quantity": k, "values": v, "published": p, "ulp": walkthrough.ulps(v, case.dtype),
              "formula": walkthrough.formula(k.split("[")[0], case)[0],
              "function": walkthrough.formula(k.split("[")[0], case)[1]}
             for k, v, p in walkthrough.rows(traces, walkthrough.MAZUR_PUBLISHED
                                             if case.name.startswith("mazur") else {})]}))
-    else:
-        for name, why in {**missing, **skipped}.items():
-            print(f"note: {name} skipped: {why}", file=sys.stderr)
+        return code
+    if traces:
         print(walkthrough.render(case, traces, compact=args.compact))
-    return EXIT_OK
+    lines = ([f"not shown: {name}: {why}" for name, why in skipped.items()]
+             + [f"FAIL: {name} raised: {why}" for name, why in errors.items()])
+    if lines:
+        print("\n" + "\n".join(lines))
+    for name, why in errors.items():
+        print(f"error: walkthrough: {name} raised on {case.name}: {why}", file=sys.stderr)
+    return code
 
 
 def export_command(args) -> int:

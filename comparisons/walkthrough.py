@@ -52,9 +52,11 @@ def mirrored(impl) -> types.SimpleNamespace | None:
     return types.SimpleNamespace(**mods)
 
 
-def traces(impls: dict, case) -> tuple[dict, dict]:
-    """({impl: trace}, {impl: why it has none}) for the implementations in `impls`."""
-    out, skipped = {}, {}
+def traces(impls: dict, case) -> tuple[dict, dict, dict]:
+    """({impl: trace}, {impl: why it is not shown}, {impl: the error it raised}) for the
+    implementations in `impls`. Not shown: it does not support the case or has no
+    per-formula modules; an error is a failure of that implementation, never a skip."""
+    out, skipped, errors = {}, {}, {}
     for name, impl in impls.items():
         why = impl.unsupported(case)
         pkg = None if why else mirrored(impl)
@@ -63,19 +65,23 @@ def traces(impls: dict, case) -> tuple[dict, dict]:
             continue
         try:
             out[name] = trace(pkg, case)
-        except Exception as e:  # noqa: BLE001  (shown, not raised)
-            skipped[name] = f"{type(e).__name__}: {e}"
-    return out, skipped
+        except Exception as e:  # noqa: BLE001  (reported as that implementation's failure)
+            errors[name] = f"{type(e).__name__}: {e}"
+    return out, skipped, errors
 
 
 def trace(pkg, case) -> dict[str, np.ndarray]:
     """Ordered {name: array}: Z[l], A[l], the loss, then per layer going down dZ[l], dW[l],
     db[l], the updated W[l]+ and b[l]+ (when trainable), dA[l-1]; the first batch of the
-    case, at its initial parameters, one update by the case's schedule."""
-    X, Y, p = pkg.training.cast(case)
+    case, at its initial parameters, one update by the case's schedule. The batch is taken
+    from the case's arrays before they become the framework's tensors, so every framework
+    sees the same columns whatever its indexing allows."""
+    _, _, p = pkg.training.cast(case)
+    X, Y = case.X, case.Y
     if not case.full_batch and case.updates:
         idx = case.batch_order()[0]
         X, Y = X[:, idx], Y[:, idx]
+    X, Y = pkg.training.as_array(X, case.dtype), pkg.training.as_array(Y, case.dtype)
     net = pkg.network
     out: dict[str, np.ndarray] = {}
     AL, caches = net.forward_propagation(X, p, case.activations)

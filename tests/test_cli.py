@@ -153,6 +153,41 @@ def test_walkthrough_names_each_formula_and_where_every_implementation_computes_
     assert "`--schedule simultaneous` shows textbook gradient descent" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("case", ["gd-minibatch", "gd-sgd", "deep-relu", "seed003-and",
+                                  "cover-cce-sequential"])
+def test_walkthrough_shows_every_implementation_on_batched_cases(case, capsys):
+    """The first batch is taken from the case's arrays, so no framework's indexing rules can
+    drop its column (TensorFlow's tensors reject an index array)."""
+    from comparisons import protocol, walkthrough
+    assert main(["walkthrough", case, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["errors"] == {} and doc["exit_code"] == 0
+    shown = set(doc["rows"][0]["values"])
+    with_formulas = {n for n in registered_names()
+                     if walkthrough.mirrored(protocol.resolve(n)) is not None
+                     and not protocol.resolve(n).unsupported(catalogue.get(case))}
+    assert with_formulas <= shown, with_formulas - shown
+
+
+def test_walkthrough_an_implementation_that_raises_is_a_failure(monkeypatch, capsys):
+    from comparisons import walkthrough
+    real = walkthrough.trace
+
+    def broken(pkg, case):
+        if pkg.network.__name__.startswith("torch_impl"):
+            raise RuntimeError("deliberately broken")
+        return real(pkg, case)
+    monkeypatch.setattr(walkthrough, "trace", broken)
+    assert main(["walkthrough", "gd-minibatch", "--impl", "torch"]) == 1
+    out, err = capsys.readouterr()
+    assert "FAIL: torch raised: RuntimeError: deliberately broken" in out
+    assert "error: walkthrough: torch raised on gd-minibatch" in err
+    assert main(["walkthrough", "gd-minibatch", "--impl", "torch", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["errors"] == {"torch": "RuntimeError: deliberately broken"}
+    assert set(doc["rows"][0]["values"]) == {"reference"}
+
+
 def test_export_records_what_produced_its_numbers(tmp_path, capsys):
     # The worked example for two updates (its first is published), from a case file
     short = catalogue.get("mazur-sequential").to_dict()
