@@ -3,14 +3,48 @@ tf.GradientTape (no hand-written derivative in this package).
 
 Modules mirror reference/: activations, losses, network, training. float64 and float32. A
 whole run is one tf.function (a tf.while_loop over the case's batch order). Importing this
-package does not import tensorflow; `train` does, with TensorFlow's log noise turned off
-(TF_CPP_MIN_LOG_LEVEL=3 unless already set).
+package does not import tensorflow; its modules do, with TensorFlow's log noise turned off
+(TF_CPP_MIN_LOG_LEVEL=3 unless already set, and the two start-up lines that TensorFlow 2.21
+logs before its log level is read filtered from stderr: `tensorflow_logs_filtered`).
 """
 
 import contextlib
 import os
+import re
+import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before tensorflow loads: no log noise
+
+# Logged by TensorFlow's C++ start-up before absl reads any level: absl's notice, and oneDNN's
+# "custom operations are on" (information: oneDNN is TensorFlow's default, and is judged so).
+_START_UP_NOISE = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\) is "
+                             rb"called are written to STDERR|I\d{4} .*\] oneDNN custom "
+                             rb"operations are on\..*)\n", re.M)
+
+
+@contextlib.contextmanager
+def tensorflow_logs_filtered():
+    """Around the first `import tensorflow`: file descriptor 2 goes to a temporary file, and
+    what TensorFlow wrote there comes back to stderr without its two start-up lines. Other
+    output (a warning, an error) passes through, also when the import raises."""
+    if "tensorflow" in sys.modules:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            rest = _START_UP_NOISE.sub(b"", tmp.read())
+            if rest:
+                os.write(2, rest)
 
 IMPLEMENTATION = {
     "name": "tensorflow",
@@ -37,8 +71,8 @@ def train(case, **options):
 def environment(device="cpu", precision="default") -> dict:
     """TensorFlow's version, devices, threads, the CUDA/cuDNN versions it was built with and
     the TF32 setting in effect for a run at `precision`, for the manifest."""
-    from . import activations  # noqa: F401  (quiets the logs before tensorflow loads)
-    import tensorflow as tf
+    with tensorflow_logs_filtered():
+        import tensorflow as tf
     build = tf.sysconfig.get_build_info()
     env = {"tensorflow": tf.__version__,
            "devices": [d.name for d in tf.config.list_logical_devices()], "device": device,
@@ -65,4 +99,4 @@ def precision_mode(precision="default"):
         tf.config.experimental.enable_tensor_float_32_execution(saved)
 
 
-__all__ = ["IMPLEMENTATION", "environment", "precision_mode", "train"]
+__all__ = ["IMPLEMENTATION", "environment", "precision_mode", "tensorflow_logs_filtered", "train"]

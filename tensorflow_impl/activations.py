@@ -5,7 +5,10 @@ leaky_relu'(0) = 0.01 are TensorFlow's own conventions (ReluGrad and LeakyReluGr
 Z > 0), which the reference follows.
 """
 
-import tensorflow as tf
+from . import tensorflow_logs_filtered
+
+with tensorflow_logs_filtered():
+    import tensorflow as tf
 
 LEAKY_RELU_SLOPE = 0.01
 

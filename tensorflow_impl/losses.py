@@ -6,7 +6,10 @@ TensorFlow's own kernels (sigmoid_cross_entropy_with_logits,
 softmax_cross_entropy_with_logits).
 """
 
-import tensorflow as tf
+from . import tensorflow_logs_filtered
+
+with tensorflow_logs_filtered():
+    import tensorflow as tf
 
 from .activations import vjp
 

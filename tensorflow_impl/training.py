@@ -6,7 +6,11 @@ every update's batch (so a short last batch needs no padding and no retrace).
 """
 
 import numpy as np
-import tensorflow as tf
+
+from . import tensorflow_logs_filtered
+
+with tensorflow_logs_filtered():
+    import tensorflow as tf
 
 from reference.case import TrainResult
 
