@@ -356,7 +356,11 @@ def _validate(c: Case) -> None:
     c.Y = _matrix("Y", c.Y)
     if c.X.shape[0] != c.layers[0]:
         _fail(f"X has shape {c.X.shape}, but n[0]={c.layers[0]} requires ({c.layers[0]}, m)")
-    if c.Y.shape != (c.layers[-1], c.X.shape[1]):
+    if c.Y.shape[1] != c.X.shape[1]:  # m is both's: neither is blamed for the other
+        _fail(f"X, Y: X has {c.X.shape[1]} samples (shape {c.X.shape}) and Y has "
+              f"{c.Y.shape[1]} (shape {c.Y.shape}); samples are columns, so they must agree: "
+              f"X is (n[0], m) = ({c.layers[0]}, m) and Y is (n[{L}], m) = ({c.layers[-1]}, m)")
+    if c.Y.shape[0] != c.layers[-1]:
         _fail(f"Y has shape {c.Y.shape}, but n[{L}]={c.layers[-1]}, m={c.X.shape[1]} requires "
               f"{(c.layers[-1], c.X.shape[1])}")
     if c.loss == "bce" and (c.Y.min() < 0 or c.Y.max() > 1):
