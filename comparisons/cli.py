@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reference.case import DEFAULT_MAX_MEMORY, CaseError, case_cost, check_memory, parse_bytes
 
-from . import catalogue, devices, protocol, runner
+from . import catalogue, devices, output, protocol, runner
 from .runner import EXIT_DISAGREE, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 
 EXIT_STATUS = f"""exit status:
@@ -25,6 +25,7 @@ EXIT_STATUS = f"""exit status:
      nothing was run and nothing written
   {EXIT_INCOMPLETE}  nothing was compared: fewer than two implementations ran (the line says
      what is missing and how to install it)
+  130  interrupted (Ctrl-C), 143  terminated (SIGTERM): workers ended, nothing written
 """
 
 
@@ -333,6 +334,16 @@ def _case_arg(text, max_memory=DEFAULT_MAX_MEMORY):
                      "list`) nor a .json/.toml case file")
 
 
+def _out_dir(out: Path, option: str = "--out") -> bool:
+    """Check the output directory before any work (exit 2); True when this run created it
+    (output.staged removes it again if the run is interrupted)."""
+    try:
+        return output.check_writable(out)
+    except OSError as e:
+        raise UsageError(f"{option}: cannot write to {out} "
+                         f"({getattr(e, 'strerror', None) or e})") from None
+
+
 def _check_cost(cases, impls, max_memory):
     # one process per implementation, N per data-parallel variant
     processes = max(1, sum(getattr(i, "world_size", 1) for n, i in impls.items()
@@ -349,10 +360,6 @@ def _check_cost(cases, impls, max_memory):
 def main_job(args) -> int:
     from . import report
     out = Path(args.out)
-    try:
-        report.check_writable(out)
-    except OSError as e:
-        raise UsageError(f"--out: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
     impls, missing = _select(args.impl)
     names = catalogue.names()
     if args.cases:
@@ -369,17 +376,19 @@ def main_job(args) -> int:
         return EXIT_INCOMPLETE
     show = _progress(not args.quiet)
     from . import manifest, plots
-    plotter = None if args.no_plots else plots.Plotter(out / "plots")
-    session = runner.run(cases, impls, missing, timeout=args.timeout, progress=show,
-                         exitfirst=args.exitfirst, options=options,
-                         judged_case=plotter.case if plotter is not None else None,
-                         slowest_first=report.training_seconds(out))
-    print(report.text_table(session.verdicts))
-    path, published_ok = report.write(
-        out, session, manifest.manifest(session.environments, digest=manifest.digest(impls),
-                                        options=options),
-        bench=_latest_bench(out), plots=plotter)
-    report.write_oracles(out, session.oracles)
+    with output.staged(out, _out_dir(out)) as stage:  # an interrupted job writes nothing
+        plotter = None if args.no_plots else plots.Plotter(stage / "plots")
+        session = runner.run(cases, impls, missing, timeout=args.timeout, progress=show,
+                             exitfirst=args.exitfirst, options=options,
+                             judged_case=plotter.case if plotter is not None else None,
+                             slowest_first=report.training_seconds(out))
+        print(report.text_table(session.verdicts))
+        _, published_ok = report.write(
+            stage, session, manifest.manifest(session.environments,
+                                              digest=manifest.digest(impls), options=options),
+            bench=_latest_bench(out), plots=plotter)
+        report.write_oracles(stage, session.oracles)
+    path = out / "report.md"
     wall = time.perf_counter() - STARTED
     slowest = max(session.training_seconds().items(), key=lambda kv: kv[1], default=None)
     pace = (f" ({wall / slowest[1]:.2f} x the training time of the slowest implementation, "
@@ -419,7 +428,7 @@ def run_command(args) -> int:
                            if r.status == "ok" else {"status": r.status, "message": r.message}
                            for impl, r in runs.items()},
                "parity": [v.to_dict() for v in session.verdicts]}
-        print(json.dumps(finite(doc), default=report._json_default))
+        print(output.dumps(doc))
         return code
     for impl, r in session.runs[case.name].items():
         if r.status == "ok":
@@ -433,17 +442,6 @@ def run_command(args) -> int:
     return code
 
 
-def finite(o):
-    """JSON has no NaN or infinity: non-finite values (a diverged run) become null."""
-    if isinstance(o, float):
-        return o if o == o and abs(o) != float("inf") else None
-    if isinstance(o, dict):
-        return {k: finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [finite(v) for v in o]
-    return o
-
-
 def verify_command(args) -> int:
     from . import judge, report, verify
     case = _case_arg(args.case, args.max_memory)
@@ -455,10 +453,9 @@ def verify_command(args) -> int:
     verdicts = judge.judge_case(oracle, {args.name: judge.Run(args.name, "ok", result)})
     code = EXIT_DISAGREE if any(v.failing for v in verdicts) else EXIT_OK
     if args.json:
-        print(json.dumps(finite({"case": case.name, "dtype": case.dtype, "exit_code": code,
-                                 "verdict": "pass" if code == 0 else "fail",
-                                 "parity": [v.to_dict() for v in verdicts]}),
-                         default=report._json_default))
+        print(output.dumps({"case": case.name, "dtype": case.dtype, "exit_code": code,
+                            "verdict": "pass" if code == 0 else "fail",
+                            "parity": [v.to_dict() for v in verdicts]}))
         return code
     print(report.text_table(verdicts))
     for v in verdicts:
@@ -471,7 +468,7 @@ def verify_command(args) -> int:
 
 
 def conform_command(args) -> int:
-    from . import conform, report
+    from . import conform
     if not 0 <= args.examples <= 10_000:
         raise UsageError(f"--examples: expected 0..10000, got {args.examples}")
     xfail = conform.read_entries(args.xfail) if args.xfail else []
@@ -484,15 +481,14 @@ def conform_command(args) -> int:
             raise UsageError(f"--world-size: {impl.name} declares no data-parallel training")
         _data_parallel(impls, {}, args.world_size, options)
     out = Path(args.out)  # created only once every argument is known to be good
-    try:
-        report.check_writable(out)
-    except OSError as e:
-        raise UsageError(f"--out: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
-    doc, code = conform.conform(args.implementation, examples=args.examples, seed=args.seed,
-                                xfail=xfail, skip=skip, timeout=args.timeout, options=options,
-                                world_size=args.world_size,
-                                progress=_progress(not args.quiet))
-    path = conform.write(out, doc)
+    with output.staged(out, _out_dir(out)) as stage:
+        doc, code = conform.conform(args.implementation, examples=args.examples,
+                                    seed=args.seed, xfail=xfail, skip=skip,
+                                    timeout=args.timeout, options=options,
+                                    world_size=args.world_size,
+                                    progress=_progress(not args.quiet))
+        conform.write(stage, doc)
+    path = out / "conformance.md"
     if "missing" in doc:
         print(f"INCOMPLETE: {doc['implementation']} cannot run here: {doc['missing']}",
               file=sys.stderr)
@@ -534,30 +530,24 @@ def walkthrough_command(args) -> int:
 def export_command(args) -> int:
     from . import export
     out = Path(args.directory)
-    try:
-        from . import report
-        report.check_writable(out)
-    except OSError as e:
-        raise UsageError(f"export: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
     cases = [_case_arg(c, args.max_memory) for c in args.cases] if args.cases else None
     if cases:
         _check_cost(cases, {"reference": None}, args.max_memory)
-    written = export.export(out, cases, progress=_progress(not args.quiet))
+    with output.staged(out, _out_dir(out, "export")) as stage:
+        written = export.export(stage, cases, progress=_progress(not args.quiet))
     print(f"wrote {len(written)} golden files, index.json and GOLDEN.md to {out}/")
     return EXIT_OK
 
 
 def bench_command(args) -> int:
-    from . import bench, report
+    from . import bench
     out = Path(args.out)
-    try:
-        report.check_writable(out)
-    except OSError as e:
-        raise UsageError(f"--out: cannot write to {out} ({getattr(e, 'strerror', None) or e})")
     impls, missing = _select(args.impl)
-    doc = bench.run(impls, quick=args.quick, progress=_progress(not args.quiet and not args.json))
-    doc["missing"] = missing
-    (out / "bench.json").write_text(json.dumps(doc, indent=2) + "\n")
+    with output.staged(out, _out_dir(out)) as stage:
+        doc = bench.run(impls, quick=args.quick,
+                        progress=_progress(not args.quiet and not args.json))
+        doc["missing"] = missing
+        (stage / "bench.json").write_text(json.dumps(doc, indent=2) + "\n")
     if args.json:
         print(json.dumps(doc))
     else:
@@ -607,9 +597,25 @@ COMMANDS = {None: main_job, "run": run_command, "verify": verify_command,
             "list": list_command}
 
 
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # the shell's 128 + SIGINT, 128 + SIGTERM
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the main thread is, so that it unwinds like Ctrl-C: workers
+    ended, staged output removed."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
+    import signal
+    import threading
     stdout = sys.stdout
     sys.stdout = _Stdout(stdout)
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     try:
         args = _parse(argv)
         return COMMANDS[args.command](args)
@@ -620,8 +626,13 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_DISAGREE
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Terminated:
+        print("error: terminated (SIGTERM); nothing was written", file=sys.stderr)
+        return EXIT_TERMINATED
     finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
         sys.stdout.flush()
         sys.stdout = stdout

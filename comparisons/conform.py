@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import json
 import re
 from pathlib import Path
 
 from . import campaign, catalogue, protocol, report, runner
 from .judge import FAILING, PASS, SKIPPED, XFAIL, XPASS, ORACLE_NAME, summary
+from .output import dumps
 
 _ENTRY = re.compile(r"^\s*([^\s#:]+)(?::(float32|float64))?\s*#\s*(\S.*)$")
 
@@ -160,10 +160,8 @@ def markdown(doc: dict) -> str:
 
 
 def write(out: Path, doc: dict) -> Path:
-    from .cli import finite
     out.mkdir(parents=True, exist_ok=True)
-    (out / "conformance.json").write_text(json.dumps(finite(doc), indent=1,
-                                                     default=report._json_default) + "\n")
+    (out / "conformance.json").write_text(dumps(doc, indent=1) + "\n")
     path = out / "conformance.md"
     path.write_text(markdown(doc))
     return path

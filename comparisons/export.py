@@ -20,6 +20,7 @@ from reference import network, training
 from . import catalogue
 from .judge import make_oracle
 from .manifest import manifest
+from .output import finite
 from .parity import compare_results, pair_bounds
 
 FORMAT = "backprop-parity-golden/2"
@@ -108,7 +109,7 @@ def export(directory, cases=None, progress=None) -> list[Path]:
         path = out / f"{case.name}.json"
         with np.errstate(all="ignore"):
             record = golden(case)
-        from .cli import finite  # a diverged value is null in "values"; "hex" keeps inf, nan
+        # a diverged value is null in "values"; "hex" keeps inf, nan
         path.write_text(json.dumps(finite(record), allow_nan=False) + "\n")
         written.append(path)
     index = {"format": FORMAT, "cases": [c.name for c in cases],

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .judge import ERROR, FAIL, ORACLE_NAME, PASS, SKIPPED, XFAIL, XPASS, summary
+from .output import dumps
 
 # The worked example's published figures (seed 001 / Mazur 2015), for the report only:
 # (label, case, getter, published, expected to match). The simultaneous rows are expected
@@ -155,17 +156,6 @@ def result_dict(r) -> dict:
             "initial_outputs": np.asarray(r.initial_outputs, dtype=np.float64).tolist()}
 
 
-def check_writable(out: Path) -> None:
-    """Raise OSError (with the reason) unless `out` is, or can be made, a writable directory.
-    Called before any work, so that a bad --out costs nothing."""
-    if out.exists() and not out.is_dir():
-        raise OSError(f"{out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    probe = out / ".backprop-parity-write-test"
-    probe.write_text("")
-    probe.unlink()
-
-
 def training_seconds(out: Path) -> dict:
     """{implementation: total training seconds} of the report in `out`, or {} if none."""
     try:
@@ -249,8 +239,7 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
                      for name, runs in session.runs.items()},
            "parity": [v.to_dict() for v in session.verdicts], "published": pub,
            "device_matrix": device_matrix(session, manifest)}
-    from .cli import finite
-    (out / "results.json").write_text(json.dumps(finite(doc), default=_json_default) + "\n")
+    (out / "results.json").write_text(dumps(doc) + "\n")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     impls = list(session.impls)
     md = ["# backprop-parity report", "", f"**{verdict_line(session, published_ok)}**", "",
@@ -316,13 +305,3 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
     path = out / "report.md"
     path.write_text("\n".join(md))
     return path, published_ok
-
-
-def _json_default(o):
-    if isinstance(o, (np.floating, np.integer)):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(type(o).__name__)

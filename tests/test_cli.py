@@ -55,6 +55,43 @@ def assert_one_line_exit_2(proc, *, contains=""):
     assert contains in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("sig, code, earlier", [("SIGINT", 130, False), ("SIGTERM", 143, True)],
+                         ids=["ctrl-c-new-out", "sigterm-earlier-report"])
+def test_an_interrupted_main_job_writes_nothing_and_leaves_no_worker(tmp_path, sig, code, earlier):
+    """Interrupted mid-run: exit 130 (Ctrl-C) or 143 (SIGTERM), no --out created, an earlier
+    report left as it was, and every worker ended."""
+    import signal
+
+    import psutil
+    out = tmp_path / "report"
+    if earlier:
+        out.mkdir()
+        (out / "report.md").write_text("earlier")
+    proc = subprocess.Popen([sys.executable, "-m", "comparisons", "--out", str(out), "--impl",
+                             "torch", "--no-plots"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stderr:  # progress: the workers are up and a case is judged
+            if line.startswith("[2/"):
+                break
+        proc.send_signal(getattr(signal, sig))
+        rest = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == code, rest[-2000:]
+    assert "nothing was written" in rest and "Traceback" not in rest, rest[-2000:]
+    if earlier:
+        assert sorted(p.name for p in out.iterdir()) == ["report.md"]
+        assert (out / "report.md").read_text() == "earlier"
+    else:
+        assert not out.exists()
+    time.sleep(0.5)
+    left = [p for p in psutil.process_iter(["cmdline"])
+            if "comparisons.workers" in " ".join(p.info["cmdline"] or [])
+            and str(proc.pid) in (p.info["cmdline"] or [])]
+    assert not left, left
+
+
 # --- run --------------------------------------------------------------------------------------
 
 def test_run_json_is_one_document_with_exact_floats(tmp_path, capsys):
