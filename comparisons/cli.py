@@ -286,6 +286,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="exit 1 if a figure in these files differs from the report")
     f.add_argument("--update", nargs="+", metavar="FILE", default=[],
                    help="rewrite the figures in these files from the report")
+    f.add_argument("--strict", action="store_true",
+                   help="with --check: also require the figures measured on the frameworks' "
+                        "kernels to equal this report's (on the machine the file names)")
     ls = command("list", "the catalogue cases, or with --impl the implementations")
     ls.add_argument("--impl", action="store_true", help="list the registered implementations")
     return p
@@ -559,18 +562,31 @@ def bench_command(args) -> int:
 def figures_command(args) -> int:
     from . import figures
     try:
-        values = figures.compute(figures.load(args.report))
+        doc, manifest = figures.load(args.report)
+        values, accept = figures.compute(doc, manifest), figures.accepted(doc)
     except (OSError, ValueError, KeyError) as e:
         raise UsageError(f"--report: no main job's results.json in {args.report} "
                          f"({type(e).__name__}: {e}); run `python -m comparisons` first")
     if not args.check and not args.update:
         for k, v in values.items():
-            print(f"{k:<24} {v}")
+            print(f"{k:<24} {figures.FIGURES[k].kind:<10} {v}")
     code = EXIT_OK
     for path in args.check:
-        for key, doc, measured in figures.differences(Path(path).read_text(), values):
-            print(f"{path}: {key}: documented {doc!r}, measured {measured!r}")
+        text = Path(path).read_text()
+        for key, doc_value, measured in figures.differences(
+                text, values, accept, kinds=(figures.EXACT, figures.REFERENCE)):
+            print(f"{path}: {key}: documented {doc_value!r}, measured {measured!r}")
             code = EXIT_DISAGREE
+        where = dict(figures.MARK.findall(text)).get("measured-on", "(not stated)")
+        for key, doc_value, measured in figures.differences(text, values,
+                                                             kinds=(figures.MEASURED,)):
+            if key == "measured-on":
+                continue
+            print(f"{path}: {key}: documented {doc_value!r} (measured on {where.strip()}), "
+                  f"here {measured!r}" + ("" if args.strict else
+                                          ": a figure of the frameworks' kernels, not checked "
+                                          "(--strict checks it)"))
+            code = EXIT_DISAGREE if args.strict else code
     for path in args.update:
         Path(path).write_text(figures.update(Path(path).read_text(), values))
     return code

@@ -6,6 +6,7 @@ Each implementation's entry is the `environment()` it reported from the process 
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -16,6 +17,12 @@ import sys
 from pathlib import Path
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")
+# Variables that choose which CPU kernels run, and so how sums are ordered and rounded:
+# a report's framework-measured figures depend on them (comparisons/figures.py).
+KERNEL_VARIABLES = ("OPENBLAS_CORETYPE", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ATEN_CPU_CAPABILITY",
+                    "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")
+# CPU features that decide the widest vector kernels a library may pick, widest last.
+ISA_FLAGS = ("sse4_2", "avx", "fma", "avx2", "avx512f")
 
 
 def _cpu_model() -> str:
@@ -27,6 +34,19 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def _isa() -> list[str]:
+    """The ISA_FLAGS this CPU has (from /proc/cpuinfo; [] where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    have = set(line.split(":", 1)[1].split())
+                    return [x for x in ISA_FLAGS if x in have]
+    except OSError:
+        pass
+    return []
 
 
 def version() -> str:
@@ -88,7 +108,7 @@ def digest(impls: dict) -> str:
 
 
 def manifest(environments: dict | None = None, options: dict | None = None, **extra) -> dict:
-    """Versions, commit, platform, CPU, thread settings, the run's device and precision mode
+    """Versions, commit, date, platform, CPU and its vector ISA, thread and kernel settings, the run's device and precision mode
     (`options`, as the implementations received them) and, per implementation, what its own
     process reported (its device, versions and effective precision settings), as a
     JSON-ready dict."""
@@ -101,7 +121,10 @@ def manifest(environments: dict | None = None, options: dict | None = None, **ex
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "cpu_isa": _isa(),
+        "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
         "threads_env": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
+        "kernels_env": {k: os.environ[k] for k in KERNEL_VARIABLES if k in os.environ},
         "device": options.get("device", devices.DEFAULT_DEVICE),
         "precision": options.get("precision", devices.DEFAULT_PRECISION),
         "nvidia_driver": devices.driver(),
