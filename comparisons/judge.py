@@ -106,10 +106,11 @@ class PairVerdict:
         return max(rows, key=lambda r: r.worst_ratio) if rows else None
 
     def info(self, prefix: str) -> tuple[float, int]:
-        """(max rel, max ULP) over the rows whose name starts with `prefix` (information)."""
+        """(max rel, max ULP) over the rows whose name starts with `prefix` (information);
+        max rel is nan when no element of them stands above its bound."""
         rows = [r for r in self.judged if r.name.startswith(prefix) and not r.note]
-        return (max((r.max_rel for r in rows), default=0.0),
-                max((r.max_ulp for r in rows), default=0))
+        rels = [r.max_rel for r in rows if r.max_rel == r.max_rel]
+        return (max(rels, default=float("nan")), max((r.max_ulp for r in rows), default=0))
 
     def to_dict(self) -> dict:
         w = self.worst

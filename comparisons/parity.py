@@ -9,7 +9,8 @@ E(x) is the first-order rounding bound of the formula that produced x, computed 
 reference from the magnitudes of its terms (reference/bounds.py); u is each side's unit
 roundoff; gamma = 1 / (1 - n u) covers the second-order terms (Higham's gamma_n); kappa is the
 run's measured amplification of per-update rounding (`amplification`). The *ratio* of |a - b|
-to that bound decides: <= 1 passes. Max abs, max rel and max ULP are reported as information.
+to that bound decides: <= 1 passes. Max abs, max rel (over the elements larger than their
+bound) and max ULP are reported as information.
 The argument is in TOLERANCES.md.
 """
 
@@ -42,7 +43,7 @@ class Comparison:
     worst_ratio: float        # max over elements of |a - b| / bound; <= 1 passes
     worst_index: tuple | None
     max_abs: float
-    max_rel: float
+    max_rel: float            # over the elements larger than their bound (nan: none is)
     max_ulp: int
     skipped: str = ""         # why this tensor was not judged ("" when it was)
     note: str = ""            # a failure that is not a ratio (shape, dtype, divergence)
@@ -66,8 +67,13 @@ class Comparison:
         at = "" if self.worst_index is None else str(list(self.worst_index))
         extra = f", {self.unbounded} not judged: bound overflows" if self.unbounded else ""
         return (f"{self.name:<16} {str(self.shape):<10} error/bound {self.worst_ratio:<9.3g} "
-                f"at {at:<8} (max abs {self.max_abs:.2e}, max rel {self.max_rel:.2e}, "
+                f"at {at:<8} (max abs {self.max_abs:.2e}, max rel {_rel(self.max_rel)}, "
                 f"max ULP {self.max_ulp}{extra})  {self.status}")
+
+
+def _rel(x: float) -> str:
+    """max rel as shown: '–' where no element stands above its bound."""
+    return f"{x:.2e}" if x == x else "–"
 
 
 def ulp_distance(a, b) -> np.ndarray:
@@ -125,18 +131,24 @@ def compare(name: str, a, b, bound, kind: str = STEP0, dtype: str | None = None)
     unbounded = int((~judgeable).sum())
     if unbounded == a.size:
         return skipped(name, a.shape, kind, "its bound overflows the float range")
+    # Relative error only where the value stands above its own bound: an element within its
+    # rounding bound of 0 (an exact 0 computed as 1e-17, say) has a relative error of ~1 that
+    # measures nothing. nan when no element qualifies.
+    resolved = fa & judgeable & (mag > bound)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        rel = np.where(mag > 0, diff / mag, 0.0)
+        rel = np.where(resolved, diff / np.where(resolved, mag, 1.0), 0.0)
         # bound 0: computed exactly, so any difference is infinitely far outside it
         ratio = np.where(judgeable & (diff > 0), diff / np.where(judgeable, bound, 1.0), 0.0)
-    # ULP (information) in the lower of the two precisions, over the elements of one sign:
-    # across zero, a count of floats measures nothing (1e-300 and -1e-300 are 9e18 apart)
+    # ULP (information) in the lower of the two precisions, over the elements of one sign
+    # that stand above their bound: across zero, or within rounding of it, a count of floats
+    # measures nothing (1e-300 and -1e-300 are 9e18 apart)
     low = a.dtype if np.finfo(a.dtype).eps >= np.finfo(b.dtype).eps else b.dtype
     ulp = ulp_distance(np.where(fa, a, 0).astype(low), np.where(fb, b, 0).astype(low))
-    ulp = np.where(np.sign(a64) == np.sign(b64), ulp, 0)
+    ulp = np.where((np.sign(a64) == np.sign(b64)) & resolved, ulp, 0)  # as max rel: above E
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     return Comparison(name, a.shape, kind, float(ratio[worst]),
-                      tuple(int(i) for i in worst), float(diff.max()), float(rel.max()),
+                      tuple(int(i) for i in worst), float(diff.max()),
+                      float(rel.max()) if resolved.any() else float("nan"),
                       int(ulp.max()), unbounded=unbounded)
 
 

@@ -76,6 +76,11 @@ COLUMNS = ("case", "dtype", "pair", "error/bound", "at tensor", "κ", "info: max
            "info: max ULP grad", "verdict")
 
 
+INFO_LEGEND = ("info columns (never decide): max rel over the gradients' elements that stand "
+               "above their own bound, – where none does (an exact 0 computed as 1e-17 has a "
+               "relative error of 1 that measures nothing); max ULP over the same elements, of one sign.")
+
+
 def table_rows(verdicts) -> list[tuple]:
     rows = []
     for v in verdicts:
@@ -85,7 +90,7 @@ def table_rows(verdicts) -> list[tuple]:
         rows.append((v.case, v.dtype, f"{v.pair[0]} vs {v.pair[1]}",
                      f"{w.worst_ratio:.3g}" if judged else "–",
                      w.name if judged else "–", f"{v.kappa:.3g}",
-                     f"{rel:.2e}" if judged else "–", str(ulp) if judged else "–",
+                     f"{rel:.2e}" if judged and rel == rel else "–", str(ulp) if judged else "–",
                      v.status if not v.not_judged or v.status != PASS
                      else f"pass ({len(v.not_judged)} not judged)"))
     return rows
@@ -101,6 +106,7 @@ def text_table(verdicts) -> str:
               for v in verdicts for r in v.not_judged]
     if notes:
         lines += ["notes:"] + notes
+    lines.append(INFO_LEGEND)
     return "\n".join(lines)
 
 
@@ -264,7 +270,8 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
     md += ["", "The published 0.291027924 and the 10,000-update figures are the *sequential* "
            "schedule's; textbook (simultaneous) gradient descent gives 0.291027774 after one "
            "update and does not reproduce them (ERRATA.md).", "",
-           "## Parity table", "", markdown_table(session.verdicts), "", KAPPA_TEXT]
+           "## Parity table", "", markdown_table(session.verdicts), "", INFO_LEGEND, "",
+           KAPPA_TEXT]
     notes = [f"- {v.case}, {v.pair[0]} vs {v.pair[1]}: {v.message}"
              for v in session.verdicts if v.message]
     notes += [f"- {v.case}, {v.pair[0]} vs {v.pair[1]}: `{r.name}` not judged: {r.skipped}"

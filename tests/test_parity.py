@@ -323,3 +323,15 @@ def test_a_short_run_keeps_the_rounding_its_updates_leave_behind():
     results = {n: implementation(n)[1].train(case) for n in registered_names()
                if not implementation(n)[0].unsupported(case)}
     assert_no_failure(judge(case, results), "the campaign's draw")
+
+
+def test_relative_error_is_information_only_where_it_means_something():
+    """max rel and max ULP count only elements that stand above their bound: an exact 0
+    computed as 1e-17 (within its bound) has a relative error of 1 that measures nothing."""
+    exact_zero = compare("dW1", np.array([[1e-17, 2.0]]), np.array([[0.0, 2.0 + 4e-16]]),
+                         np.array([[1e-16, 1e-15]]))
+    assert exact_zero.ok and exact_zero.max_rel == pytest.approx(2e-16, rel=0.1)
+    assert exact_zero.max_ulp == 1
+    unresolved = compare("db1", np.array([1e-17]), np.array([0.0]), np.array([1e-16]))
+    assert unresolved.ok and unresolved.max_rel != unresolved.max_rel  # nan: shown as –
+    assert "max rel –" in unresolved.line()
