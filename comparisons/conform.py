@@ -89,6 +89,9 @@ def conform(name: str, *, examples: int = 20, seed: int = 0, xfail=None, skip=No
     session = runner.run(run_cases, {ORACLE_NAME: protocol.resolve(ORACLE_NAME),
                                      impl.name: impl}, timeout=timeout, progress=progress,
                           options=options)
+    if impl.name in session.missing:  # it cannot import here: reported once, nothing judged
+        return ({"implementation": impl.name, "missing": session.missing[impl.name]},
+                runner.EXIT_INCOMPLETE)
     mine = [v for v in session.verdicts if v.pair[0] == impl.name]
     published = [dict(r, computed=r["computed"].get(impl.name),
                       matches=r["matches"].get(impl.name)) for r in report.published_rows(session)]

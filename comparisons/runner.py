@@ -12,7 +12,7 @@ import time
 
 from . import judge, protocol
 from .judge import ERROR, ORACLE_NAME, SKIPPED, Oracle, Run
-from .workers import Pool, WorkerError, acquire
+from .workers import Pool, Unavailable, WorkerError, acquire
 
 # The key of the oracles' worker in the pool: not a valid implementation name.
 ORACLE_WORKER = " oracle"
@@ -89,6 +89,8 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
     the slowest first, so that the run's critical path starts soonest."""
     t0 = time.perf_counter()
     options = options or {}
+    missing, impls = dict(missing or {}), dict(impls)
+    missing_before = dict(missing)
     device = options.get("device", "cpu")
     precision = options.get("precision", "default")
     oracles = {} if oracles is None else oracles
@@ -127,10 +129,20 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
             if ORACLE_NAME in impls and ORACLE_NAME not in runs[case.name]:
                 runs[case.name][ORACLE_NAME] = _reference_run(case, o)
             done = [f"reference {o.seconds:.2f} s + kappa {o.kappa_seconds:.2f} s"]
-            for n in impls:
+            for n in list(impls):
                 if (case.name, n) in futures:
-                    runs[case.name][n] = r = _collect(n, futures[case.name, n])
+                    try:
+                        runs[case.name][n] = r = _collect(n, futures[case.name, n])
+                    except Unavailable as e:  # not run, like one that is not installed
+                        missing[n] = cannot_import(impls.pop(n), e)
+                        for runs_of in runs.values():
+                            runs_of.pop(n, None)
+                        verdicts = [v for v in verdicts if n not in v.pair]
+                        done.append(f"{n} cannot run here")
+                        continue
                     done.append(f"{n} {r.seconds:.2f} s" if r.status == "ok" else f"{n} {r.status}")
+            if set(missing) - set(missing_before) and not any(n != ORACLE_NAME for n in impls):
+                break  # every implementation but the reference cannot run: nothing to compare
             if progress:
                 progress(i, len(cases), f"{case.name}: {', '.join(done)}")
             ordered = {n: runs[case.name][n] for n in impls if n in runs[case.name]}
@@ -146,11 +158,12 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
         pool.close(wait=False)
         raise
     pool.close(wait=len(judged) == len(cases))
-    environments = {n: w.environment for n, w in workers.items()}
+    environments = {n: w.environment for n, w in workers.items()
+                    if n in impls or n == ORACLE_WORKER}
     if ORACLE_NAME in impls:
         import reference
         environments[ORACLE_NAME] = reference.environment()
-    return Session(judged, impls, dict(missing or {}),
+    return Session(judged, impls, missing,
                    {c.name: oracles[c.name] for c in judged},
                    {c.name: runs[c.name] for c in judged}, verdicts, environments,
                    time.perf_counter() - t0, dict(pool.peak_rss))
@@ -173,9 +186,19 @@ def _reference_run(case, oracle: Oracle) -> Run:
     return Run(ORACLE_NAME, "ok", result, time.perf_counter() - t)
 
 
+def cannot_import(impl, error: Unavailable) -> str:
+    """Why `impl` cannot run here, once, with what to install."""
+    fix = (f"install it with `pip install {error.module}` (the usual package of module "
+           f"{error.module!r}), or install {impl.name}'s package with the dependencies it "
+           f"should declare: {impl.install}" if error.module else f"install: {impl.install}")
+    return f"cannot import ({error.error}); {fix}"
+
+
 def _collect(name, future) -> Run:
     try:
         result, seconds = future.result()
+    except Unavailable:
+        raise
     except WorkerError as e:
         return Run(name, ERROR, message=str(e))
     return Run(name, "ok", result, seconds)

@@ -25,9 +25,11 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import importlib
+import importlib.util
 import json
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -52,6 +54,23 @@ STARTUP_TIMEOUT = 120.0
 
 class WorkerError(RuntimeError):
     """A run failed in its worker: an exception, a timeout or the worker's death."""
+
+
+class Unavailable(WorkerError):
+    """The implementation cannot run here at all: a module it imports is not installed
+    (ModuleNotFoundError while loading it, its per-formula modules, or in a run). Not a
+    verdict about its numbers; every later task of its worker fails with the same error."""
+
+    def __init__(self, error: str):
+        self.error = error
+        m = re.search(r"No module named '([^']+)'", error)
+        self.module = m.group(1).split(".")[0] if m else None
+        super().__init__(f"cannot import ({error})")
+
+
+# The protocol's optional per-formula modules: loaded with the implementation, so that a
+# module they import and this machine lacks is found before any case runs.
+PROTOCOL_MODULES = ("activations", "losses", "network", "training")
 
 
 def _rss_bytes() -> int:
@@ -104,6 +123,9 @@ def _worker_main(conn, module: str, entry: str, parent: int, env_options: dict) 
     warnings.filterwarnings("ignore")
     try:
         mod = importlib.import_module(module)
+        for sub in PROTOCOL_MODULES if hasattr(mod, "__path__") else ():
+            if importlib.util.find_spec(f"{module}.{sub}") is not None:
+                importlib.import_module(f"{module}.{sub}")
         fn = getattr(mod, entry)
         env = _environment(mod, env_options)
     except BaseException as e:  # noqa: BLE001  (reported, not raised)
@@ -125,6 +147,9 @@ def _worker_main(conn, module: str, entry: str, parent: int, env_options: dict) 
                 payload = [_as_result(x) for x in out] if isinstance(out, list) else _as_result(out)
             else:
                 payload = out
+        except ModuleNotFoundError as e:  # this machine lacks a module: no verdict possible
+            conn.send(("unavailable", f"{type(e).__name__}: {e}"))
+            continue
         except BaseException as e:  # noqa: BLE001
             conn.send(("error", f"{type(e).__name__}: {e}".splitlines()[0][:500],
                        traceback.format_exc()[-4000:], _rss_bytes()))
@@ -249,6 +274,8 @@ class Worker:
         msg = self._receive(self.startup_timeout, "starting")
         if msg[0] == "unavailable":
             self.stop()
+            if msg[1].startswith("ModuleNotFoundError"):
+                raise Unavailable(msg[1])
             raise WorkerError(f"cannot load {self.module}: {msg[1]}")
         self.environment = msg[1]
 
@@ -298,6 +325,8 @@ class Worker:
         self.conn.send(("run", args, options))
         msg = self._receive(timeout, "while training")
         self.tasks += 1
+        if msg[0] == "unavailable":
+            raise Unavailable(msg[1])
         if msg[0] == "error":
             self.rss = msg[3]
             raise WorkerError(msg[1])
@@ -347,6 +376,7 @@ class Pool:
         self.threads = [threading.Thread(target=self._serve, args=(k,), daemon=True,
                                          name=f"bp-pool-{k}") for k in workers]
         self.errors: dict[str, str] = {}
+        self.unavailable: dict[str, Unavailable] = {}
         self.peak_rss = {k: 0 for k in workers}
         # The workers start one at a time, in the order of `workers`, from a thread of their
         # own: a framework's import is CPU-heavy, and three at once on two cores made the
@@ -374,6 +404,9 @@ class Pool:
     def _serve(self, key: str) -> None:
         w, q = self.workers[key], self.queues[key]
         self.started[key].wait()
+        if isinstance(self.start_errors.get(key), Unavailable):
+            self._fail_all(key, q, self.start_errors[key])
+            return
         if key in self.start_errors:  # the first task reports it; later ones retry
             item = q.get()
             if item is None:
@@ -396,6 +429,10 @@ class Pool:
                 payload, seconds, rss = w.run(*args, timeout=timeout or self.timeout, **options)
                 fut.set_result((result_from(payload) if w.entry.startswith("train") else payload,
                                 seconds))
+            except Unavailable as e:  # no later task can fare better: one error for all
+                fut.set_exception(e)
+                self._fail_all(key, q, e)
+                return
             except WorkerError as e:
                 fut.set_exception(e)
             except BaseException as e:  # noqa: BLE001  (a pool thread never dies silently)
@@ -405,6 +442,17 @@ class Pool:
             if w.proc is not None and ((self.max_tasks and w.tasks >= self.max_tasks) or
                                        (self.max_rss and w.rss > self.max_rss)):
                 w.stop()  # recycled: the next run starts a fresh process
+
+    def _fail_all(self, key: str, q, error: Unavailable) -> None:
+        """Every task of `key`, queued now or later, fails with `error` at once."""
+        self.unavailable[key] = error
+        while True:
+            item = q.get()
+            if item is None:
+                release(self.workers[key])
+                return
+            if item[0].set_running_or_notify_cancel():
+                item[0].set_exception(error)
 
     def submit(self, key: str, *args, timeout: float | None = None, **options):
         fut = concurrent.futures.Future()

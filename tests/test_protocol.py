@@ -184,3 +184,30 @@ def test_parametrize_with_checks_in_a_frameworks_own_pytest(tmp_path):
     assert "1 failed, 1 passed, 1 xfailed" in proc.stdout, proc.stdout[-3000:]
     assert "its losses drift by 1e-9 on purpose" in proc.stdout
     assert "final W1: error/bound" in proc.stdout
+
+
+@pytest.mark.parametrize("plugin, name", [("plugins.undeclared", "undeclared"),
+                                          ("plugins.lazy_undeclared", "lazy-undeclared")],
+                         ids=["at-import", "inside-train"])
+def test_a_plugins_missing_dependency_is_reported_once_as_cannot_run(tmp_path, plugin, name):
+    """A module the plugin imports but this machine lacks is not 35 errors: one line naming
+    it and how to install it, exit 3 (nothing compared), as for any implementation that
+    cannot run here; found before any case at load time, or at the first run."""
+    proc = subprocess.run([sys.executable, "-m", "comparisons", "conform", plugin, "--quiet",
+                           "--out", str(tmp_path / "r")], capture_output=True, text=True,
+                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(TESTS)), timeout=300)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    line = (f"INCOMPLETE: {name} cannot run here: cannot import (ModuleNotFoundError: No module "
+            "named 'bp_parity_no_such_dependency'); install it with `pip install "
+            "bp_parity_no_such_dependency`")
+    assert proc.stderr.startswith(line) and len(proc.stderr.splitlines()) == 1, proc.stderr
+    # in the main job it is listed as not run, and the others are judged as usual
+    proc = subprocess.run([sys.executable, "-m", "comparisons", "--impl", "torch", plugin,
+                           "--cases", "gd-batch", "xor-2-2-1", "--quiet", "--no-plots",
+                           "--out", str(tmp_path / "m")], capture_output=True, text=True,
+                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(TESTS)), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    last = proc.stdout.splitlines()[-1]
+    assert last.startswith("PASS: 2 of 2 pairs agree") and f"not run: {name}: cannot import" in last
+    doc = json.loads((tmp_path / "m" / "results.json").read_text())
+    assert name not in doc["implementations"] and "cannot import" in doc["missing"][name]
