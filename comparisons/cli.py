@@ -173,7 +173,9 @@ def _add_quiet(p):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m comparisons", epilog=EXIT_STATUS,
+    prog = ("backprop-parity" if os.path.basename(sys.argv[0] or "") == "backprop-parity"
+            else "python -m comparisons")  # the console script, or the module
+    p = _Parser(prog=prog, epilog=EXIT_STATUS,
                 formatter_class=argparse.RawDescriptionHelpFormatter,
                 description="backprop-parity: the NumPy reference against every registered "
                             "implementation. Without a command: the main job (every catalogue "

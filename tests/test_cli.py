@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -385,3 +386,15 @@ def test_a_misbehaving_plugin_is_judged_in_the_main_job(tmp_path):
     assert "the worker died while training (signal SIGSEGV)" in proc.stdout
     assert "reduction-sum  float64  jax vs reference" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1].startswith("FAIL: 1 of 3 pairs agree, 1 error, 1 skipped")
+
+
+def test_the_console_script_is_the_same_command():
+    """`backprop-parity` ([project.scripts]) beside `python -m comparisons`."""
+    script = Path(sys.executable).with_name("backprop-parity")
+    assert script.exists(), f"{script}: reinstall the package (pip install -e .)"
+    listed = subprocess.run([str(script), "list"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=120)
+    assert listed.returncode == 0 and "mazur-sequential" in listed.stdout, listed.stderr
+    bad = subprocess.run([str(script), "--bogus"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: backprop-parity: "), bad.stderr

@@ -36,3 +36,8 @@ def test_the_notebook_runs_from_a_clean_kernel(path, tmp_path):
     assert "0.298371109 -> 0.291027924" in text  # the sequential schedule's first update
     assert any("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                for o in c.outputs)
+    # nothing on stderr: a framework's start-up log lines (TensorFlow's oneDNN notice) would
+    # land in the reader's notebook
+    noise = [o.get("text", "")[:200] for c in nb.cells if c.cell_type == "code"
+             for o in c.outputs if o.get("name") == "stderr"]
+    assert not noise, noise
