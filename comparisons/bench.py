@@ -46,7 +46,7 @@ DTYPES = ["float32", "float64"]
 GEMM_N = 1024
 GEMM_REPEATS = 5  # products per round; their median is the round's
 ROUNDS, QUICK_ROUNDS = 5, 2
-TARGETS = [  # (benchmark, dtype, measure, comparison, limit): the README's performance targets
+TARGETS = [  # (benchmark, dtype, measure, comparison, limit): the performance targets (docs/PERFORMANCE.md)
     ("mlp-784-256-256-10", "float32", "reference/torch", "<=", 1.0),
     ("mlp-784-1024-1024-10", "float32", "reference share of GEMM", ">=", 0.70),
 ]
@@ -147,7 +147,7 @@ def _only(workers: dict, active) -> None:
 
 def run(impls: dict, quick: bool = False, progress=None, timeout: float = 600.0) -> dict:
     """Every benchmark of every implementation in `impls` ({name: Implementation}), in
-    interleaved rounds; the JSON-ready document described in the README."""
+    interleaved rounds; the JSON-ready document described in docs/PERFORMANCE.md."""
     from .manifest import manifest
     from .workers import Worker
     rounds = QUICK_ROUNDS if quick else ROUNDS

@@ -12,7 +12,7 @@ Expected failures come from the implementation's declaration and from an --xfail
     mazur-*            # why: a reason for every entry
     deep-relu:float32  # a case glob, optionally :DTYPE
 
-The same checks run under pytest (`parametrize_with_checks`, README "For framework authors").
+The same checks run under pytest (`parametrize_with_checks`, docs/FRAMEWORK-AUTHORS.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Devices and float32 precision modes (README "Devices and precision").
+"""Devices and float32 precision modes (docs/DEVICES.md).
 
 `--device cpu|cuda` (`gpu` is an alias) places the autodiff implementations; the reference
 always runs on the CPU, in the case's dtype. `--precision default|highest` is the float32
@@ -33,7 +33,7 @@ TF32_NOTE = ("float32 on a GPU at the default precision: the framework may compu
              "matrix products in TF32 (10-bit mantissa, unit roundoff 2^-11 = 4.9e-4 instead "
              "of float32's 2^-24 = 6.0e-8), so its errors exceed bounds built on float32's "
              "rounding by design; `--precision highest` asks for full float32 products "
-             "(README \"Devices and precision\"; jax#12008, pytorch#67384)")
+             "(docs/DEVICES.md; jax#12008, pytorch#67384)")
 
 
 def normalise(device: str) -> str:

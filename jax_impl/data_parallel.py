@@ -1,7 +1,7 @@
 """Data-parallel training in JAX: the whole run one jit-compiled program over a 1-D mesh of N
 devices, the batch axis sharded (`shard_map`, gradients summed with `psum`); on a CPU, N host
 devices (`--xla_force_host_platform_device_count=N`, set by `data_parallel_environment` in the
-worker's environment before jax starts). README "Data-parallel parity".
+worker's environment before jax starts). docs/DATA-PARALLEL.md.
 
 Each update's batch is split into N contiguous shards whose sizes differ by at most one (as
 `torch_impl.data_parallel.shard`), padded to one length with samples of weight 0: a padded

@@ -531,7 +531,7 @@ def generate_data(layers: list[int], loss: str, spec: dict) -> tuple[np.ndarray,
 
 
 def case_from_dict(d: Any, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
-    """Build and validate a Case from a parsed case file (see README, "Case files").
+    """Build and validate a Case from a parsed case file (see docs/CASES.md).
 
     Order: every structural check (cheap, no arrays), then the run's estimated memory against
     `max_memory`, and only then are parameters and data generated or converted."""

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 # ci: derandomised and bounded (CI). nightly: 2,000 examples, seeded by the command line
-# (`--hypothesis-seed=N`, README "Nightly campaign"); dev: a quick random run.
+# (`--hypothesis-seed=N`, docs/DEVELOPING.md); dev: a quick random run.
 _COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                      HealthCheck.filter_too_much])
 settings.register_profile("ci", derandomize=True, max_examples=10, **_COMMON)

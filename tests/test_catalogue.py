@@ -34,13 +34,13 @@ def test_catalogue_covers_every_feature():
     assert not [f for f in catalogue.required() if f not in covered]
 
 
-def test_readme_coverage_table_is_the_catalogues():
+def test_documented_coverage_table_is_the_catalogues():
     from comparisons import figures
     from helpers import ROOT
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "CASES.md").read_text()
     block = dict(figures.MARK.findall(text)).get("coverage")
     assert block is not None and block.strip() == catalogue.coverage_table(), (
-        "run `python -m comparisons figures --update README.md`")
+        "run `python -m comparisons figures --update docs/CASES.md`")
 
 
 @pytest.mark.parametrize("name", catalogue.names())

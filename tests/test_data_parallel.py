@@ -1,4 +1,4 @@
-"""Data-parallel parity (README "Data-parallel parity"): every implementation that offers it,
+"""Data-parallel parity (docs/DATA-PARALLEL.md): every implementation that offers it,
 on world sizes 1-4, with real engines (torch.distributed, gloo), judged against the reference
 like any other implementation; world size 1 is bitwise the single-process run; a planted
 shard-size mean, ranks drifting apart and a dying rank are each caught; bad input is one line.

@@ -9,8 +9,13 @@ import pytest
 from comparisons import figures
 from helpers import ROOT, main_job
 
-DOCS = ["README.md", "TOLERANCES.md", "ERRATA.md", "comparisons/GOLDEN.md", "docs/SPEC.md",
-        "docs/SOURCES.md"]
+# Every Markdown page of the project, the README's docs/ pages included
+DOCS = sorted(str(p.relative_to(ROOT)) for pattern in ("*.md", "docs/*.md", "comparisons/*.md",
+                                                       "examples/*/README.md", "tests/*/README.md")
+              for p in ROOT.glob(pattern))
+
+
+FIGURE_DOCS = [d for d in DOCS if figures.MARK.search((ROOT / d).read_text())]
 
 
 @pytest.mark.main_job
@@ -113,3 +118,13 @@ def test_the_spec_names_every_reference_function_it_cites():
     missing = [f"{m}.{f}" for m, f in cited
                if not hasattr(importlib.import_module(f"reference.{m}"), f)]
     assert not missing, missing
+
+
+def test_the_readme_is_short_and_reaches_every_page():
+    """A newcomer's README: what the project is, the two commands, what the main job shows,
+    and where to go next; every page under docs/ is reachable from it."""
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    unreachable = [p.name for p in (ROOT / "docs").glob("*.md") if f"docs/{p.name}" not in text]
+    assert not unreachable, unreachable
+    assert "<!-- ci:install -->" in text and "<!-- ci:test -->" in text

@@ -1,7 +1,7 @@
 """Property-based parity: hypothesis draws networks, data and training settings, and every
 registered implementation must agree with the reference on every draw, as the judge decides
 (HYPOTHESIS_PROFILE: ci, derandomised, the default; dev; nightly, 2,000 draws, seeded with
---hypothesis-seed, README "Nightly campaign").
+--hypothesis-seed, docs/DEVELOPING.md).
 
 Nothing is filtered out: a run that diverges is compared on its finite prefix, a run that
 magnifies rounding beyond the judged kappa has its step 0 judged and its trajectory listed as

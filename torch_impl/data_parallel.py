@@ -1,5 +1,5 @@
 """Data-parallel training on torch.distributed: the batch of every update split over N ranks,
-gradients all-reduced (README "Data-parallel parity").
+gradients all-reduced (docs/DATA-PARALLEL.md).
 
 Each update's batch is split into N contiguous shards whose sizes differ by at most one (a
 shard is empty when the batch has fewer than N samples). Each rank computes its shard's part of

@@ -81,7 +81,7 @@ def coverage() -> dict[tuple[str, str], list[str]]:
 
 
 def coverage_table() -> str:
-    """The coverage as a Markdown table (README, "The catalogue")."""
+    """The coverage as a Markdown table (docs/CASES.md, "The catalogue")."""
     lines = ["| feature | value | cases |", "|---|---|---|"]
     for (feature, value), names in coverage().items():
         lines.append(f"| {feature} | {value} | {', '.join(names)} |")
