@@ -38,39 +38,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-class _Stdout:
-    """stdout that survives a closed pipe (`... | head`): the rest of the output is dropped,
-    the work (a report being written) goes on, and no traceback is printed."""
-
-    def __init__(self, stream):
-        self.stream, self.broken = stream, False
-
-    def write(self, text):
-        if not self.broken:
-            try:
-                return self.stream.write(text)
-            except BrokenPipeError:
-                self._close()
-        return len(text)
-
-    def flush(self):
-        if not self.broken:
-            try:
-                self.stream.flush()
-            except BrokenPipeError:
-                self._close()
-
-    def _close(self):
-        self.broken = True
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
-        except (OSError, ValueError):
-            pass
-
-    def __getattr__(self, name):
-        return getattr(self.stream, name)
-
-
 # --- Options, each only where it acts --------------------------------------------------------
 
 def _size(text):
@@ -425,15 +392,7 @@ def run_command(args) -> int:
                          progress=_progress(not args.quiet and not args.json))
     code = session.exit_code
     if args.json:
-        runs = session.runs[case.name]
-        doc = {"case": case.name, "dtype": case.dtype,
-               "verdict": {0: "pass", 1: "fail", 3: "incomplete"}[code], "exit_code": code,
-               "missing": missing, "kappa": session.oracles[case.name].kappa,
-               "results": {impl: (report.result_dict(r.result) | {"seconds": r.seconds})
-                           if r.status == "ok" else {"status": r.status, "message": r.message}
-                           for impl, r in runs.items()},
-               "parity": [v.to_dict() for v in session.verdicts]}
-        print(output.dumps(doc))
+        print(output.dumps(report.run_document(case, session)))
         return code
     for impl, r in session.runs[case.name].items():
         if r.status == "ok":
@@ -631,7 +590,7 @@ def main(argv=None) -> int:
     import signal
     import threading
     stdout = sys.stdout
-    sys.stdout = _Stdout(stdout)
+    sys.stdout = output.PipeSafeStdout(stdout)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if in_main else None
     try:

@@ -81,3 +81,36 @@ def staged(out: Path, created: bool = False):
             shutil.rmtree(target)
         os.replace(entry, target)
     stage.rmdir()
+
+
+class PipeSafeStdout:
+    """stdout that survives a closed pipe (`... | head`): the rest of the output is dropped,
+    the work (a report being written) goes on, and no traceback is printed."""
+
+    def __init__(self, stream):
+        self.stream, self.broken = stream, False
+
+    def write(self, text):
+        if not self.broken:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._close()
+        return len(text)
+
+    def flush(self):
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._close()
+
+    def _close(self):
+        self.broken = True
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)

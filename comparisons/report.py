@@ -153,6 +153,23 @@ def verdict_line(session, published_ok: bool = True) -> str:
 
 # --- The report directory ---------------------------------------------------------------
 
+def runs_dict(runs: dict) -> dict:
+    """{impl: its results and seconds, or its status and message} of one case's runs."""
+    return {impl: (result_dict(r.result) | {"seconds": r.seconds}) if r.status == "ok"
+            else {"status": r.status, "message": r.message} for impl, r in runs.items()}
+
+
+def run_document(case, session) -> dict:
+    """The document `run --json` writes for one case (docs/CASES.md, "What run --json
+    writes")."""
+    code = session.exit_code
+    return {"case": case.name, "dtype": case.dtype,
+            "verdict": {0: "pass", 1: "fail", 3: "incomplete"}[code], "exit_code": code,
+            "missing": session.missing, "kappa": session.oracles[case.name].kappa,
+            "results": runs_dict(session.runs[case.name]),
+            "parity": [v.to_dict() for v in session.verdicts]}
+
+
 def result_dict(r) -> dict:
     return {"losses": np.asarray(r.losses, dtype=np.float64).tolist(),
             "gradients": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in r.gradients.items()},
@@ -239,10 +256,7 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
                            if o.case.dtype == "float64"},
            "min_margin": {n: float(np.min(o.amp.bounds["margins"], initial=np.inf))
                           for n, o in session.oracles.items()},
-           "cases": {name: {impl: (result_dict(r.result) | {"seconds": r.seconds})
-                            if r.status == "ok" else {"status": r.status, "message": r.message}
-                            for impl, r in runs.items()}
-                     for name, runs in session.runs.items()},
+           "cases": {name: runs_dict(runs) for name, runs in session.runs.items()},
            "parity": [v.to_dict() for v in session.verdicts], "published": pub,
            "device_matrix": device_matrix(session, manifest)}
     (out / "results.json").write_text(dumps(doc) + "\n")
