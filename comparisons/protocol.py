@@ -33,8 +33,8 @@ import re
 from reference.case import ACTIVATIONS, DTYPES, LOSSES, REDUCTIONS, SCHEDULES
 
 GROUP = "backprop_parity.implementations"
-# What an implementation module may offer beside its declaration (docs/FRAMEWORK-AUTHORS.md, "For framework
-# authors"): train is required, the others optional.
+# What an implementation module may offer beside its declaration (docs/FRAMEWORK-AUTHORS.md):
+# train is required, the others optional.
 FUNCTIONS = ("train", "environment", "precision_mode", "train_data_parallel",
              "train_data_parallel_many", "data_parallel_missing", "data_parallel_environment")
 ORACLE = "reference"

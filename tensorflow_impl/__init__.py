@@ -5,7 +5,7 @@ Modules mirror reference/: activations, losses, network, training. float64 and f
 whole run is one tf.function (a tf.while_loop over the case's batch order). Importing this
 package does not import tensorflow; its modules do, with TensorFlow's log noise turned off
 (TF_CPP_MIN_LOG_LEVEL=3 unless already set, and the two start-up lines that TensorFlow 2.21
-logs before its log level is read filtered from stderr: `tensorflow_logs_filtered`).
+logs before its log level is read filtered from stderr: `_tensorflow_logs_filtered`).
 """
 
 import contextlib
@@ -24,7 +24,7 @@ _START_UP_NOISE = re.compile(rb"^(WARNING: All log messages before absl::Initial
 
 
 @contextlib.contextmanager
-def tensorflow_logs_filtered():
+def _tensorflow_logs_filtered():
     """Around the first `import tensorflow`: file descriptor 2 goes to a temporary file, and
     what TensorFlow wrote there comes back to stderr without its two start-up lines. Other
     output (a warning, an error) passes through, also when the import raises."""
@@ -71,7 +71,7 @@ def train(case, **options):
 def environment(device="cpu", precision="default") -> dict:
     """TensorFlow's version, devices, threads, the CUDA/cuDNN versions it was built with and
     the TF32 setting in effect for a run at `precision`, for the manifest."""
-    with tensorflow_logs_filtered():
+    with _tensorflow_logs_filtered():
         import tensorflow as tf
     build = tf.sysconfig.get_build_info()
     env = {"tensorflow": tf.__version__,
@@ -99,4 +99,4 @@ def precision_mode(precision="default"):
         tf.config.experimental.enable_tensor_float_32_execution(saved)
 
 
-__all__ = ["IMPLEMENTATION", "environment", "precision_mode", "tensorflow_logs_filtered", "train"]
+__all__ = ["IMPLEMENTATION", "environment", "precision_mode", "train"]

@@ -6,9 +6,9 @@ TensorFlow's own kernels (sigmoid_cross_entropy_with_logits,
 softmax_cross_entropy_with_logits).
 """
 
-from . import tensorflow_logs_filtered
+from . import _tensorflow_logs_filtered
 
-with tensorflow_logs_filtered():
+with _tensorflow_logs_filtered():
     import tensorflow as tf
 
 from .activations import vjp

@@ -7,9 +7,9 @@ every update's batch (so a short last batch needs no padding and no retrace).
 
 import numpy as np
 
-from . import tensorflow_logs_filtered
+from . import _tensorflow_logs_filtered
 
-with tensorflow_logs_filtered():
+with _tensorflow_logs_filtered():
     import tensorflow as tf
 
 from reference.case import TrainResult
