@@ -221,6 +221,21 @@ def _parser() -> argparse.ArgumentParser:
     _add_device(c)
     _add_world_size(c)
     _add_quiet(c)
+    g = command("diagnose", "where a failing pair first leaves its bound: the update, then the "
+                            "first formula given the reference's inputs, the element and why")
+    g.add_argument("case", help="a catalogue name or a .json/.toml case file")
+    g.add_argument("--impl", required=True, metavar="NAME",
+                   help="the implementation to diagnose: a registered name or a module path")
+    g.add_argument("--against", default="reference", metavar="NAME",
+                   help="the other side of the pair (default: the reference)")
+    g.add_argument("--dtype", choices=["float64", "float32"], help="run the case in this dtype")
+    g.add_argument("--json", action="store_true",
+                   help="a JSON list on stdout, one object per diagnosed pair")
+    g.add_argument("--out", default="diagnose-report", metavar="DIR",
+                   help="where the reproducer case file goes (default: diagnose-report/)")
+    _add_run_limits(g)
+    _add_device(g)
+    _add_quiet(g)
     w = command("walkthrough", "every intermediate of one forward and backward pass, "
                                "implementation beside implementation")
     w.add_argument("case", nargs="?", default="mazur-sequential",
@@ -462,6 +477,43 @@ def conform_command(args) -> int:
     return code
 
 
+def diagnose_command(args) -> int:
+    from . import diagnose
+    case = _case_arg(args.case, args.max_memory)
+    if args.dtype:
+        case = case.replace(dtype=args.dtype)
+    impls, missing = _select([args.impl] + ([args.against] if args.against != "reference"
+                                            else []))
+    a = protocol.resolve(args.impl).name
+    b = protocol.resolve(args.against).name
+    if a == b:
+        raise UsageError(f"--against: {b!r} is the implementation being diagnosed; expected "
+                         "another one")
+    options = _device_options(args)
+    _check_cost([case], impls, args.max_memory)
+    if missing:
+        print("INCOMPLETE: nothing to diagnose: " + "; ".join(f"{k}: {v}" for k, v in
+                                                              missing.items()), file=sys.stderr)
+        return EXIT_INCOMPLETE
+    out = Path(args.out)
+    show = _progress(not args.quiet and not args.json)
+    with output.staged(out, _out_dir(out)) as stage:
+        found, repro = diagnose.diagnose(case, impls, a, b, timeout=args.timeout,
+                                         options=options,
+                                         progress=lambda text: show(1, 1, text))
+        if repro is not None:
+            (stage / f"{repro.name}.json").write_text(output.dumps(repro.to_dict(), indent=1)
+                                                      + "\n")
+            found.reproducer = str(out / f"{repro.name}.json")
+    if args.json:
+        print(output.dumps([found.to_dict()]))
+    else:
+        print("\n".join(found.lines()))
+    if found.status == "not compared":
+        return EXIT_INCOMPLETE
+    return EXIT_DISAGREE if found.first_update is not None or found.status == "error" else EXIT_OK
+
+
 def walkthrough_command(args) -> int:
     from . import walkthrough
     case = _case_arg(args.case)
@@ -568,7 +620,7 @@ def list_command(args) -> int:
 
 
 COMMANDS = {None: main_job, "run": run_command, "verify": verify_command,
-            "conform": conform_command,
+            "conform": conform_command, "diagnose": diagnose_command,
             "walkthrough": walkthrough_command,
             "export": export_command, "bench": bench_command, "figures": figures_command,
             "list": list_command}
