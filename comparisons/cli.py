@@ -472,6 +472,9 @@ def conform_command(args) -> int:
         print(f"INCOMPLETE: {doc['implementation']} cannot run here: {doc['missing']}",
               file=sys.stderr)
         return code
+    for name in doc.get("failing_cases", {}):
+        print(f"failing drawn case {name}: re-run with "
+              f"{conform.rerun_command(doc, name, out)}", file=sys.stderr)
     counts = ", ".join(f"{v} {k}" for k, v in doc["summary"].items() if v)
     print(f"{doc['verdict'].upper()}: {doc['implementation']}: {counts}; report: {path}")
     return code

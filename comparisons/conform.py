@@ -106,6 +106,9 @@ def conform(name: str, *, examples: int = 20, seed: int = 0, xfail=None, skip=No
         "verdicts": [v.to_dict() for v in mine],
         "skipped": skipped,
         "campaign": {"examples": examples, "seed": seed},
+        # every failing drawn case, as a case file to re-run (write() puts them beside the report)
+        "failing_cases": {c.name: c.to_dict() for c in run_cases
+                          if c.name.startswith("campaign-") and status.get(c.name) in FAILING},
     }
     failing = any(v.failing for v in mine) or not published_ok
     code = runner.EXIT_DISAGREE if failing else (runner.EXIT_OK if mine else
@@ -159,11 +162,31 @@ def markdown(doc: dict) -> str:
         md += ["", "## Notes", ""] + notes
     md += ["", f"Campaign: {doc['campaign']['examples']} drawn cases, seed "
            f"{doc['campaign']['seed']}.", ""]
+    if doc.get("failing_cases"):
+        md += ["## Failing drawn cases", "", "Each is a case file beside this report; the "
+               "command re-runs it, and `diagnose` localises it:", ""]
+        md += [f"- `{rerun_command(doc, name)}`" for name in doc["failing_cases"]]
+        md.append("")
     return "\n".join(md)
+
+
+def failing_case_path(name: str) -> str:
+    return f"failing-cases/{name}.json"
+
+
+def rerun_command(doc: dict, name: str, out: Path | None = None) -> str:
+    """The command that re-runs a failing drawn case from its file (relative to the report
+    directory, or under `out`)."""
+    path = failing_case_path(name) if out is None else str(Path(out) / failing_case_path(name))
+    return f"python -m comparisons run {path} --impl {doc['module']}"
 
 
 def write(out: Path, doc: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
+    for name, case in doc.get("failing_cases", {}).items():
+        path = out / failing_case_path(name)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(dumps(case, indent=1) + "\n")
     (out / "conformance.json").write_text(dumps(doc, indent=1) + "\n")
     path = out / "conformance.md"
     path.write_text(markdown(doc))

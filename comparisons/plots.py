@@ -24,8 +24,9 @@ def _epoch_means(losses: np.ndarray, per_epoch: int) -> tuple[np.ndarray, np.nda
     return x, losses[:n * per_epoch].reshape(n, per_epoch).mean(axis=1)
 
 
-def plot_case(path: Path, oracle, runs: dict) -> None:
-    """The plot of one case: `oracle` its judge.Oracle, `runs` {implementation: judge.Run}."""
+def plot_case(path: Path, oracle, runs: dict) -> tuple[float, float]:
+    """The plot of one case: `oracle` its judge.Oracle, `runs` {implementation: judge.Run}.
+    Returns the error panel's y limits, which hold every ratio drawn."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -54,28 +55,54 @@ def plot_case(path: Path, oracle, runs: dict) -> None:
         ax1.set_yscale("log")
     ref = oracle.base
     others = [k for k in runs if not (k == ORACLE_NAME and case.dtype == "float64")]
-    drawn = False
-    for i, impl in enumerate(others):
+    n = first_nonfinite(ref.losses) or len(ref.losses)
+    bound = loss_bounds(oracle.amp, case, case.dtype, "float64")[:n]
+    ratios = {}
+    for impl in others:
         losses = np.asarray(runs[impl].result.losses, dtype=np.float64)
-        if losses.shape != ref.losses.shape:
-            continue
-        n = first_nonfinite(ref.losses) or len(losses)
-        bound = loss_bounds(oracle.amp, case, case.dtype, "float64")[:n]
-        with np.errstate(all="ignore"):
-            ratio = np.abs(losses[:n] - ref.losses[:n]) / bound
-        x = np.arange(n)
-        keep = ratio > 0
-        ax2.plot(x[keep], ratio[keep], ".", ms=2.5, alpha=0.7, color=f"C{list(runs).index(impl)}",
+        if losses.shape == ref.losses.shape:
+            with np.errstate(all="ignore"):
+                ratios[impl] = np.abs(losses[:n] - ref.losses[:n]) / bound
+    # Every point is drawn: the axis reaches the largest ratio; an exact 0, which a log axis
+    # cannot show, sits on the floor (v), a non-finite ratio on the ceiling (^)
+    finite = [r[np.isfinite(r) & (r > 0)] for r in ratios.values()]
+    finite = np.concatenate(finite) if finite else np.zeros(0)
+    lo = min(1e-3, float(finite.min()) / 2) if finite.size else 1e-3
+    hi = max(3.0, float(finite.max()) * 2) if finite.size else 3.0
+    x = np.arange(n)
+    for impl, ratio in ratios.items():
+        color = f"C{list(runs).index(impl)}"
+        pos = np.isfinite(ratio) & (ratio > 0)
+        ax2.plot(x[pos], ratio[pos], ".", ms=2.5, alpha=0.7, color=color,
                  label=f"{impl} vs reference")
-        drawn = drawn or bool(keep.any())
+        zero, inf = ratio == 0, ~np.isfinite(ratio)
+        if zero.any():
+            ax2.plot(x[zero], np.full(int(zero.sum()), lo), "v", ms=3, color=color, alpha=0.5,
+                     label=f"{impl}: exactly equal ({int(zero.sum())})")
+        if inf.any():
+            ax2.plot(x[inf], np.full(int(inf.sum()), hi), "^", ms=6, color=color,
+                     label=f"{impl}: beyond any bound ({int(inf.sum())})")
+    cut = _judged_until(oracle, n)
+    if cut < len(ref.losses):
+        ax2.axvspan(cut, len(ref.losses), color="0.85", alpha=0.6,
+                    label=f"not judged from update {cut}")
     ax2.axhline(1.0, color="black", lw=1.2, label="bound (above it: FAIL)")
-    ax2.set(title="|difference| / bound per update (exact agreement not drawn)",
-            xlabel="update", ylabel="error / bound", yscale="log")
-    lo = ax2.get_ylim()[0] if drawn else 1e-4
-    ax2.set_ylim(min(lo, 1e-3), 3.0)
+    ax2.set(title="|difference| / bound per update (1 passes; every point drawn)",
+            xlabel="update", ylabel="error / bound", yscale="log", ylim=(lo / 1.5, hi * 1.5))
     fig.legend(loc="lower center", ncol=4, fontsize=8, frameon=False)
     fig.savefig(path, dpi=80)
     plt.close(fig)
+    return ax2.get_ylim()
+
+
+def _judged_until(oracle, n: int) -> int:
+    """The number of losses the judge compares (comparisons.parity.compare_results): up to a
+    possible kink flip or the horizon, if either comes first."""
+    flip, horizon = oracle.amp.flip_at, oracle.amp.bounds.get("horizon")
+    for k in (flip, horizon):
+        if k is not None:
+            n = min(n, k + 1)
+    return n
 
 
 class Plotter:
@@ -85,6 +112,7 @@ class Plotter:
 
     def __init__(self, directory: Path):
         self.directory, self.files, self.note = directory, {}, ""
+        self.limits: dict[str, tuple[float, float]] = {}  # the error panel's, per case
         try:
             import matplotlib  # noqa: F401
         except ImportError:
@@ -95,5 +123,5 @@ class Plotter:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         name = oracle.case.name
-        plot_case(self.directory / f"{name}.png", oracle, runs)
+        self.limits[name] = plot_case(self.directory / f"{name}.png", oracle, runs)
         self.files[name] = f"{self.directory.name}/{name}.png"

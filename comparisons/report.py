@@ -96,12 +96,29 @@ def table_rows(verdicts) -> list[tuple]:
     return rows
 
 
+def diagnose_command(v) -> str | None:
+    """The command that localises a FAIL or xfail pair (comparisons/diagnose.py), or None."""
+    a, b = v.pair
+    if v.status not in (FAIL, XFAIL) or a == ORACLE_NAME:
+        return None
+    from . import catalogue
+    case = v.case if v.case in catalogue.names() else "CASE_FILE"
+    against = "" if b.startswith(ORACLE_NAME) else f" --against {b}"
+    dtype = f" --dtype {v.dtype}" if case == "CASE_FILE" else ""
+    return f"python -m comparisons diagnose {case} --impl {a}{against}{dtype}"
+
+
+def _note(v) -> str:
+    cmd = diagnose_command(v)
+    return v.message + (f" [diagnose: {cmd}]" if cmd else "")
+
+
 def text_table(verdicts) -> str:
     rows = table_rows(verdicts)
     widths = [max(len(str(x)) for x in col) for col in zip(COLUMNS, *rows)]
     fmt = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
     lines = [fmt(COLUMNS), "-" * len(fmt(COLUMNS))] + [fmt(r) for r in rows]
-    notes = [f"  {v.case} {v.pair[0]} vs {v.pair[1]}: {v.message}" for v in verdicts if v.message]
+    notes = [f"  {v.case} {v.pair[0]} vs {v.pair[1]}: {_note(v)}" for v in verdicts if v.message]
     notes += [f"  {v.case} {v.pair[0]} vs {v.pair[1]}: {r.name} not judged: {r.skipped}"
               for v in verdicts for r in v.not_judged]
     if notes:
@@ -118,14 +135,20 @@ def markdown_table(verdicts) -> str:
     return "\n".join(lines)
 
 
-def worst_pass(verdicts):
-    """(ratio, verdict, tensor name) of the largest error/bound among judged pairs."""
+def worst_of(verdicts, statuses=(PASS, XPASS)):
+    """(ratio, verdict, tensor name) of the largest error/bound among the judged pairs of
+    these statuses (a failure that is not a ratio, a shape or a divergence, counts as inf)."""
     best = None
     for v in verdicts:
         w = v.worst
-        if w is not None and v.status in (PASS, XPASS) and (best is None or w.worst_ratio > best[0]):
+        if w is not None and v.status in statuses and (best is None or w.worst_ratio > best[0]):
             best = (w.worst_ratio, v, w.name)
     return best
+
+
+def _worst_text(label, w) -> str:
+    return (f"; {label} {w[0]:.3g} ({w[1].case}, {w[1].pair[0]} vs {w[1].pair[1]}, {w[2]})"
+            if w else "")
 
 
 def verdict_line(session, published_ok: bool = True) -> str:
@@ -141,9 +164,11 @@ def verdict_line(session, published_ok: bool = True) -> str:
                 + (f"; not run: {missing}" if missing else "")
                 + "; a verdict needs the reference and at least one other implementation")
     word = "PASS" if session.exit_code == 0 and published_ok else "FAIL"
-    w = worst_pass(session.verdicts)
-    tail = (f"; worst error/bound {w[0]:.3g} ({w[1].case}, {w[1].pair[0]} vs {w[1].pair[1]}, "
-            f"{w[2]})" if w else "")
+    failing = worst_of(session.verdicts, (FAIL,))
+    # a failure is quoted first, never hidden behind the worst pass
+    tail = (_worst_text("worst failing error/bound", failing)
+            + _worst_text("worst passing" if failing else "worst error/bound",
+                          worst_of(session.verdicts)))
     if not published_ok:
         tail += "; a published figure is not as expected (see the report)"
     if missing:
@@ -287,6 +312,7 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
            "## Parity table", "", markdown_table(session.verdicts), "", INFO_LEGEND, "",
            KAPPA_TEXT]
     notes = [f"- {v.case}, {v.pair[0]} vs {v.pair[1]}: {v.message}"
+             + (f" Diagnose: `{diagnose_command(v)}`" if diagnose_command(v) else "")
              for v in session.verdicts if v.message]
     notes += [f"- {v.case}, {v.pair[0]} vs {v.pair[1]}: `{r.name}` not judged: {r.skipped}"
               for v in session.verdicts for r in v.not_judged]

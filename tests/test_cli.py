@@ -398,3 +398,30 @@ def test_the_console_script_is_the_same_command():
     bad = subprocess.run([str(script), "--bogus"], capture_output=True, text=True, cwd=ROOT,
                          timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error: backprop-parity: "), bad.stderr
+
+
+def test_a_failure_is_never_hidden_by_the_summary_or_the_plot(tmp_path, monkeypatch):
+    """With a failing pair, the verdict line quotes the worst failing ratio first and the
+    worst passing one apart; the note links the diagnosis; the plot's error axis holds every
+    point, the failing ones included."""
+    import mutants
+    from comparisons import plots, protocol, report, runner
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = mutants.plant(tmp_path, "hidden_mutant",
+                           next(m for m in mutants.BUGS if m[0] == "db-averaged-again"))
+    impls = {"reference": protocol.resolve("reference"), "torch": protocol.resolve("torch"),
+             "hidden-mutant": protocol.resolve(module)}
+    plotter = plots.Plotter(tmp_path / "plots")
+    session = runner.run([catalogue.get("gd-batch")], impls, judged_case=plotter.case)
+    line = report.verdict_line(session)
+    assert line.startswith("FAIL: ") and "; worst failing error/bound " in line
+    worst_fail = float(line.split("worst failing error/bound ")[1].split()[0])
+    assert worst_fail > 1 and line.index("worst failing") < line.index("worst passing")
+    assert "[diagnose: python -m comparisons diagnose gd-batch --impl hidden-mutant]" in (
+        report.text_table(session.verdicts))
+    lo, hi = plotter.limits["gd-batch"]
+    job = session.oracles["gd-batch"]
+    from comparisons.parity import loss_bounds
+    ratio = (np.abs(session.runs["gd-batch"]["hidden-mutant"].result.losses - job.base.losses)
+             / loss_bounds(job.amp, job.case, "float64", "float64"))
+    assert lo < ratio[ratio > 0].min() and ratio.max() < hi

@@ -10,6 +10,10 @@ not judged, and a run in which a relu' decision may flip is judged up to that up
 recycled, so that a long campaign's compilations do not accumulate in one process
 (comparisons/workers.py)."""
 
+import hashlib
+import tempfile
+from pathlib import Path
+
 import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
@@ -49,6 +53,32 @@ def pool():
     p.close()
 
 
+FAILING_DIR = Path(tempfile.gettempdir()) / "backprop-parity-failing-cases"
+
+
+def reproducer(case, impls=()) -> str:
+    """Write a drawn case as a case file (named by its content) and return the commands that
+    re-run it and localise it, for the failure message."""
+    from comparisons.output import dumps
+    d = case.to_dict()
+    d["name"] = "drawn-" + hashlib.sha256(dumps(d).encode()).hexdigest()[:12]
+    FAILING_DIR.mkdir(exist_ok=True)
+    path = FAILING_DIR / f"{d['name']}.json"
+    path.write_text(dumps(d, indent=1) + "\n")
+    rerun = f"python -m comparisons run {path}" + (f" --impl {' '.join(impls)}" if impls else "")
+    return rerun + "".join(f"\n  diagnose: python -m comparisons diagnose {path} --impl {n}"
+                           for n in impls)
+
+
+def test_a_drawn_case_is_written_as_a_case_file_that_runs(capsys):
+    from comparisons.cli import main
+    case = build("drawn", [2, 3, 1], ["tanh", "sigmoid"], "bce", "mean", 5, 7, 2, 0.1, 2, 4,
+                 "sequential", ["W1", "b2"], "float32")
+    command = reproducer(case, ["torch"]).splitlines()[0].split()
+    assert main(command[3:] + ["--quiet"]) == 0
+    assert "PASS" in capsys.readouterr().out.splitlines()[-1]
+
+
 def _describe(case, oracle):
     return (f"{case.layers} {case.activations} {case.loss} {case.reduction} m={case.m} "
             f"bs={case.batch_size} {case.schedule} {case.dtype} lr={case.lr:.3g} "
@@ -70,7 +100,10 @@ def test_every_implementation_agrees_on_drawn_networks(pool, case):
         for r in v.not_judged:
             event(f"not judged: {r.skipped.split(':')[0][:40]}")
     bad = [v for v in verdicts if v.failing]
-    assert not bad, "\n".join(
-        f"{v.pair}: {v.status}: {v.message}\n" + "\n".join("  " + r.line() for r in v.rows
-                                                           if not r.ok and not r.skipped)
-        for v in bad) + f"\non {_describe(case, oracle)}"
+    if bad:  # the draw as a case file, with the commands that re-run and localise it
+        culprits = sorted({n for v in bad for n in v.pair if n in IMPLS and n != judge.ORACLE_NAME})
+        pytest.fail("\n".join(
+            f"{v.pair}: {v.status}: {v.message}\n" + "\n".join("  " + r.line() for r in v.rows
+                                                               if not r.ok and not r.skipped)
+            for v in bad) + f"\non {_describe(case, oracle)}\nreproduce: "
+            + reproducer(case, culprits))

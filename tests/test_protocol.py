@@ -211,3 +211,24 @@ def test_a_plugins_missing_dependency_is_reported_once_as_cannot_run(tmp_path, p
     assert last.startswith("PASS: 2 of 2 pairs agree") and f"not run: {name}: cannot import" in last
     doc = json.loads((tmp_path / "m" / "results.json").read_text())
     assert name not in doc["implementations"] and "cannot import" in doc["missing"][name]
+
+
+def test_a_failing_drawn_case_is_written_with_the_command_that_reruns_it(tmp_path):
+    """conform's campaign: each failing drawn case becomes a case file beside the report, and
+    the command it prints re-runs it to the same verdict."""
+    env = dict(os.environ, PYTHONPATH=str(TESTS), BP_MISBEHAVE="drift")
+    out = tmp_path / "r"
+    proc = subprocess.run([sys.executable, "-m", "comparisons", "conform", "plugins.misbehaving",
+                           "--examples", "2", "--seed", "3", "--quiet", "--out", str(out),
+                           "--skip", str(_skip_all_but(tmp_path, set()))],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("failing drawn case ")]
+    assert lines, proc.stderr
+    command = lines[0].split("re-run with ", 1)[1].split()
+    assert command[:4] == ["python", "-m", "comparisons", "run"]
+    assert (out / "failing-cases").is_dir() and command[4].startswith(str(out / "failing-cases"))
+    rerun = subprocess.run([sys.executable, *command[1:], "--quiet"], capture_output=True,
+                           text=True, cwd=ROOT, env=env, timeout=300)
+    assert rerun.returncode == 1 and "FAIL" in rerun.stdout.splitlines()[-1], rerun.stdout[-1500:]
+    assert "## Failing drawn cases" in (out / "conformance.md").read_text()
