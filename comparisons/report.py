@@ -196,12 +196,8 @@ def run_document(case, session) -> dict:
 
 
 def result_dict(r) -> dict:
-    return {"losses": np.asarray(r.losses, dtype=np.float64).tolist(),
-            "gradients": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in r.gradients.items()},
-            "final_params": {k: np.asarray(v, dtype=np.float64).tolist()
-                             for k, v in r.final_params.items()},
-            "final_outputs": np.asarray(r.final_outputs, dtype=np.float64).tolist(),
-            "initial_outputs": np.asarray(r.initial_outputs, dtype=np.float64).tolist()}
+    """A TrainResult as the results block (reference.case.TrainResult.to_dict)."""
+    return r.to_dict()
 
 
 def training_seconds(out: Path) -> dict:

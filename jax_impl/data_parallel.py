@@ -141,9 +141,25 @@ def _program(world_size, net, schedule, trainable, fault):
         mine = jax.tree.map(lambda x: x[None], params)  # every device's own copy, to compare
         return gradients, params, values, mine
 
-    return jax.jit(_shard_map()(local, mesh=mesh,
-                                in_specs=(P(), P(), P(), P(None, AXIS), P(None, AXIS), P(), P()),
-                                out_specs=(P(), P(), P(), P(AXIS))))
+    specs = (P(), P(), P(), P(None, AXIS), P(None, AXIS), P(), P())
+    run = jax.jit(_shard_map()(local, mesh=mesh, in_specs=specs,
+                               out_specs=(P(), P(), P(), P(AXIS))))
+    return run, mesh, specs
+
+
+def _global(x, mesh, spec):
+    """`x` (the same whole value in every process) as a global array on `mesh` laid out by
+    `spec`: each process supplies the shards of its own devices, so one program serves one
+    process or many (jax.distributed)."""
+    import jax
+    from jax.sharding import NamedSharding
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, NamedSharding(mesh, spec), lambda i: x[i])
+
+
+def _local(x) -> np.ndarray:
+    """A replicated output as a NumPy array, from this process's own copy."""
+    return np.asarray(x.addressable_data(0))
 
 
 def train_data_parallel(case, world_size, device="cpu", precision="default", fault=None):
@@ -169,15 +185,17 @@ def train_data_parallel(case, world_size, device="cpu", precision="default", fau
     with precision_mode(precision):
         X, Y, initial_params = training.cast(case)
         idx, weight, m_batch = plan(case, world_size)
-        run = _program(world_size, (tuple(case.activations), case.loss, case.reduction),
-                       case.schedule, case.trainable_names, fault)
-        lr = jnp.asarray(case.lr, dtype=X.dtype)
-        gradients, params, values, copies = run(initial_params, X, Y, jnp.asarray(idx),
-                                                jnp.asarray(weight), jnp.asarray(m_batch), lr)
-        for k, v in copies.items():  # every device must hold the same parameters, bit for bit
-            v = np.asarray(v)
-            if not all(np.array_equal(v[0], v[r]) for r in range(1, world_size)):
-                raise RuntimeError(f"{case.name}: devices drifted apart: {k} differs")
+        run, mesh, specs = _program(world_size, (tuple(case.activations), case.loss,
+                                                 case.reduction), case.schedule,
+                                    case.trainable_names, fault)
+        lr = np.asarray(case.lr, dtype=case.dtype)
+        args = [{k: _global(v, mesh, specs[0]) for k, v in initial_params.items()}] + [
+            _global(a, mesh, spec) for a, spec in zip((X, Y, idx, weight, m_batch, lr), specs[1:])]
+        gradients, params, values, copies = run(*args)
+        _same_everywhere(case, copies)
+        gradients = {k: _local(v) for k, v in gradients.items()}
+        params = {k: jnp.asarray(_local(v)) for k, v in params.items()}
+        values = _local(values)
         initial, _ = forward_propagation(X, initial_params, case.activations)
         AL, caches = forward_propagation(X, params, case.activations)
         final = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
@@ -187,6 +205,26 @@ def train_data_parallel(case, world_size, device="cpu", precision="default", fau
                        final_outputs=np.asarray(AL), initial_outputs=np.asarray(initial))
 
 
+def _same_everywhere(case, copies) -> None:
+    """Every device, in every process, must hold the same parameters bit for bit: each
+    process compares its devices' copies, then the processes compare digests."""
+    import hashlib
+
+    import jax
+    h = hashlib.sha256()
+    for k in sorted(copies):
+        shards = [np.asarray(s.data)[0] for s in copies[k].addressable_shards]
+        if not all(np.array_equal(shards[0], x) for x in shards[1:]):
+            raise RuntimeError(f"{case.name}: devices drifted apart: {k} differs")
+        h.update(shards[0].tobytes())
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        digests = np.asarray(multihost_utils.process_allgather(
+            np.frombuffer(h.digest(), dtype=np.uint8)))
+        if not all(np.array_equal(digests[0], d) for d in digests[1:]):
+            raise RuntimeError(f"{case.name}: processes drifted apart: their parameters differ")
+
+
 def data_parallel_missing(world_size, device="cpu", **_):
     """Why this machine cannot run it, or None (jax's host devices are made for the run)."""
     if device != "cpu":
@@ -194,4 +232,79 @@ def data_parallel_missing(world_size, device="cpu", **_):
     return None
 
 
-__all__ = ["data_parallel_environment", "data_parallel_missing", "plan", "train_data_parallel"]
+# The launcher's settings, as options or environment variables (any launcher that sets them:
+# a shell loop, mpirun's wrapper, a cluster's job script).
+ENV = {"coordinator": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES",
+       "process_id": "JAX_PROCESS_ID", "local_devices": "JAX_LOCAL_DEVICES"}
+
+
+def main(argv=None) -> int:
+    """One process of a data-parallel run across processes (or machines): every process reads
+    the same case file; the global devices are every process's local ones; process 0 writes the
+    results block (the `run --json` format, comparisons/GOLDEN.md), which
+    `python -m comparisons verify CASE OUT.json` judges."""
+    import argparse
+    import os
+    import sys
+    ap = argparse.ArgumentParser(prog="python -m jax_impl.data_parallel",
+                                 description="one process of a jax data-parallel run across "
+                                             "processes (jax.distributed)")
+    ap.add_argument("case", help="a case file (.json/.toml)")
+    ap.add_argument("out", help="where process 0 writes the results block (.json)")
+    ap.add_argument("--coordinator", default=os.environ.get(ENV["coordinator"]),
+                    help=f"HOST:PORT of process 0's coordinator (${ENV['coordinator']})")
+    ap.add_argument("--num-processes", type=int,
+                    default=int(os.environ.get(ENV["num_processes"], "1")),
+                    help=f"how many processes (${ENV['num_processes']}; default 1)")
+    ap.add_argument("--process-id", type=int, default=int(os.environ.get(ENV["process_id"], "0")),
+                    help=f"this process's id, 0..P-1 (${ENV['process_id']})")
+    ap.add_argument("--local-devices", type=int,
+                    default=int(os.environ.get(ENV["local_devices"], "1")),
+                    help=f"CPU devices in this process (${ENV['local_devices']}; default 1)")
+    ap.add_argument("--timeout", type=int, default=300,
+                    help="seconds to wait for the other processes, and for a missing one")
+    ap.add_argument("--fault", choices=("die",), help=argparse.SUPPRESS)  # tests: process 1 dies
+    a = ap.parse_args(argv)
+    if a.num_processes > 1 and not a.coordinator:
+        ap.error(f"--coordinator (or ${ENV['coordinator']}): needed with "
+                 f"--num-processes {a.num_processes}")
+    if not 0 <= a.process_id < a.num_processes or a.local_devices < 1:
+        ap.error(f"--process-id {a.process_id} of {a.num_processes} processes, "
+                 f"--local-devices {a.local_devices}: expected 0 <= id < processes, devices >= 1")
+    # before jax starts: this process's CPU devices
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
+                               f"device_count={a.local_devices}").strip()
+    os.environ["JAX_NUM_CPU_DEVICES"] = str(a.local_devices)
+    from reference.case import load_case
+    case = load_case(a.case)
+    import jax
+    if a.num_processes > 1:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(a.coordinator, a.num_processes, a.process_id,
+                                   initialization_timeout=a.timeout,
+                                   heartbeat_timeout_seconds=max(10, a.timeout // 10),
+                                   shutdown_timeout_seconds=a.timeout)
+    if a.fault == "die" and a.process_id == 1:
+        os._exit(3)  # a node lost after it joined: the others must fail, not hang
+    try:
+        world = len(jax.devices("cpu"))
+        result = train_data_parallel(case, world)
+        if jax.process_index() == 0:
+            import json
+            tmp = a.out + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(json.dumps(result.to_dict()) + "\n")
+            os.replace(tmp, a.out)
+    finally:
+        if a.num_processes > 1:
+            jax.distributed.shutdown()
+    print(f"process {a.process_id}: {world} devices, {case.updates} updates", file=sys.stderr)
+    return 0
+
+
+__all__ = ["data_parallel_environment", "data_parallel_missing", "main", "plan",
+           "train_data_parallel"]
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(main())

@@ -656,6 +656,14 @@ def _reject_constant(name: str) -> None:
     raise CaseError(f"case file contains {name}; expected finite numbers")
 
 
+def _block(a) -> list | float:
+    """An array as float64 lists of rows; non-finite values as None."""
+    a = np.asarray(a, dtype=np.float64)
+    if np.all(np.isfinite(a)):
+        return a.tolist()
+    return np.where(np.isfinite(a), a, None).tolist()
+
+
 @dataclasses.dataclass
 class TrainResult:
     """What every implementation returns from `train(case)`, as NumPy arrays of the case dtype.
@@ -676,3 +684,13 @@ class TrainResult:
     final_outputs: np.ndarray
     initial_outputs: np.ndarray
     bounds: dict | None = None
+
+    def to_dict(self) -> dict:
+        """The results block (`run --json`'s results.{implementation}, what `verify` reads):
+        float64 lists of rows, each float exact (Python's repr round-trips), a non-finite
+        value (a diverged run) as null."""
+        return {"losses": _block(self.losses),
+                "gradients": {k: _block(v) for k, v in self.gradients.items()},
+                "final_params": {k: _block(v) for k, v in self.final_params.items()},
+                "final_outputs": _block(self.final_outputs),
+                "initial_outputs": _block(self.initial_outputs)}

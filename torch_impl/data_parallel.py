@@ -19,9 +19,10 @@ passes or when the parent is gone. The ranks are forked from a fork server that 
 torch once (multiprocessing's "forkserver", single-threaded, started on first use and ended
 with this process): a rank then starts in milliseconds instead of paying torch's import
 (2-3 s). The same ranks run as `python -m torch_impl.data_parallel` under `torchrun` across
-machines:
-    torchrun --nnodes 2 --nproc-per-node 4 --rdzv-endpoint HOST:29500 \\
-        -m torch_impl.data_parallel CASE.json RESULT.npz
+machines, rank 0 writing the results block that `python -m comparisons verify` judges
+(docs/DATA-PARALLEL.md, "Across machines"; tests/test_multinode.py):
+    torchrun --nnodes 2 --nproc-per-node 2 --rdzv-backend c10d --rdzv-endpoint HOST:PORT \\
+        -m torch_impl.data_parallel CASE.json RESULT.json
 """
 
 from __future__ import annotations
@@ -394,7 +395,9 @@ def main(argv=None) -> int:
                                  description="one rank of a data-parallel run (or every rank, "
                                              "under torchrun)")
     ap.add_argument("case", help="a case file (.json/.toml) or a pickled list of Cases (.pkl)")
-    ap.add_argument("out", help="where rank 0 writes the results (.npz)")
+    ap.add_argument("out", help="where rank 0 writes the results: a .json results block (the "
+                                "`run --json` format, which `python -m comparisons verify` "
+                                "judges) for one case, or .npz")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--precision", default="default")
     ap.add_argument("--backend", default=None, choices=BACKENDS)
@@ -411,7 +414,15 @@ def main(argv=None) -> int:
     results = rank_main(cases, a.device, a.precision,
                         a.backend or ("nccl" if a.device == "cuda" else "gloo"), a.timeout,
                         a.fault)
-    if results is not None:
+    if results is not None and a.out.endswith(".json"):
+        if len(results) != 1:
+            raise SystemExit(f"{a.out}: a results block holds one case; got {len(results)}")
+        import json
+        tmp = a.out + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(json.dumps(results[0].to_dict()) + "\n")
+        os.replace(tmp, a.out)
+    elif results is not None:
         arrays = {}
         for i, r in enumerate(results):
             arrays.update({f"{i}/losses": r.losses, f"{i}/final_outputs": r.final_outputs,
