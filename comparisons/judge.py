@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from .parity import Amplification, Comparison, amplification, compare_results
+from .protocol import merged
 
 PASS, FAIL, ERROR, SKIPPED, XFAIL, XPASS = "pass", "FAIL", "error", "skipped", "xfail", "XPASS"
 FAILING = (FAIL, ERROR)
@@ -140,7 +141,7 @@ def judge_case(oracle: Oracle, runs: dict, expected: dict | None = None) -> list
             valid.append(name)
     for i, a in enumerate(others):
         for b in others[i + 1:]:
-            reason = expected.get(a) or expected.get(b)
+            reason = merged([expected.get(a), expected.get(b)])
             if a in valid and b in valid:
                 verdicts.append(_verdict(oracle, (a, b), runs[a], runs[b], reason))
             else:

@@ -98,6 +98,18 @@ class ExpectedFailure:
         return any(fnmatch.fnmatchcase(tensor, g) for g in self.tensors)
 
 
+def merged(found: list) -> ExpectedFailure | None:
+    """Several expected failures that apply at once (to one case, or to the two sides of a
+    pair) as one: every tensor any of them names, every reason, strict only if all are."""
+    found = [x for x in found if x is not None]
+    if len(found) <= 1:
+        return found[0] if found else None
+    return dataclasses.replace(
+        found[0], reason="; ".join(dict.fromkeys(x.reason for x in found)),
+        tensors=tuple(dict.fromkeys(t for x in found for t in x.tensors)),
+        strict=all(x.strict for x in found))
+
+
 @dataclasses.dataclass(frozen=True)
 class Implementation:
     """A validated declaration; `module` is the import path that provides `train`."""
@@ -145,7 +157,9 @@ class Implementation:
         return None
 
     def expected_failure(self, case) -> ExpectedFailure | None:
-        return next((x for x in self.expected_failures if x.matches(case)), None)
+        """The declared expected failure of `case`; several that match are one, covering every
+        tensor any of them names, strict only if all are."""
+        return merged([x for x in self.expected_failures if x.matches(case)])
 
     def load(self):
         """The module (imported here: call this in the process that trains)."""

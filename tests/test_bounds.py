@@ -86,6 +86,21 @@ def _evaluate(mods, fn, inputs, dtype):
     return [np.asarray(mods["training"].as_numpy(o), dtype=np.float64) for o in out]
 
 
+def _covers(x, block: str) -> bool:
+    """Whether the declared expected failure `x` covers the building block `block`: the
+    blocks of its activation; of its loss, the blocks that make the loss value (bce's through
+    softplus) where it covers the `losses` tensor, and the derivative blocks where it covers
+    gradients."""
+    if x.activation and block.startswith(x.activation):
+        return True
+    if not x.loss:
+        return False
+    value = (block.startswith((f"{x.loss}-", f"{x.loss}_from_logits-"))
+             or (x.loss == "bce" and block == "softplus"))
+    derivative = block.startswith((f"{x.loss}_derivative-", f"fused_output_delta-{x.loss}-"))
+    return (value and x.covers("losses")) or (derivative and x.covers("dW1"))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("fn", FNS, ids=[f[0] for f in FNS])
 @pytest.mark.parametrize("impl", IMPLS)
@@ -93,8 +108,12 @@ def test_building_block_is_within_its_bound(impl, fn, dtype, request):
     name, f = fn
     if dtype not in protocol.resolve(impl).dtypes:
         pytest.skip(f"{impl} declares {dtype} unsupported")
-    for x in protocol.resolve(impl).expected_failures:  # a declared defect of an activation
-        if x.activation and name.startswith(x.activation) and x.dtype in (None, dtype):
+    # A declared defect of this block: strict, it must fail here; not strict (it shows only at
+    # some inputs), it excuses a failure, and a pass is a pass
+    declared = [x for x in protocol.resolve(impl).expected_failures
+                if _covers(x, name) and x.dtype in (None, dtype)]
+    for x in declared:
+        if x.strict:
             request.applymarker(pytest.mark.xfail(reason=x.reason, strict=True))
     mods = _modules(impl)
     ref = {m: importlib.import_module(f"reference.{m}") for m in ("activations", "losses",
@@ -120,6 +139,9 @@ def test_building_block_is_within_its_bound(impl, fn, dtype, request):
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(err > 0, err / bound, 0.0)
             worst = max(worst, float(ratio.max()))
+    excused = [x.reason for x in declared if not x.strict]
+    if worst > 1.0 and excused:
+        pytest.xfail(f"error/bound {worst:.3g}: {excused[0]}")
     assert worst <= 1.0, f"{impl} {name} {dtype}: error/bound {worst:.3g}"
 
 

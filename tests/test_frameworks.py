@@ -93,6 +93,10 @@ def test_derivative_conventions_at_the_kink(name):
     act = mods["activations"]
     assert mods["training"].as_numpy(act.relu_derivative(zero))[0, 0] == 0.0
     slope = mods["training"].as_numpy(act.leaky_relu_derivative(zero))[0, 0]
+    declared = [x.reason for x in protocol.resolve(name).expected_failures
+                if x.activation == "leaky_relu" and not x.strict]
+    if abs(slope - 0.01) > 0.01 * 2 ** -23 and declared:  # another convention, declared
+        pytest.xfail(f"leaky_relu'(0) = {slope:g}: {declared[0]}")
     assert abs(slope - 0.01) <= 0.01 * 2 ** -23
 
 

@@ -20,16 +20,16 @@ TESTS = ROOT / "tests"
 def test_the_suites_implementations_arrive_through_the_entry_point_group():
     own = protocol.registered(own=True)
     assert own == {"reference": "reference", "jax": "jax_impl", "tensorflow": "tensorflow_impl",
-                   "torch": "torch_impl"}
+                   "torch": "torch_impl", "paddle": "paddle_impl"}
     assert set(protocol.registered()) >= set(own)  # plus any plugin installed beside it
 
 
 def test_no_other_code_lists_the_implementations():
-    """The registry is the only list: no module of the judge names torch_impl, jax_impl or
-    tensorflow_impl."""
+    """The registry is the only list: no module of the judge names torch_impl, jax_impl,
+    tensorflow_impl or paddle_impl."""
     for path in (ROOT / "comparisons").rglob("*.py"):
         text = path.read_text()
-        for module in ("torch_impl", "jax_impl", "tensorflow_impl"):
+        for module in ("torch_impl", "jax_impl", "tensorflow_impl", "paddle_impl"):
             assert module not in text, f"{path.relative_to(ROOT)} names {module}"
 
 
@@ -232,3 +232,16 @@ def test_a_failing_drawn_case_is_written_with_the_command_that_reruns_it(tmp_pat
                            text=True, cwd=ROOT, env=env, timeout=300)
     assert rerun.returncode == 1 and "FAIL" in rerun.stdout.splitlines()[-1], rerun.stdout[-1500:]
     assert "## Failing drawn cases" in (out / "conformance.md").read_text()
+
+
+def test_declarations_that_match_one_case_are_merged():
+    """paddle declares a bce loss-value defect (losses) and a gradient defect at z = 0 (all
+    tensors, bce with relu): on relu-kink both apply, so every tensor is covered, and since
+    neither is strict, a pass is a plain pass."""
+    from comparisons import catalogue
+    impl = protocol.resolve("paddle")
+    x = impl.expected_failure(catalogue.get("relu-kink"))
+    assert x.covers("db2") and x.covers("losses") and not x.strict
+    assert "log1p" in x.reason and "exactly 0" in x.reason
+    y = impl.expected_failure(catalogue.get("bce-confident"))  # sigmoid only: the loss value
+    assert y.covers("losses") and not y.covers("db1")
