@@ -11,7 +11,8 @@ from helpers import ROOT, main_job
 
 # Every Markdown page of the project, the README's docs/ pages included
 DOCS = sorted(str(p.relative_to(ROOT)) for pattern in ("*.md", "docs/*.md", "comparisons/*.md",
-                                                       "examples/*/README.md", "tests/*/README.md")
+                                                       "examples/*/README.md", "tests/*/README.md",
+                                                       "findings/README.md")
               for p in ROOT.glob(pattern))
 
 
@@ -75,7 +76,8 @@ def test_figures_update_rewrites_only_the_marked_values():
         ("nope", "x", "(no such figure)")]
 
 
-PATH = re.compile(r"`((?:reference|torch_impl|jax_impl|comparisons|tests|tools|docs|notebooks|examples)"
+PATH = re.compile(r"`((?:reference|torch_impl|jax_impl|tensorflow_impl|paddle_impl|comparisons|tests|"
+                  r"tools|docs|notebooks|examples|findings)"
                   r"/[A-Za-z0-9_./-]+)`")
 TEST = re.compile(r"(?<![/\w])(test_[a-z0-9_]+)(?![\w.])")
 

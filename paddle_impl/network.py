@@ -1,0 +1,132 @@
+"""Forward propagation in paddle ops; backward propagation by paddle.grad.
+
+Same names, order and shapes as reference.network. The forward functions are line for line
+the reference's; every backward function is a VJP computed by autograd.
+"""
+
+from . import _paddle_import_quiet
+
+with _paddle_import_quiet():
+    import paddle
+
+from . import activations as act
+from . import losses
+from .activations import vjp
+
+_FORWARD = {"sigmoid": act.sigmoid, "tanh": act.tanh, "relu": act.relu,
+            "leaky_relu": act.leaky_relu, "identity": act.identity, "softmax": act.softmax}
+_LOSS = {"half_sse": losses.half_sse, "mse": losses.mse, "bce": losses.bce, "cce": losses.cce}
+
+
+def check_dtypes(X, params):
+    """Refuse mixed precision: X and every parameter must share one floating dtype."""
+    for k, v in params.items():
+        if v.dtype != X.dtype:
+            raise TypeError(f"{k} has dtype {v.dtype}, but X has dtype {X.dtype}; "
+                            "cast the case to one dtype (float64 or float32)")
+
+
+def linear_forward(A_prev, W, b):
+    """Z[l] = W[l] . A[l-1] + b[l].  (n[l], n[l-1]) . (n[l-1], m) + (n[l], 1) -> (n[l], m)."""
+    return W @ A_prev + b
+
+
+def linear_backward_weights(dZ, A_prev):
+    """(dW[l], db[l]): the VJP of linear_forward with respect to W and b, by autograd. The
+    VJP does not depend on the values of W and b, so zeros of their shapes stand in."""
+    with paddle.set_grad_enabled(True):
+        W = _stand_in((dZ.shape[0], A_prev.shape[0]), dZ, grad=True)
+        b = _stand_in((dZ.shape[0], 1), dZ, grad=True)
+        dW, db = paddle.grad(linear_forward(A_prev.detach(), W, b), [W, b], grad_outputs=dZ)
+    return dW, db
+
+
+def linear_backward_input(dZ, W):
+    """dA[l-1]: the VJP of linear_forward with respect to A[l-1], by autograd (the value of
+    A[l-1] does not enter it, so zeros of its shape stand in)."""
+    with paddle.set_grad_enabled(True):
+        A_prev = _stand_in((W.shape[1], dZ.shape[1]), dZ, grad=True)
+        b = _stand_in((W.shape[0], 1), dZ, grad=False)
+        (dA_prev,) = paddle.grad(linear_forward(A_prev, W.detach(), b), A_prev,
+                                 grad_outputs=dZ)
+    return dA_prev
+
+
+def _stand_in(shape, like, grad):
+    """A zero tensor of `shape` with like's dtype, a leaf of its own (made fresh: W and b of
+    one shape must be distinct leaves, or the gradient of one is returned for both)."""
+    t = paddle.zeros(shape, dtype=like.dtype)
+    t.stop_gradient = not grad
+    return t
+
+
+def linear_backward(dZ, A_prev, W):
+    """(dA[l-1], dW[l], db[l]): both VJPs above, for one layer."""
+    dW, db = linear_backward_weights(dZ, A_prev)
+    return linear_backward_input(dZ, W), dW, db
+
+
+def activation_forward(Z, activation):
+    """A[l] = g[l](Z[l]). (n[l], m) -> (n[l], m)."""
+    return _FORWARD[activation](Z)
+
+
+def activation_backward(dA, Z, activation):
+    """dZ[l]: the VJP of g[l] at Z[l] with dA[l], by autograd."""
+    return vjp(_FORWARD[activation], Z, dA)
+
+
+def forward_propagation(X, params, activations):
+    """A[0] = X; for l = 1..L: Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]).
+
+    Returns (A[L], caches) with caches[l-1] = {"A_prev": A[l-1], "Z": Z[l], "A": A[l]}.
+    """
+    check_dtypes(X, params)
+    A, caches = X, []
+    for l, g in enumerate(activations, start=1):
+        Z = linear_forward(A, params[f"W{l}"], params[f"b{l}"])
+        A_prev, A = A, activation_forward(Z, g)
+        caches.append({"A_prev": A_prev, "Z": Z, "A": A})
+    return A, caches
+
+
+def compute_loss(AL, ZL, Y, loss, reduction):
+    """The loss of the output; bce and cce from the logits Z[L], half_sse and mse from A[L]."""
+    if loss == "bce":
+        return losses.bce_from_logits(ZL, Y, reduction)
+    if loss == "cce":
+        return losses.cce_from_logits(ZL, Y, reduction)
+    return _LOSS[loss](AL, Y, reduction)
+
+
+def output_delta(AL, ZL, Y, loss, reduction, activation):
+    """dZ[L] = d loss / d Z[L], by autograd through the output activation and the loss."""
+    if loss in ("bce", "cce"):
+        return losses.fused_output_delta(ZL, Y, loss, reduction)
+    return vjp(lambda z: compute_loss(activation_forward(z, activation), z, Y, loss, reduction),
+               ZL, None)
+
+
+def backward_propagation(X, Y, params, activations, loss, reduction, input_grad=True):
+    """Every gradient of the loss at `params` from one paddle.grad call over the whole
+    graph: "dW{l}", "db{l}", "dZ{l}" for l = 1..L, "dA{l}" for l = 1..L-1, and "dA0"
+    (d loss / d X) when input_grad. Returns (loss value, grads)."""
+    L = len(activations)
+    with paddle.set_grad_enabled(True):
+        X = X.detach()
+        X.stop_gradient = not input_grad
+        p = {}
+        for k, v in params.items():
+            p[k] = v.detach()
+            p[k].stop_gradient = False
+        AL, caches = forward_propagation(X, p, activations)
+        value = compute_loss(AL, caches[-1]["Z"], Y, loss, reduction)
+        first = 0 if input_grad else 1
+        names = ([f"d{k}" for k in p] + [f"dZ{l}" for l in range(1, L + 1)]
+                 + [f"dA{l}" for l in range(first, L)])
+        wrt = ([*p.values()] + [c["Z"] for c in caches] + [c["A_prev"] for c in caches[first:]])
+        # paddle.grad refuses a tensor twice (identity makes A[l] the very tensor Z[l]):
+        # each distinct tensor once, its gradient given to every name it stands for
+        unique = list({id(t): t for t in wrt}.values())
+        grads = dict(zip(map(id, unique), paddle.grad(value, unique)))
+    return value.detach(), {n: grads[id(t)] for n, t in zip(names, wrt)}
