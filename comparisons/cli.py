@@ -273,6 +273,11 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--strict", action="store_true",
                    help="with --check: also require the figures measured on the frameworks' "
                         "kernels to equal this report's (on the machine the file names)")
+    fw = command("frameworks", "the framework parity table (docs/FRAMEWORKS.md), from a main "
+                               "job's report")
+    fw.add_argument("--report", default="parity-report", metavar="DIR",
+                    help="the main job's report directory (default: parity-report/)")
+    fw.add_argument("--update", metavar="FILE", help="write the page (docs/FRAMEWORKS.md)")
     ls = command("list", "the catalogue cases, or with --impl the implementations")
     ls.add_argument("--impl", action="store_true", help="list the registered implementations")
     return p
@@ -608,6 +613,23 @@ def figures_command(args) -> int:
     return code
 
 
+def frameworks_command(args) -> int:
+    from . import figures, frameworks
+    try:
+        doc, manifest = figures.load(args.report)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--report: no main job's results.json in {args.report} "
+                         f"({type(e).__name__}: {e}); run `python -m comparisons` first")
+    errata = (Path(__file__).resolve().parent.parent / "ERRATA.md").read_text()
+    page = frameworks.markdown(frameworks.rows(doc, manifest, errata),
+                               figures.provenance(manifest))
+    if args.update:
+        Path(args.update).write_text(page)
+    else:
+        print(page)
+    return EXIT_OK
+
+
 def list_command(args) -> int:
     if args.impl:
         for impl in protocol.all_registered():
@@ -626,6 +648,7 @@ COMMANDS = {None: main_job, "run": run_command, "verify": verify_command,
             "conform": conform_command, "diagnose": diagnose_command,
             "walkthrough": walkthrough_command,
             "export": export_command, "bench": bench_command, "figures": figures_command,
+            "frameworks": frameworks_command,
             "list": list_command}
 
 

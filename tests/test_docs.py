@@ -1,6 +1,7 @@
 """The documents cannot drift: every measured figure they quote equals what the current code
 measures, and every file and test they cite exists."""
 
+import json
 import re
 from pathlib import Path
 
@@ -130,3 +131,19 @@ def test_the_readme_is_short_and_reaches_every_page():
     unreachable = [p.name for p in (ROOT / "docs").glob("*.md") if f"docs/{p.name}" not in text]
     assert not unreachable, unreachable
     assert "<!-- ci:install -->" in text and "<!-- ci:test -->" in text
+
+
+@pytest.mark.main_job
+def test_the_framework_table_is_the_reports():
+    """docs/FRAMEWORKS.md, regenerated from this code's main job: every column that holds on
+    any machine (frameworks, pinned versions, coverage, kink conventions, findings) is the
+    page's; the counts and worst error/bound were measured where the page says."""
+    from comparisons import frameworks
+    job = main_job()
+    manifest_path = job.out / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+    fresh = frameworks.rows(job.doc, manifest, (ROOT / "ERRATA.md").read_text())
+    page = frameworks.parse((ROOT / "docs" / "FRAMEWORKS.md").read_text())
+    exact = lambda rows: [{c: r[c] for c in frameworks.EXACT} for r in rows]  # noqa: E731
+    assert exact(page) == exact(fresh), ("run `python -m comparisons frameworks --update "
+                                         "docs/FRAMEWORKS.md` after the main job")
