@@ -1,3 +1,4 @@
+import importlib.util
 import os
 
 import numpy as np
@@ -12,6 +13,11 @@ settings.register_profile("ci", derandomize=True, max_examples=10, **_COMMON)
 settings.register_profile("dev", max_examples=40, **_COMMON)
 settings.register_profile("nightly", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Paddle 3.3.1 crashes when it is loaded after TensorFlow (ERRATA.md), and a test process
+# loads the frameworks in whatever order its tests come: Paddle first, where it is installed.
+if importlib.util.find_spec("paddle") is not None:
+    import paddle_impl.network  # noqa: F401
 
 
 @pytest.fixture(scope="session", autouse=True)

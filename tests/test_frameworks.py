@@ -2,6 +2,7 @@
 its dtypes; the conventions at relu's and leaky_relu's kink agree with the reference."""
 
 import importlib
+import importlib.util
 import inspect
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from comparisons import protocol
 import reference
-from helpers import assert_no_failure, implementation, judge, mazur
+from helpers import ROOT, assert_no_failure, implementation, judge, mazur
 
 MIRRORED = ["activations", "losses", "network", "training"]
 IMPLS = list(protocol.registered())
@@ -115,3 +116,19 @@ def test_tensors_of_one_shape_stay_distinct(name, schedule):
         pytest.skip(impl.unsupported(case))
     assert_no_failure(judge(case, {name: mod.train(case), "reference": reference.train(case)}),
                       name)
+
+
+def test_paddle_refuses_to_load_after_tensorflow():
+    """Paddle 3.3.1 crashes a process that has loaded TensorFlow (ERRATA.md): paddle_impl
+    says so, with the way out, instead of a segmentation fault."""
+    import subprocess
+    import sys
+    for m in ("paddle", "tensorflow"):
+        if importlib.util.find_spec(m) is None:
+            pytest.skip(f"{m} is not installed")
+    proc = subprocess.run([sys.executable, "-c", "import tensorflow_impl.network\n"
+                           "import paddle_impl.network"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert ("ImportError: paddle cannot be loaded after tensorflow in one process"
+            in proc.stderr), proc.stderr[-2000:]
