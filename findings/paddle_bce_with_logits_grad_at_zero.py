@@ -3,8 +3,6 @@ sigma(0) - y - 1 instead of sigma(0) - y (ERRATA.md). Exits 1 while it is wrong 
 import sys
 import warnings
 
-import numpy as np
-
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import paddle

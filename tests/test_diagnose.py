@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mutants
-from comparisons import catalogue, diagnose, protocol, runner
+from comparisons import catalogue, diagnose, protocol
 from comparisons.diagnose import BACKWARD, FORWARD, UPDATE
 from helpers import ROOT
 
