@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +77,11 @@ class Diagnosis:
             out.append(f"  {self.phase}: {self.formula}   [{self.function}]")
             out += [f"    {impl}: {where}" for impl, where in self.functions.items()]
             at = f"{self.tensor}{self.index}" if self.index is not None else self.tensor
-            out.append(f"  at {at}: " + ", ".join(f"{k} {v!r}" for k, v in self.values.items())
-                       + f"; bound {self.bound:.3g}, error/bound {self.ratio:.3g}")
+            if self.ratio is not None:
+                bound = "–" if self.bound is None else f"{self.bound:.3g}"
+                out.append(f"  at {at}: " + ", ".join(f"{k} {v!r}" for k, v in
+                                                      self.values.items())
+                           + f"; bound {bound}, error/bound {self.ratio:.3g}")
             if self.inputs:
                 out.append("  inputs: " + ", ".join(f"{k} = {v!r}" for k, v in self.inputs.items()))
         if self.message:
@@ -189,8 +193,10 @@ class _Walk:
         conv = [self.bounds.Traced(a) if isinstance(a, np.ndarray) else a for a in arrays]
         return f(*conv, **kw)
 
-    def checks(self, params: dict, X: np.ndarray, Y: np.ndarray):
-        """Yield every _Check of one update from `params` on the batch (X, Y), in order."""
+    def checks(self, params: dict, X: np.ndarray, Y: np.ndarray, forward_only: bool = False):
+        """Yield every _Check of one update from `params` on the batch (X, Y), in order; with
+        `forward_only`, the forward pass and the loss alone (the final evaluation on all
+        of X)."""
         c, L = self.case, self.case.L
         acts = c.activations
         net = "network."
@@ -216,6 +222,8 @@ class _Walk:
                      net + "compute_loss", None, "E",
                      self.theirs(net + "compute_loss", *loss_args),
                      self.traced(net + "compute_loss", *loss_args), ins)
+        if forward_only:
+            return
         r = self.traced(net + "output_delta", *loss_args, acts[-1])
         fused = c.loss in ("bce", "cce")
         yield _Check(BACKWARD, f"dZ[{L}] = dE/dZ[{L}]" + (" = (A[L] - Y) * factor" if fused
@@ -445,8 +453,15 @@ def diagnose(case, impls: dict, a: str, b: str = ORACLE_NAME, *, timeout: float,
     X, Y = oc.X[:, idx], oc.Y[:, idx]
     say(f"update {k}: each formula on the reference's inputs")
     from reference import bounds
+    final = d.failing_tensor.startswith("final") or (
+        d.failing_tensor.startswith("losses") and k == case.updates - 1)
     with np.errstate(all="ignore"), bounds.context(case.dtype):
         walks = {n: _Walk(p, case).checks(params, X, Y) for n, p in pkgs.items()}
+        if final:  # then the evaluation after the last update, on all of X
+            after = _reference_state(case, case.updates)
+            finals = {n: _Walk(p, case).checks(after, oc.X, oc.Y, forward_only=True)
+                      for n, p in pkgs.items()}
+            walks = {n: itertools.chain(walks[n], finals[n]) for n in walks}
         for checks in zip(*walks.values()):
             for n, check in zip(walks, checks):
                 ratio, at, theirs, ref_v, bound = _judge(check, case.dtype, case)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mutants
-from comparisons import catalogue, diagnose, protocol
+from comparisons import catalogue, diagnose, protocol, runner
 from comparisons.diagnose import BACKWARD, FORWARD, UPDATE
 from helpers import ROOT
 
@@ -147,3 +147,24 @@ def test_diagnose_bad_input_is_one_line(tmp_path):
                           timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: --against: 'reference' is")
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_the_drawn_softmax_clamp_is_declared_and_diagnosed(tmp_path):
+    """The nightly campaign's draw (tests/cases/paddle-softmax-clamp.json): paddle's softmax
+    clamps its exponent at -64 (ERRATA.md). The judge calls it the declared xfail, and
+    diagnose follows the failure past the last update into the final forward pass."""
+    import importlib.util
+    if importlib.util.find_spec("paddle") is None:
+        pytest.skip("paddle is not installed")
+    from reference import load_case
+    case = load_case(ROOT / "tests" / "cases" / "paddle-softmax-clamp.json")
+    impls = {"reference": protocol.resolve("reference"), "paddle": protocol.resolve("paddle")}
+    session = runner.run([case], impls)
+    (v,) = [v for v in session.verdicts if v.pair[0] == "paddle"]
+    assert v.status == "xfail" and "clamp z - max(z) at -64" in v.message
+    found, _ = diagnose.diagnose(case, impls, "paddle", timeout=120)
+    assert (found.first_update, found.failing_tensor) == (case.updates - 1, "final A[L]")
+    assert (found.phase, found.function, found.tensor) == (FORWARD,
+                                                           "network.activation_forward", "A4")
+    assert found.values["paddle"] == pytest.approx(1.603810890548638e-28, rel=1e-12)
+    assert found.inputs["Z[4]"] < -64
