@@ -180,7 +180,7 @@ def verdict_line(session, published_ok: bool = True) -> str:
 
 def runs_dict(runs: dict) -> dict:
     """{impl: its results and seconds, or its status and message} of one case's runs."""
-    return {impl: (result_dict(r.result) | {"seconds": r.seconds}) if r.status == "ok"
+    return {impl: (r.result.to_dict() | {"seconds": r.seconds}) if r.status == "ok"
             else {"status": r.status, "message": r.message} for impl, r in runs.items()}
 
 
@@ -193,11 +193,6 @@ def run_document(case, session) -> dict:
             "missing": session.missing, "kappa": session.oracles[case.name].kappa,
             "results": runs_dict(session.runs[case.name]),
             "parity": [v.to_dict() for v in session.verdicts]}
-
-
-def result_dict(r) -> dict:
-    """A TrainResult as the results block (reference.case.TrainResult.to_dict)."""
-    return r.to_dict()
 
 
 def training_seconds(out: Path) -> dict:

@@ -376,7 +376,6 @@ class Pool:
         self.threads = [threading.Thread(target=self._serve, args=(k,), daemon=True,
                                          name=f"bp-pool-{k}") for k in workers]
         self.errors: dict[str, str] = {}
-        self.unavailable: dict[str, Unavailable] = {}
         self.peak_rss = {k: 0 for k in workers}
         # The workers start one at a time, in the order of `workers`, from a thread of their
         # own: a framework's import is CPU-heavy, and three at once on two cores made the
@@ -445,7 +444,6 @@ class Pool:
 
     def _fail_all(self, key: str, q, error: Unavailable) -> None:
         """Every task of `key`, queued now or later, fails with `error` at once."""
-        self.unavailable[key] = error
         while True:
             item = q.get()
             if item is None:

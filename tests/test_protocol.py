@@ -62,9 +62,9 @@ def test_an_unknown_name_lists_the_registered_ones(capsys):
 def block(tmp_path_factory):
     """The reference's own results block for gd-minibatch, as run --json writes it."""
     import reference
-    from comparisons import catalogue, report
+    from comparisons import catalogue
     path = tmp_path_factory.mktemp("verify") / "block.json"
-    path.write_text(json.dumps(report.result_dict(reference.train(catalogue.get("gd-minibatch")))))
+    path.write_text(json.dumps(reference.train(catalogue.get("gd-minibatch")).to_dict()))
     return path
 
 
