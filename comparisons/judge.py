@@ -58,12 +58,14 @@ def oracle_case(case):
 
 def make_oracle(case) -> Oracle:
     import reference
+    from reference import noise
     oc = oracle_case(case)
     t = time.perf_counter()
     with np.errstate(all="ignore"):
         base = reference.train(oc)
     t1 = time.perf_counter()
     amp = amplification(oc, base, compare_dtype=case.dtype)
+    amp.bounds["probabilistic"] = noise.initial_units(oc, case.dtype)
     return Oracle(case, base, amp, t1 - t, time.perf_counter() - t1)
 
 
@@ -106,6 +108,13 @@ class PairVerdict:
         rows = self.judged
         return max(rows, key=lambda r: r.worst_ratio) if rows else None
 
+    @property
+    def worst_p(self) -> Comparison | None:
+        """The tensor with the largest error in units of its probabilistic bound (None where
+        that level applies to no judged tensor)."""
+        rows = [r for r in self.judged if r.p_ratio == r.p_ratio]
+        return max(rows, key=lambda r: r.p_ratio) if rows else None
+
     def info(self, prefix: str) -> tuple[float, int]:
         """(max rel, max ULP) over the rows whose name starts with `prefix` (information);
         max rel is nan when no element of them stands above its bound."""
@@ -119,6 +128,8 @@ class PairVerdict:
                 "status": self.status, "message": self.message, "kappa": self.kappa,
                 "worst_ratio": None if w is None else w.worst_ratio,
                 "worst_tensor": None if w is None else w.name,
+                "worst_p_ratio": None if self.worst_p is None else self.worst_p.p_ratio,
+                "worst_p_tensor": None if self.worst_p is None else self.worst_p.name,
                 "tensors": [dataclasses.asdict(r) | {"status": r.status} for r in self.rows]}
 
 
@@ -171,8 +182,8 @@ def _verdict(oracle, pair, run_a, run_b, xf) -> PairVerdict:
     failed = [r for r in rows if not r.ok and not r.skipped]
     if failed:
         expected = xf is not None and all(xf.covers(r.name) for r in failed)
-        msg = "; ".join(f"{r.name}: {r.note or f'error/bound {r.worst_ratio:.3g}'}"
-                        for r in failed[:3]) + (f" (+{len(failed) - 3} more)" if len(failed) > 3 else "")
+        failed.sort(key=lambda r: not r.certain)  # certain failures first
+        msg = "; ".join(f"{r.name}: {r.why()}" for r in failed[:3]) + (f" (+{len(failed) - 3} more)" if len(failed) > 3 else "")
         if expected:
             msg += f" (expected: {xf.reason})"
         return PairVerdict(case.name, case.dtype, pair, XFAIL if expected else FAIL, rows,

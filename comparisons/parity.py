@@ -48,10 +48,31 @@ class Comparison:
     skipped: str = ""         # why this tensor was not judged ("" when it was)
     note: str = ""            # a failure that is not a ratio (shape, dtype, divergence)
     unbounded: int = 0        # elements not judged: their bound overflows the float range
+    # The probabilistic level (TOLERANCES.md, "Two levels"): max |a - b| / its bound, where a
+    # correct pair exceeds that bound with probability at most `p`; nan where not applied.
+    p_ratio: float = float("nan")
+    p_index: tuple | None = None
+    p: float | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.skipped and not self.note and self.worst_ratio <= 1.0
+        return (not self.skipped and not self.note and self.worst_ratio <= 1.0
+                and not self.p_ratio > 1.0)
+
+    @property
+    def certain(self) -> bool:
+        """A failure beyond the worst-case bound (certain), not only the probabilistic one."""
+        return bool(self.note) or self.worst_ratio > 1.0
+
+    def why(self) -> str:
+        """The measure that decides a failed row, as the verdict quotes it."""
+        if self.note:
+            return self.note
+        if self.worst_ratio > 1.0:
+            return f"error/bound {self.worst_ratio:.3g}"
+        return (f"error/probabilistic bound {self.p_ratio:.3g} at {list(self.p_index or ())} "
+                f"(a correct implementation lands there with probability <= {self.p:.0e}; "
+                f"worst-case error/bound {self.worst_ratio:.3g})")
 
     @property
     def status(self) -> str:
@@ -66,9 +87,11 @@ class Comparison:
             return f"{self.name:<16} FAIL: {self.note}"
         at = "" if self.worst_index is None else str(list(self.worst_index))
         extra = f", {self.unbounded} not judged: bound overflows" if self.unbounded else ""
+        level2 = ("" if self.p_ratio != self.p_ratio else
+                  f"; probabilistic {self.p_ratio:.3g} at {list(self.p_index or ())}")
         return (f"{self.name:<16} {str(self.shape):<10} error/bound {self.worst_ratio:<9.3g} "
-                f"at {at:<8} (max abs {self.max_abs:.2e}, max rel {_rel(self.max_rel)}, "
-                f"max ULP {self.max_ulp}{extra})  {self.status}")
+                f"at {at:<8}{level2} (max abs {self.max_abs:.2e}, max rel "
+                f"{_rel(self.max_rel)}, max ULP {self.max_ulp}{extra})  {self.status}")
 
 
 def _rel(x: float) -> str:
@@ -99,11 +122,13 @@ def ulp_distance(a, b) -> np.ndarray:
     return np.where(same, d_same, d_cross)
 
 
-def compare(name: str, a, b, bound, kind: str = STEP0, dtype: str | None = None) -> Comparison:
+def compare(name: str, a, b, bound, kind: str = STEP0, dtype: str | None = None,
+            pbound=None, p: float | None = None) -> Comparison:
     """Compare `a` (under test) with `b` element by element against `bound` (the allowed
-    |a - b|, same shape). Never raises on bad values: a missing tensor, a wrong shape or
-    dtype (when `dtype` is given), or a non-finite element that the other side does not
-    share is a failed row."""
+    |a - b|, same shape) and, where given, against `pbound`, the probabilistic bound that a
+    correct pair exceeds with probability at most `p` (inf where it does not apply). Never
+    raises on bad values: a missing tensor, a wrong shape or dtype (when `dtype` is given),
+    or a non-finite element that the other side does not share is a failed row."""
     if a is None:
         return _failed(name, np.shape(b), kind, "missing")
     try:
@@ -146,10 +171,19 @@ def compare(name: str, a, b, bound, kind: str = STEP0, dtype: str | None = None)
     ulp = ulp_distance(np.where(fa, a, 0).astype(low), np.where(fb, b, 0).astype(low))
     ulp = np.where((np.sign(a64) == np.sign(b64)) & resolved, ulp, 0)  # as max rel: above E
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    level2 = {}
+    if pbound is not None:
+        pb = np.broadcast_to(np.asarray(pbound, dtype=np.float64), b.shape)
+        applies = fa & np.isfinite(pb)
+        if applies.any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pr = np.where(applies & (diff > 0), diff / np.where(applies, pb, 1.0), 0.0)
+            at = np.unravel_index(int(np.argmax(pr)), pr.shape)
+            level2 = {"p_ratio": float(pr[at]), "p_index": tuple(int(i) for i in at), "p": p}
     return Comparison(name, a.shape, kind, float(ratio[worst]),
                       tuple(int(i) for i in worst), float(diff.max()),
                       float(rel.max()) if resolved.any() else float("nan"),
-                      int(ulp.max()), unbounded=unbounded)
+                      int(ulp.max()), unbounded=unbounded, **level2)
 
 
 def _failed(name, shape, kind, note) -> Comparison:
@@ -283,6 +317,17 @@ def pair_bounds(amp: Amplification, case, dtype_a: str, dtype_b: str) -> dict:
             "final_outputs": scale * np.asarray(E["final_outputs"])}
 
 
+def probabilistic_bounds(amp: Amplification, case, dtype_a: str, dtype_b: str):
+    """({value: the probabilistic bound of each element}, p) for a pair of dtypes:
+    (u_a + u_b) gamma S + J (reference/noise.py), or ({}, None) where the oracle has none."""
+    level = amp.bounds.get("probabilistic")
+    if not level:
+        return {}, None
+    u = UNIT_ROUNDOFF[dtype_a] + UNIT_ROUNDOFF[dtype_b]
+    scale = u * gamma(case, max(UNIT_ROUNDOFF[dtype_a], UNIT_ROUNDOFF[dtype_b]))
+    return {k: scale * S + level["J"][k] for k, S in level["S"].items()}, level["p"]
+
+
 def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
                     prefix: str = "") -> list[Comparison]:
     """Compare two TrainResults of `case` against the reference's bounds `amp.bounds`: every
@@ -299,11 +344,13 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
     """
     E = amp.bounds
     B = pair_bounds(amp, case, dtype_a, dtype_b)
+    P, p = probabilistic_bounds(amp, case, dtype_a, dtype_b)
     rows = [compare(f"{prefix}d{k}", a.gradients.get(k) if isinstance(a.gradients, dict)
-                    else None, b.gradients[k], B["gradients"][k], dtype=dtype_a)
+                    else None, b.gradients[k], B["gradients"][k], dtype=dtype_a,
+                    pbound=P.get(f"d{k}"), p=p)
             for k in b.gradients]
     rows.append(compare(f"{prefix}initial A[L]", a.initial_outputs, b.initial_outputs,
-                        B["initial_outputs"], dtype=dtype_a))
+                        B["initial_outputs"], dtype=dtype_a, pbound=P.get("initial A[L]"), p=p))
     finals = [(f"{prefix}final {k}", k) for k in b.final_params] + [(f"{prefix}final A[L]", None)]
     low = dtype_a if UNIT_ROUNDOFF[dtype_a] >= UNIT_ROUNDOFF[dtype_b] else dtype_b
     k_a, k_b = first_nonfinite(a.losses, low), first_nonfinite(b.losses, low)
@@ -339,8 +386,10 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
         rows.append(_failed(name, np.shape(b.losses), TRAJECTORY,
                             f"shape {np.shape(a.losses)}, expected {np.shape(b.losses)}"))
     else:
+        pl = P.get("losses")
         rows.append(compare(name, np.asarray(a.losses)[:n], b.losses[:n],
-                            B["losses"][:n], TRAJECTORY, dtype_a))
+                            B["losses"][:n], TRAJECTORY, dtype_a,
+                            pbound=None if pl is None else pl[:n], p=p))
     for name, k in finals:
         if k_b is not None:
             rows.append(skipped(name, np.shape(_final(b, k)), TRAJECTORY,
@@ -360,7 +409,7 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
         else:
             rows.append(compare(name, a.final_params.get(k) if isinstance(a.final_params, dict)
                                 else None, b.final_params[k], B["final_params"][k],
-                                TRAJECTORY, dtype_a))
+                                TRAJECTORY, dtype_a, pbound=P.get(f"final {k}"), p=p))
     return rows
 
 

@@ -72,11 +72,14 @@ def published_rows(session) -> list[dict]:
 
 # --- The parity table --------------------------------------------------------------------
 
-COLUMNS = ("case", "dtype", "pair", "error/bound", "at tensor", "κ", "info: max rel grad",
+COLUMNS = ("case", "dtype", "pair", "error/bound", "at tensor", "error/p-bound", "κ", "info: max rel grad",
            "info: max ULP grad", "verdict")
 
 
-INFO_LEGEND = ("info columns (never decide): max rel over the gradients' elements that stand "
+INFO_LEGEND = ("error/p-bound: the largest error in units of the probabilistic bound "
+               "(TOLERANCES.md, \"Two levels\"), which a correct pair exceeds with probability "
+               "at most 1e-9; above 1 it fails the pair, with that probability in the note. "
+               "info columns (never decide): max rel over the gradients' elements that stand "
                "above their own bound, – where none does (an exact 0 computed as 1e-17 has a "
                "relative error of 1 that measures nothing); max ULP over the same elements, of one sign.")
 
@@ -89,7 +92,9 @@ def table_rows(verdicts) -> list[tuple]:
         judged = bool(v.judged)
         rows.append((v.case, v.dtype, f"{v.pair[0]} vs {v.pair[1]}",
                      f"{w.worst_ratio:.3g}" if judged else "–",
-                     w.name if judged else "–", f"{v.kappa:.3g}",
+                     w.name if judged else "–",
+                     "–" if v.worst_p is None else f"{v.worst_p.p_ratio:.3g}",
+                     f"{v.kappa:.3g}",
                      f"{rel:.2e}" if judged and rel == rel else "–", str(ulp) if judged else "–",
                      v.status if not v.not_judged or v.status != PASS
                      else f"pass ({len(v.not_judged)} not judged)"))
