@@ -122,6 +122,11 @@ def first_failing_update(case, impls: dict, a: str, b: str, verdict, *, timeout,
     step0 = [r for r in verdict.rows if r.kind == "step 0" and not r.ok and not r.skipped]
     if step0:
         return 0, max(step0, key=lambda r: r.worst_ratio).name
+    from .local import SUFFIX, update_of
+    judged = [(update_of(r), r.name[:-len(SUFFIX)]) for r in verdict.rows
+              if not r.ok and not r.skipped and update_of(r) is not None]
+    if judged:  # every update was judged one step at a time: the first failing one
+        return min(judged)
     worst = verdict.worst.name if verdict.worst is not None else ""
     lo, hi = 0, case.updates  # fails(hi) (the whole run); fails(lo) false by definition
     names = {hi: worst}

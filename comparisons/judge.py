@@ -21,7 +21,8 @@ import time
 
 import numpy as np
 
-from .parity import Amplification, Comparison, amplification, compare_results
+from .parity import (STEP0, TRAJECTORY, Amplification, Comparison, amplification,
+                     compare_results)
 from .protocol import merged
 
 PASS, FAIL, ERROR, SKIPPED, XFAIL, XPASS = "pass", "FAIL", "error", "skipped", "xfail", "XPASS"
@@ -137,16 +138,19 @@ def _structural(rows) -> bool:
     return any(r.note.startswith(_STRUCTURAL) for r in rows)
 
 
-def judge_case(oracle: Oracle, runs: dict, expected: dict | None = None) -> list[PairVerdict]:
+def judge_case(oracle: Oracle, runs: dict, expected: dict | None = None,
+               trajectories: dict | None = None) -> list[PairVerdict]:
     """Every pair of `runs` ({impl: Run}) for one case: each against the oracle, then each
     pair of the others. `expected` maps impl -> its declared protocol.ExpectedFailure that
-    matches the case."""
-    case, expected = oracle.case, expected or {}
+    matches the case; `trajectories` maps impl -> its run one update at a time (or why it has
+    none), which judges each update against the oracle (comparisons/local.py)."""
+    case, expected, trajectories = oracle.case, expected or {}, trajectories or {}
     verdicts, valid = [], []
     others = [n for n, r in runs.items() if not (n == ORACLE_NAME and case.dtype == "float64")]
     for name in others:
         run = runs[name]
-        v = _verdict(oracle, (name, oracle_label(case.dtype)), run, None, expected.get(name))
+        v = _verdict(oracle, (name, oracle_label(case.dtype)), run, None, expected.get(name),
+                     trajectories.get(name))
         verdicts.append(v)
         if run.status == "ok" and not _structural(v.rows):
             valid.append(name)
@@ -163,8 +167,9 @@ def judge_case(oracle: Oracle, runs: dict, expected: dict | None = None) -> list
     return verdicts
 
 
-def _verdict(oracle, pair, run_a, run_b, xf) -> PairVerdict:
-    """One pair; `xf` is the expected failure declared for either side (or None)."""
+def _verdict(oracle, pair, run_a, run_b, xf, trajectory=None) -> PairVerdict:
+    """One pair; `xf` is the expected failure declared for either side (or None);
+    `trajectory`, run_a's run one update at a time (against the oracle only)."""
     case = oracle.case
     for run in (run_a, run_b):
         if run is not None and run.status == SKIPPED:
@@ -179,6 +184,8 @@ def _verdict(oracle, pair, run_a, run_b, xf) -> PairVerdict:
     b, dtype_b = (oracle.base, "float64") if run_b is None else (run_b.result, case.dtype)
     with np.errstate(all="ignore"):
         rows = compare_results(run_a.result, b, oracle.amp, case.dtype, dtype_b, case)
+    if trajectory is not None:
+        rows = _with_local(rows, trajectory, case)
     failed = [r for r in rows if not r.ok and not r.skipped]
     if failed:
         expected = xf is not None and all(xf.covers(r.name) for r in failed)
@@ -192,6 +199,21 @@ def _verdict(oracle, pair, run_a, run_b, xf) -> PairVerdict:
         return PairVerdict(case.name, case.dtype, pair, XPASS, rows, oracle.kappa,
                            f"declared an expected failure ({xf.reason}) but agrees")
     return PairVerdict(case.name, case.dtype, pair, PASS, rows, oracle.kappa)
+
+
+def _with_local(rows, trajectory, case):
+    """The global rows, with the trajectory judged update by update where global judging
+    could not: the global rows left unjudged give way to one row per value over every
+    update. A pair that fails at step 0 already shows where it starts (update 0)."""
+    from . import local
+    if any(r.kind == STEP0 and not r.ok and not r.skipped for r in rows):
+        return rows
+    if isinstance(trajectory, str):  # no trajectory: the global rows stay, with why
+        return [dataclasses.replace(r, skipped=f"{r.skipped}; not judged update by update: "
+                                                f"{trajectory}") if r.skipped else r
+                for r in rows]
+    keep = [r for r in rows if not (r.skipped and r.kind == TRAJECTORY)]
+    return keep + local.judge(case, trajectory, case.dtype)
 
 
 def summary(verdicts: list[PairVerdict]) -> dict:

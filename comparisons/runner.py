@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from . import judge, protocol
+from . import judge, local, protocol
 from .judge import ERROR, ORACLE_NAME, SKIPPED, Oracle, Run
 from .workers import Pool, Unavailable, WorkerError, acquire
 
@@ -117,6 +117,9 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
                 elif n != ORACLE_NAME:
                     dp = {"world_size": impl.world_size} if impl.world_size > 1 else {}
                     futures[case.name, n] = pool.submit(n, case, **options, **dp)
+                    if local.always(case) and impl.world_size == 1:  # known before the oracle
+                        local_futures[case.name, n] = pool.submit(n, case, **options,
+                                                                  _local=True)
         pending = {c.name: pool.submit(ORACLE_WORKER, c) for c in cases if c.name not in oracles}
         verdicts, judged = [], []
         for i, case in enumerate(cases, start=1):
@@ -147,7 +150,11 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
                 progress(i, len(cases), f"{case.name}: {', '.join(done)}")
             ordered = {n: runs[case.name][n] for n in impls if n in runs[case.name]}
             expected = {n: impls[n].expected_failure(case) for n in ordered}
-            new = judge.judge_case(o, ordered, {n: r for n, r in expected.items() if r})
+            trajectories = _local_runs(pool, case, o, ordered, impls, options,
+                                       {n: f for (c, n), f in local_futures.items()
+                                        if c == case.name})
+            new = judge.judge_case(o, ordered, {n: r for n, r in expected.items() if r},
+                                   trajectories)
             verdicts += new
             judged.append(case)
             if judged_case is not None:
@@ -167,6 +174,38 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
                    {c.name: oracles[c.name] for c in judged},
                    {c.name: runs[c.name] for c in judged}, verdicts, environments,
                    time.perf_counter() - t0, dict(pool.peak_rss))
+
+
+def _local_runs(pool, case, oracle, runs, impls, options, submitted) -> dict:
+    """{impl: its trajectory one update at a time (comparisons/local.py), or the message of
+    why there is none} for every implementation that ran, where the trajectory is judged
+    update by update (`local.needed`); {} where it is not. `submitted`: {impl: future} of
+    the runs submitted before the oracle was known."""
+    if not local.needed(oracle):
+        for f in submitted.values():
+            f.cancel()
+        return {}
+    futures, out = {}, {}
+    for n, r in runs.items():
+        if r.status != "ok" or (n == ORACLE_NAME and case.dtype == "float64"):
+            continue
+        if impls[n].world_size > 1:
+            out[n] = "a data-parallel run is judged globally only"
+        elif n != ORACLE_NAME:
+            futures[n] = submitted.get(n) or pool.submit(n, case, **options, _local=True)
+    if ORACLE_NAME in futures or (ORACLE_NAME in runs and case.dtype != "float64"
+                                  and runs[ORACLE_NAME].status == "ok"):
+        import numpy as np
+
+        import reference
+        with np.errstate(all="ignore"):
+            out[ORACLE_NAME] = local.trajectory(reference.train, case)
+    for n, f in futures.items():
+        try:
+            out[n] = f.result()[0]
+        except (WorkerError, Unavailable) as e:
+            out[n] = f"its one-update runs failed: {e}"
+    return out
 
 
 def _reference_run(case, oracle: Oracle) -> Run:

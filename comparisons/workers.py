@@ -142,7 +142,11 @@ def _worker_main(conn, module: str, entry: str, parent: int, env_options: dict) 
         _, args, options = msg
         t = time.perf_counter()
         try:  # a train entry returns framework arrays: sent as NumPy; any other, as it is
-            out = fn(*args, **options)
+            if options.pop("_local", False):  # one update at a time (comparisons/local.py)
+                from comparisons.local import trajectory
+                out = trajectory(fn, *args, **options)
+            else:
+                out = fn(*args, **options)
             if entry.startswith("train"):  # a list of results from a *_many entry
                 payload = [_as_result(x) for x in out] if isinstance(out, list) else _as_result(out)
             else:
@@ -426,8 +430,10 @@ class Pool:
                 continue
             try:
                 payload, seconds, rss = w.run(*args, timeout=timeout or self.timeout, **options)
-                fut.set_result((result_from(payload) if w.entry.startswith("train") else payload,
-                                seconds))
+                if w.entry.startswith("train"):
+                    payload = ([result_from(p) for p in payload] if isinstance(payload, list)
+                               else result_from(payload))
+                fut.set_result((payload, seconds))
             except Unavailable as e:  # no later task can fare better: one error for all
                 fut.set_exception(e)
                 self._fail_all(key, q, e)

@@ -79,6 +79,16 @@ def test_a_drawn_case_is_written_as_a_case_file_that_runs(capsys):
     assert "PASS" in capsys.readouterr().out.splitlines()[-1]
 
 
+def trajectories(pool, case, oracle, runs) -> dict:
+    """Each implementation's run one update at a time, where the judge judges every update
+    (comparisons/local.py), as the main job does."""
+    from comparisons import local
+    if not local.needed(oracle):
+        return {}
+    from comparisons.runner import _local_runs
+    return _local_runs(pool, case, oracle, runs, IMPLS, {}, {})
+
+
 def _describe(case, oracle):
     return (f"{case.layers} {case.activations} {case.loss} {case.reduction} m={case.m} "
             f"bs={case.batch_size} {case.schedule} {case.dtype} lr={case.lr:.3g} "
@@ -94,7 +104,8 @@ def test_every_implementation_agrees_on_drawn_networks(pool, case):
     runs = {judge.ORACLE_NAME: _reference_run(case, oracle)}
     runs.update({n: _collect(n, f) for n, f in futures.items()})
     expected = {n: IMPLS[n].expected_failure(case) for n in runs}
-    verdicts = judge.judge_case(oracle, runs, {n: x for n, x in expected.items() if x})
+    verdicts = judge.judge_case(oracle, runs, {n: x for n, x in expected.items() if x},
+                                trajectories(pool, case, oracle, runs))
     for v in verdicts:
         event(f"{v.status}{' (partly not judged)' if v.not_judged else ''}")
         for r in v.not_judged:
