@@ -5,6 +5,8 @@ over the case's batch order, given as one flat array of sample indices with the 
 every update's batch (so a short last batch needs no padding and no retrace).
 """
 
+import functools
+
 import numpy as np
 
 from . import _tensorflow_logs_filtered
@@ -81,9 +83,16 @@ def initial_gradients(params, X, Y, activations, loss, reduction):
 
 
 def _program(case):
-    """The whole run as one tf.function of (params, X, Y, flat indices, offsets, lr)."""
-    net = (tuple(case.activations), case.loss, case.reduction)
-    step, trainable, full = STEPS[case.schedule], case.trainable_names, case.full_batch
+    """The whole run as one tf.function of (params, X, Y, flat indices, offsets, lr), one per
+    network, schedule and batching: tf.function traces again only for new shapes or dtypes,
+    as a TensorFlow user's training function does (the suite's one-update runs share one)."""
+    return _compiled((tuple(case.activations), case.loss, case.reduction), case.schedule,
+                     case.trainable_names, case.full_batch)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(net, schedule, trainable, full):
+    step = STEPS[schedule]
 
     def batch(X, Y, flat, offsets, t):
         if full:  # every update uses all of X in data order: no gather
