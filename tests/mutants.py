@@ -71,6 +71,36 @@ EQUIVALENT = [
      "    return (A_prev @ dZ.T).T, dZ.sum(axis=1, keepdims=True)"),
 ]
 
+# A relative error of {eps} planted in one formula each (issue #20's list): at realistic width
+# 1e-4 in float32 and 1e-11 in float64 must fail (tests/test_mutations.py, TOLERANCES.md).
+SCALED = [
+    ("tanh", "activations.py", "    return np.tanh(Z)\n", "    return np.tanh(Z) * (1 + {eps})\n"),
+    ("tanh-derivative", "activations.py", "    return 1 - A * A",
+     "    return (1 - A * A) * (1 + {eps})"),
+    ("relu", "activations.py", "    return np.maximum(Z, 0)\n",
+     "    return np.maximum(Z, 0) * (1 + {eps})\n"),
+    ("relu-derivative", "activations.py", "    return (Z > 0).astype(Z.dtype)",
+     "    return (Z > 0).astype(Z.dtype) * (1 + {eps})"),
+    ("dW", "network.py", "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)",
+     "    return (dZ @ A_prev.T) * (1 + {eps}), dZ.sum(axis=1, keepdims=True)"),
+    ("db", "network.py", "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)",
+     "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True) * (1 + {eps})"),
+    ("dA", "network.py", "    return W.T @ dZ", "    return (W.T @ dZ) * (1 + {eps})"),
+    ("output-delta", "losses.py",
+     '    A = sigmoid(ZL) if loss == "bce" else softmax(ZL)\n    return (A - Y) * reduction_factor(',
+     '    A = sigmoid(ZL) if loss == "bce" else softmax(ZL)\n    return (1 + {eps}) * (A - Y) * reduction_factor('),
+    ("update", "training.py",
+     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)",
+     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr * (1 + {eps}),"
+     " trainable)"),
+]
+
+
+def scaled(mutant, eps: float):
+    """A SCALED mutant with its relative error set to eps."""
+    name, file, old, new = mutant
+    return (f"{name}-{eps:g}", file, old, new.format(eps=repr(eps)))
+
 
 def plant(directory: Path, package: str, mutant=None) -> str:
     """Copy the reference to directory/package, apply `mutant` (or none), name the copy's

@@ -10,8 +10,8 @@ import pytest
 from comparisons import catalogue
 from comparisons.mp_oracle import MPNetwork
 from comparisons.parity import compare, compare_results, gamma
-from helpers import (assert_fd_close, assert_no_failure, implementation, judge, main_job,
-                     numerical_gradient, printed, registered_names)
+from helpers import (assert_fd_close, assert_no_failure, fd_indices, implementation, judge,
+                     main_job, numerical_gradient, printed, registered_names)
 from reference import bounds
 from reference import network as ref_net
 from reference.training import cast
@@ -117,7 +117,10 @@ def test_finite_differences_on_step0_gradient(name):
         def f(v, k=k):
             AL, caches = ref_net.forward_propagation(X, dict(p, **{k: v}), case.activations)
             return ref_net.compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
-        assert_fd_close(g[k], numerical_gradient(f, p[k]), f"{name} d{k}")
+        at = fd_indices(g[k])
+        num = numerical_gradient(f, p[k], at=at)
+        rows = tuple(np.array(ix) for ix in zip(*at))
+        assert_fd_close(g[k][rows], num[rows], f"{name} d{k} ({len(at)} of {g[k].size})")
 
 
 @pytest.mark.parametrize("name", SMALL)
