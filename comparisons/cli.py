@@ -8,6 +8,7 @@ STARTED = time.perf_counter()  # the main job's wall time counts its own imports
 
 import argparse
 import fnmatch
+import itertools
 import json
 import os
 import sys
@@ -54,6 +55,16 @@ def _positive(text):
         v = -1
     if not v > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return v
+
+
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
     return v
 
 
@@ -263,6 +274,24 @@ def _parser() -> argparse.ArgumentParser:
                    help="where bench.json is saved (default: parity-report/)")
     _add_impl(b)
     _add_quiet(b)
+    sc = command("scale", "the judge at realistic width ([784, w, w, 10], m = w): trajectory "
+                          "tensors not judged, verdict, and wall time against the slowest "
+                          "framework's training (TOLERANCES.md)")
+    sc.add_argument("--width", type=_positive_int, nargs="+", default=[256], metavar="W",
+                    help="hidden widths (m = W samples; default 256)")
+    sc.add_argument("--updates", type=_positive_int, default=20, metavar="N",
+                    help="full-batch updates (default 20)")
+    sc.add_argument("--activation", nargs="+", choices=["tanh", "relu"],
+                    default=["tanh", "relu"])
+    sc.add_argument("--dtype", nargs="+", choices=["float32", "float64"],
+                    default=["float32", "float64"])
+    sc.add_argument("--schedule", nargs="+", choices=["simultaneous", "sequential"],
+                    default=["simultaneous", "sequential"])
+    sc.add_argument("--max-memory", type=_size, default=DEFAULT_MAX_MEMORY, metavar="SIZE",
+                    help="refuse a network whose estimated memory exceeds SIZE")
+    sc.add_argument("--json", action="store_true", help="the rows as JSON on stdout")
+    _add_impl(sc)
+    _add_quiet(sc)
     f = command("figures", "the measured figures the docs quote, from a main job's report")
     f.add_argument("--report", default="parity-report", metavar="DIR",
                    help="the main job's report directory (default: parity-report/)")
@@ -363,7 +392,7 @@ def main_job(args) -> int:
     _data_parallel(impls, missing, args.world_size, options)
     _check_cost(cases, impls, args.max_memory)
     if len(impls) < 2:
-        print(f"INCOMPLETE: nothing was compared: only the reference is available; "
+        print("INCOMPLETE: nothing was compared: only the reference is available; "
               + "; ".join(f"{k}: {v}" for k, v in missing.items()), file=sys.stderr)
         return EXIT_INCOMPLETE
     show = _progress(not args.quiet)
@@ -580,6 +609,24 @@ def bench_command(args) -> int:
     return EXIT_OK
 
 
+def scale_command(args) -> int:
+    from . import scale
+    impls, missing = _select(args.impl)
+    for w, act, dtype, sched in itertools.product(args.width, args.activation, args.dtype,
+                                                  args.schedule):  # refused before any work
+        _check_cost([scale.grid_case(w, act, dtype, sched, args.updates, args.max_memory)],
+                    impls, args.max_memory)
+    rows = scale.measure(args.width, args.activation, args.dtype, args.schedule, args.updates,
+                         impls, args.max_memory, _progress(not args.quiet and not args.json))
+    if args.json:
+        print(json.dumps({"rows": rows, "missing": missing}))
+    else:
+        print(scale.text_table(rows))
+        for n, why in missing.items():
+            print(f"not run: {n}: {why}")
+    return EXIT_DISAGREE if any(r["verdict"].startswith("FAIL") for r in rows) else EXIT_OK
+
+
 def figures_command(args) -> int:
     from . import figures
     try:
@@ -647,7 +694,8 @@ def list_command(args) -> int:
 COMMANDS = {None: main_job, "run": run_command, "verify": verify_command,
             "conform": conform_command, "diagnose": diagnose_command,
             "walkthrough": walkthrough_command,
-            "export": export_command, "bench": bench_command, "figures": figures_command,
+            "export": export_command, "bench": bench_command, "scale": scale_command,
+            "figures": figures_command,
             "frameworks": frameworks_command,
             "list": list_command}
 
