@@ -11,11 +11,12 @@ recycled, so that a long campaign's compilations do not accumulate in one proces
 (comparisons/workers.py)."""
 
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import event, given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from comparisons import judge, protocol
@@ -43,6 +44,34 @@ def cases(draw):
                  draw(st.one_of(st.none(), st.lists(st.sampled_from(names), min_size=1,
                                                     unique=True))),
                  draw(st.sampled_from(["float64", "float64", "float32"])))
+
+
+# Realistic width (issue #20), nightly only: widths up to 1,024, batches up to 1,024, up to
+# 200 updates, both dtypes, within a budget of multiply-adds per draw (about one
+# wide-tanh-float32) that keeps a draw under a minute on 2 cores.
+WIDE_BUDGET = 1.5e9
+
+
+@st.composite
+def wide_cases(draw):
+    n0 = draw(st.sampled_from([16, 784]))
+    width = draw(st.sampled_from([64, 256, 1024]))
+    depth = draw(st.integers(2, 3))
+    out_act, loss = draw(st.sampled_from(OUTPUTS))
+    widths = [n0] + [width] * (depth - 1) + [10 if loss == "cce" else 1]
+    per_sample = sum(a * b for a, b in zip(widths, widths[1:]))
+    m = draw(st.sampled_from([m for m in (32, 256, 1024) if per_sample * m * 4 <= WIDE_BUDGET]))
+    batch = draw(st.one_of(st.none(), st.sampled_from([b for b in (16, 64) if b < m])))
+    per_update = per_sample * (batch or m)
+    most = max(1, min(200, int(WIDE_BUDGET // per_update)))
+    updates = draw(st.integers(1, most))
+    epochs = max(1, updates * (batch or m) // m)
+    acts = [draw(st.sampled_from(["tanh", "relu"]))] * (depth - 1) + [out_act]
+    return build("drawn-wide", widths, acts, loss, draw(st.sampled_from(["sum", "mean"])), m,
+                 draw(st.integers(0, 2**16)), batch, draw(st.sampled_from(LEARNING_RATES)),
+                 epochs, None if batch is None else draw(st.integers(0, 100)),
+                 draw(st.sampled_from(["simultaneous", "sequential"])), None,
+                 draw(st.sampled_from(["float64", "float32"])))
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +126,18 @@ def _describe(case, oracle):
 
 @given(cases())
 def test_every_implementation_agrees_on_drawn_networks(pool, case):
+    check_drawn(pool, case)
+
+
+@pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE") != "nightly",
+                    reason="realistic width: the nightly campaign's (HYPOTHESIS_PROFILE=nightly)")
+@settings(max_examples=20)
+@given(wide_cases())
+def test_every_implementation_agrees_on_drawn_wide_networks(pool, case):
+    check_drawn(pool, case)
+
+
+def check_drawn(pool, case):
     futures = {n: pool.submit(n, case) for n, impl in IMPLS.items()
                if n != judge.ORACLE_NAME and not impl.unsupported(case)}
     oracle = judge.make_oracle(case)
