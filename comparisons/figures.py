@@ -74,6 +74,10 @@ FIGURES = {
     "sensitivity-worst": Figure(REFERENCE, "its largest value"),
     "sensitivity-worst-case": Figure(REFERENCE, "the case of sensitivity-worst"),
     "min-margin": Figure(REFERENCE, "the smallest kink margin, in bounds"),
+    "sensitivity-wide-float32": Figure(REFERENCE, "sensitivity of wide-tanh-float32"),
+    "sensitivity-wide-float32-worst-case": Figure(
+        REFERENCE, "the same from the worst-case level alone"),
+    "sensitivity-wide-float64": Figure(REFERENCE, "sensitivity of wide-relu-float64"),
     "pairs": Figure(EXACT, "judged pairs in the main job"),
     "cases": Figure(EXACT, "catalogue cases"),
     "coverage": Figure(EXACT, "the catalogue's coverage table"),
@@ -84,18 +88,25 @@ def _g(x: float) -> str:
     return f"{x:.2g}" if x < 1e-3 or x >= 1e4 else f"{x:.3g}"
 
 
-def sensitivity(oracle) -> float:
+def sensitivity(oracle, levels=("worst-case", "probabilistic")) -> float:
     """The smallest relative error, common to every step-0 gradient, that the judge detects
-    between two float64 implementations of the case: min over elements of bound / |g|."""
+    between an implementation of the case's dtype and the float64 oracle: min over elements
+    of bound / |g|, the bound being the smaller of the two levels' (TOLERANCES.md, "Two
+    levels"), or the one level named."""
     from .parity import gamma
-    u = UNIT_ROUNDOFF["float64"]
-    scale = 2 * u * gamma(oracle.case, u)
+    dtype = oracle.case.dtype
+    u = UNIT_ROUNDOFF[dtype]
+    scale = (u + UNIT_ROUNDOFF["float64"]) * gamma(oracle.case, u)
+    level2 = oracle.amp.bounds.get("probabilistic") if "probabilistic" in levels else None
     out = float("inf")
     for k, g in oracle.base.gradients.items():
         g = np.abs(np.asarray(g, dtype=np.float64))
-        E = np.asarray(oracle.amp.bounds["gradients"][k])
+        bound = (scale * np.asarray(oracle.amp.bounds["gradients"][k])
+                 if "worst-case" in levels else np.full(g.shape, np.inf))
+        if level2:
+            bound = np.minimum(bound, scale * level2["S"][f"d{k}"] + level2["J"][f"d{k}"])
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = np.where(g > 0, scale * E / g, np.inf)
+            r = np.where(g > 0, bound / g, np.inf)
         out = min(out, float(r.min()))
     return out
 
@@ -105,6 +116,25 @@ def _inputs(doc: dict) -> tuple[dict, dict, list]:
     sens = doc.get("sensitivity", {})
     margins = [v for v in doc.get("min_margin", {}).values() if v is not None]
     return kappas, sens, margins
+
+
+# The probabilistic level's S is a float64 simulation with fixed seeds: the same noise on every
+# machine, and its own rounding 2^-33 of each response (reference/noise.py, AMP), so a
+# sensitivity from it moves by far less than this between machines.
+WIDE_RTOL = 1e-6
+WIDE = {"sensitivity-wide-float32": ("wide-tanh-float32", "both"),
+        "sensitivity-wide-float32-worst-case": ("wide-tanh-float32", "worst-case"),
+        "sensitivity-wide-float64": ("wide-relu-float64", "both")}
+
+
+def wide_sensitivities(oracles: dict) -> dict:
+    """{figure key: value} of the WIDE figures, from the main job's oracles."""
+    out = {}
+    for key, (case, level) in WIDE.items():
+        if case in oracles:
+            out[key] = sensitivity(oracles[case], ("worst-case",) if level == "worst-case"
+                                   else ("worst-case", "probabilistic"))
+    return out
 
 
 def provenance(manifest: dict | None) -> str:
@@ -148,6 +178,7 @@ def compute(doc: dict, manifest: dict | None = None) -> dict[str, str]:
         "sensitivity-worst": _g(max(sens.values())) if sens else "–",
         "sensitivity-worst-case": max(sens, key=sens.get) if sens else "–",
         "min-margin": _g(min(margins, default=float("inf"))),
+        **{k: _g(doc.get("sensitivity_wide", {}).get(k, float("nan"))) for k in WIDE},
         "coverage": "\n" + catalogue.coverage_table() + "\n",
     }
 
@@ -186,6 +217,9 @@ def accepted(doc: dict) -> dict[str, set[str]]:
                                    "sensitivity-worst", "sensitivity-worst-case")}
     m = min(margins, default=float("inf"))
     out["min-margin"] = _texts(m, BOUND_RTOL + 2 * UNIT_ROUNDOFF["float64"])
+    wide = doc.get("sensitivity_wide", {})
+    for k in WIDE:
+        out[k] = _texts(wide[k], WIDE_RTOL + _sensitivity_rtol(wide[k])) if k in wide else {"nan"}
     assert set(out) == {k for k, f in FIGURES.items() if f.kind != MEASURED}
     return out
 

@@ -275,6 +275,7 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
            "kappa": {n: o.kappa for n, o in session.oracles.items()},
            "sensitivity": {n: figures.sensitivity(o) for n, o in session.oracles.items()
                            if o.case.dtype == "float64"},
+           "sensitivity_wide": figures.wide_sensitivities(session.oracles),
            "min_margin": {n: float(np.min(o.amp.bounds["margins"], initial=np.inf))
                           for n, o in session.oracles.items()},
            "cases": {name: runs_dict(runs) for name, runs in session.runs.items()},
