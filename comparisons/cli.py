@@ -437,6 +437,10 @@ def run_command(args) -> int:
     options = _device_options(args)
     _data_parallel(impls, missing, args.world_size, options)
     _check_cost([case], impls, args.max_memory)
+    if len(impls) < 2 and case.dtype == "float64":  # the reference alone: nothing to compare
+        print("INCOMPLETE: nothing was compared: only the reference is available; "
+              + "; ".join(f"{k}: {v}" for k, v in missing.items()), file=sys.stderr)
+        return EXIT_INCOMPLETE
     session = runner.run([case], impls, missing, timeout=args.timeout, options=options,
                          progress=_progress(not args.quiet and not args.json))
     code = session.exit_code

@@ -46,8 +46,10 @@ def kink_conventions(impl) -> tuple[str, str]:
     import json
     import subprocess
     import sys
-    proc = subprocess.run([sys.executable, "-m", "comparisons.frameworks", impl.module],
-                          capture_output=True, text=True, timeout=300)
+    if impl.command:  # no per-formula modules to ask
+        return "–", "–"
+    proc = subprocess.run([impl.interpreter() or sys.executable, "-m", "comparisons.frameworks",
+                           impl.module], capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         raise RuntimeError(f"{impl.name}: its conventions could not be measured: "
                            f"{(proc.stderr.strip().splitlines() or ['?'])[-1]}")

@@ -28,7 +28,12 @@ import fnmatch
 import importlib
 import importlib.metadata
 import importlib.util
+import json
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 from reference.case import ACTIVATIONS, DTYPES, LOSSES, REDUCTIONS, SCHEDULES
 
@@ -60,6 +65,22 @@ FIELDS = {
     # and optionally data_parallel_missing(world_size, **options) -> why not | None, and
     # data_parallel_environment(world_size) -> {variable: value} for its worker process
     "expected_failures": (list, ()),  # see ExpectedFailure
+    # Cases it does not run, beyond the lists above: {"case", "reason", and optionally "dtype",
+    # "loss", "activation"} as an expected failure matches them; listed as skipped, with why.
+    "unsupported": (list, ()),
+    # Another interpreter for its worker (its own venv): a path, relative to the directory
+    # that holds the implementation's package unless absolute; BACKPROP_PARITY_PYTHON_<NAME>
+    # overrides it. Its worker then speaks JSON (comparisons.workers.JSONConnection).
+    "python": (str, ""),
+    # An implementation in any language: the command that reads a case file and writes a
+    # results block, "{case}" and "{results}" standing for the two files (comparisons/command.py);
+    # it runs in the package's directory, and the package needs no train(). `requires` then
+    # names programs on PATH and files relative to the package's directory.
+    "command": (list, ()),
+    # The longest run it is given (0: no limit), for a framework whose eager mode is slow;
+    # longer cases are listed as skipped with the declared reason.
+    "max_updates": (int, 0),
+    "max_updates_reason": (str, ""),
 }
 _ALLOWED = {"dtypes": DTYPES, "schedules": SCHEDULES, "activations": ACTIVATIONS,
             "losses": LOSSES, "reductions": REDUCTIONS, "devices": DEVICES,
@@ -128,11 +149,65 @@ class Implementation:
     precisions: tuple[str, ...]
     data_parallel: bool
     expected_failures: tuple[ExpectedFailure, ...]
+    unsupported_cases: tuple[ExpectedFailure, ...] = ()
+    python: str = ""
+    command: tuple[str, ...] = ()
+    max_updates: int = 0
+    max_updates_reason: str = ""
     entry: str = "train"        # the module's function a worker calls
     world_size: int = 1         # > 1: the data-parallel variant (`data_parallel_variant`)
 
+    @property
+    def elsewhere(self) -> str:
+        """Why it cannot be imported and run in this process ('' when it can): another
+        interpreter, or a command."""
+        if self.command:
+            return f"{self.name} is a command ({' '.join(self.command)})"
+        if self.python:
+            return f"{self.name} runs in an environment of its own ({self.python})"
+        return ""
+
+    def directory(self) -> Path:
+        """The directory of its package."""
+        spec = importlib.util.find_spec(self.module.split(".")[0])
+        return Path(spec.origin).resolve().parent if spec and spec.origin else Path()
+
+    def worker(self) -> dict:
+        """What acquire() needs to start its worker: module, entry, python, env."""
+        env = self.worker_environment()
+        if self.command:
+            from .command import ENV_COMMAND, ENV_DIRECTORY
+            return {"module": "comparisons.command", "entry": "train", "python": None,
+                    "env": env | {ENV_COMMAND: json.dumps(list(self.command)),
+                                  ENV_DIRECTORY: str(self.directory())}}
+        return {"module": self.module, "entry": self.entry, "python": self.interpreter(),
+                "env": env}
+
+    def interpreter(self) -> str | None:
+        """The interpreter its worker runs under, or None for this one."""
+        env = os.environ.get("BACKPROP_PARITY_PYTHON_" + re.sub(r"\W", "_", self.name.upper()))
+        if env:
+            return env
+        if not self.python:
+            return None
+        path = Path(self.python)
+        return str(path if path.is_absolute() else self.directory().parent / path)
+
     def missing(self) -> str | None:
-        """Why it cannot run here (a required module is not installed), or None."""
+        """Why it cannot run here (a required module is not installed; for another
+        interpreter, the interpreter, or this package or a module in it), or None."""
+        python = self.interpreter()
+        if python:
+            return _missing_in(python, [*self.requires, "comparisons", self.module],
+                               self.install)
+        hint = f"; install it with: {self.install}" if self.install else ""
+        if self.command:
+            for r in (self.command[0], *self.requires):
+                found = ((self.directory() / r).exists() if "/" in r
+                         else shutil.which(r) is not None)
+                if not found:
+                    return f"{r} is not installed{hint}"
+            return None
         for mod in self.requires:
             try:
                 found = importlib.util.find_spec(mod) is not None
@@ -154,6 +229,12 @@ class Implementation:
             for v in values:
                 if v not in allowed:
                     return f"{what} {v} is not supported"
+        for x in self.unsupported_cases:
+            if x.matches(case):
+                return x.reason
+        if self.max_updates and case.updates > self.max_updates:
+            return (f"{case.updates} updates, more than the {self.max_updates} it runs"
+                    + (f": {self.max_updates_reason}" if self.max_updates_reason else ""))
         return None
 
     def expected_failure(self, case) -> ExpectedFailure | None:
@@ -200,8 +281,9 @@ def declaration(module_name: str, expected_name: str | None = None) -> Implement
     d = getattr(mod, "IMPLEMENTATION", None)
     if not isinstance(d, dict):
         _fail(module_name, "has no IMPLEMENTATION dict (see comparisons/protocol.py)")
-    if not callable(getattr(mod, "train", None)):
-        _fail(module_name, "has no train(case, **options) function")
+    if not callable(getattr(mod, "train", None)) and not (isinstance(d, dict)
+                                                          and d.get("command")):
+        _fail(module_name, "has no train(case, **options) function (nor a \"command\")")
     unknown = set(d) - set(FIELDS)
     if unknown:
         _fail(where, f"unknown field {sorted(unknown)[0]!r}; expected {', '.join(FIELDS)}")
@@ -231,7 +313,30 @@ def declaration(module_name: str, expected_name: str | None = None) -> Implement
     for i, x in enumerate(values["expected_failures"]):
         xf.append(_expected_failure(f"{where}.expected_failures[{i}]", x))
     values["expected_failures"] = tuple(xf)
+    values["unsupported_cases"] = tuple(_expected_failure(f"{where}.unsupported[{i}]", x)
+                                        for i, x in enumerate(values.pop("unsupported")))
     return Implementation(module=module_name, **values)
+
+
+def _missing_in(python: str, modules: list, install: str) -> str | None:
+    """Why `python` cannot run a worker of `modules` (each found, not imported), or None."""
+    hint = f"; set it up with: {install}" if install else ""
+    if not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        return f"its interpreter {python} does not exist{hint}"
+    probe = ("import importlib.util as u, sys\n"
+             "print(' '.join(m for m in sys.argv[1:] if u.find_spec(m.split('.')[0]) is None))")
+    try:
+        out = subprocess.run([python, "-c", probe, *modules], capture_output=True, text=True,
+                             timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"its interpreter {python} does not run ({e}){hint}"
+    if out.returncode != 0:
+        return f"its interpreter {python} fails ({out.stderr.strip()[-200:]}){hint}"
+    lacking = out.stdout.split()
+    if lacking:
+        what = ["backprop-parity" if m == "comparisons" else m for m in lacking]
+        return f"its interpreter {python} lacks {', '.join(what)}{hint}"
+    return None
 
 
 _XF_FIELDS = {"case": str, "reason": str, "dtype": str, "loss": str, "activation": str,

@@ -102,9 +102,8 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
     # runs, and the judging and plotting here never wait for an oracle's CPU time.
     workers = ({ORACLE_WORKER: acquire("comparisons.judge", "make_oracle")}
                if any(c.name not in oracles for c in cases) else {})
-    workers.update({n: acquire(impls[n].module, entry=impls[n].entry, environment=options,
-                               env=impls[n].worker_environment()) for n in order})
-    futures = {}
+    workers.update({n: acquire(environment=options, **impls[n].worker()) for n in order})
+    futures, local_futures = {}, {}
     pool = Pool(workers, timeout=timeout, max_tasks=max_tasks, max_rss=max_rss)
     try:
         for case in cases:

@@ -40,6 +40,8 @@ def _np(x):
 def mirrored(impl) -> types.SimpleNamespace | None:
     """The implementation's per-formula modules (`network`, `training`), imported here, or
     None when it provides none (the protocol makes them optional)."""
+    if impl.elsewhere:  # not importable here: shown only as a whole run, by the judge
+        return None
     mods = {}
     for name in ("network", "training"):
         full = f"{impl.module}.{name}"

@@ -73,6 +73,79 @@ class Unavailable(WorkerError):
 PROTOCOL_MODULES = ("activations", "losses", "network", "training")
 
 
+class JSONConnection:
+    """A Connection whose messages cross as JSON documents, for a worker under another
+    interpreter (its own venv, its own NumPy major version): nothing pickled crosses. A case
+    crosses as the case file's JSON (Case.to_dict, every float exact), a result as the `run
+    --json` results block (TrainResult.to_dict, null for a non-finite value)."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def send(self, msg) -> None:
+        self.conn.send_bytes(json.dumps(_encode(msg), allow_nan=False).encode())
+
+    def recv(self):
+        return _decode(json.loads(self.conn.recv_bytes()))
+
+    def poll(self, timeout=None) -> bool:
+        return self.conn.poll(timeout)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _encode(x):
+    from reference.case import Case
+    if isinstance(x, Case):
+        return {"__case__": x.to_dict()}
+    if isinstance(x, TrainResult):
+        return {"__results__": x.to_dict()}
+    if isinstance(x, dict) and set(x) == {"losses", "gradients", "final_params",
+                                           "final_outputs", "initial_outputs"}:
+        return {"__results__": TrainResult(**x).to_dict()}
+    if isinstance(x, (list, tuple)):
+        return [_encode(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _encode(v) for k, v in x.items()}
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
+
+
+def _decode(x):
+    if isinstance(x, dict) and "__case__" in x:
+        from reference.case import case_from_dict
+        return case_from_dict(x["__case__"], max_memory=2 ** 62)  # checked by the judge
+    if isinstance(x, dict) and "__results__" in x:
+        return _arrays(x["__results__"])
+    if isinstance(x, list):
+        return [_decode(v) for v in x]
+    if isinstance(x, dict):
+        return {k: _decode(v) for k, v in x.items()}
+    return x
+
+
+def _arrays(block: dict) -> dict:
+    """A results block as the fields of a TrainResult (float64 arrays, nan for null); shapes
+    are judged by the comparer, which names any that differ."""
+    def arr(v):
+        return np.array([np.nan if e is None else e for e in np.ravel(np.array(v, dtype=object))],
+                        dtype=np.float64).reshape(np.shape(np.array(v, dtype=object)))
+    return {k: ({n: arr(a) for n, a in v.items()} if isinstance(v, dict) else arr(v))
+            for k, v in block.items()}
+
+
+def _as_dtype(x, dtype: str):
+    if isinstance(x, list):
+        return [_as_dtype(v, dtype) for v in x]
+    if isinstance(x, dict):
+        return {k: _as_dtype(v, dtype) for k, v in x.items()}
+    return x.astype(dtype) if isinstance(x, np.ndarray) else x
+
+
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as f:
@@ -233,10 +306,12 @@ class Worker:
 
     def __init__(self, module: str, entry: str = "train", threads: int = 1,
                  env: dict | None = None, startup_timeout: float = STARTUP_TIMEOUT,
-                 environment: dict | None = None):
+                 environment: dict | None = None, python: str | None = None):
         """`env`: extra environment variables of the process; `environment`: the options
-        the module's environment() receives (the run's device and precision)."""
+        the module's environment() receives (the run's device and precision); `python`:
+        another interpreter to run it under, which then speaks JSON (JSONConnection)."""
         self.module, self.entry, self.threads = module, entry, threads
+        self.python = python
         self.env_options = dict(environment or {})
         self.extra_env = env or {}
         self.startup_timeout = startup_timeout
@@ -254,7 +329,7 @@ class Worker:
         env = child_environment(self.threads, self.extra_env)
         env.pop("PYTEST_CURRENT_TEST", None)  # pytest's note of the test running, not a setting
         return (self.module, self.entry, json.dumps(env, sort_keys=True),
-                json.dumps(self.env_options, sort_keys=True, default=str))
+                json.dumps(self.env_options, sort_keys=True, default=str), self.python)
 
     @property
     def alive(self) -> bool:
@@ -267,14 +342,16 @@ class Worker:
         self.stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "comparisons.workers", str(theirs.fileno()),
-                 self.module, self.entry, str(os.getpid()), json.dumps(self.env_options)],
+                [self.python or sys.executable, "-m", "comparisons.workers",
+                 str(theirs.fileno()), self.module, self.entry, str(os.getpid()),
+                 json.dumps(self.env_options)] + (["json"] if self.python else []),
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=self.stderr,
                 env=child_environment(self.threads, self.extra_env))
         finally:
             theirs.close()
-        self.conn, self.tasks = Connection(ours.detach()), 0
+        conn = Connection(ours.detach())
+        self.conn, self.tasks = (JSONConnection(conn) if self.python else conn), 0
         msg = self._receive(self.startup_timeout, "starting")
         if msg[0] == "unavailable":
             self.stop()
@@ -335,6 +412,8 @@ class Worker:
             self.rss = msg[3]
             raise WorkerError(msg[1])
         _, payload, seconds, self.rss = msg
+        if self.python and args and hasattr(args[0], "dtype"):  # JSON numbers: the case's dtype
+            payload = _as_dtype(payload, args[0].dtype)
         return payload, seconds, self.rss
 
     def stop(self, graceful: bool = True) -> None:
@@ -492,6 +571,8 @@ class Pool:
         self.close(wait=exc_type is None)
 
 
-if __name__ == "__main__":  # python -m comparisons.workers FD MODULE ENTRY PARENT_PID OPTIONS
+if __name__ == "__main__":  # python -m comparisons.workers FD MODULE ENTRY PARENT_PID OPTIONS [json]
     _fd, _module, _entry, _parent, _options = sys.argv[1:6]
-    _worker_main(Connection(int(_fd)), _module, _entry, int(_parent), json.loads(_options))
+    _conn = Connection(int(_fd))
+    _worker_main(JSONConnection(_conn) if sys.argv[6:] == ["json"] else _conn, _module, _entry,
+                 int(_parent), json.loads(_options))

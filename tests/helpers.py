@@ -256,6 +256,13 @@ def registered_names(own: bool = False) -> list[str]:
     return list(protocol.registered(own))
 
 
+def here(names) -> list[str]:
+    """The implementations among `names` that can be imported and run in this process (not
+    those in an environment of their own, nor commands: the judge runs those in workers)."""
+    from comparisons import protocol
+    return [n for n in names if not protocol.resolve(n).elsewhere]
+
+
 def judge(case, results: dict) -> list:
     """Verdicts of {impl: TrainResult} for `case`, with the declared expected failures."""
     from comparisons import judge as judging

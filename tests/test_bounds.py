@@ -16,7 +16,7 @@ from reference import losses as ref_losses
 from reference import network as ref_net
 from reference.bounds import C_ELEMENTARY, UNIT_ROUNDOFF, Traced
 
-IMPLS = list(protocol.registered())
+IMPLS = [n for n in protocol.registered() if not protocol.resolve(n).elsewhere]  # importable here
 U_LD = float(np.finfo(np.longdouble).eps) / 2
 # One draw of M = 32 samples (a power of two: 1/m is exact in every precision, so the oracle's
 # constants are exact): as many values as three draws of 8, at a third of the calls.

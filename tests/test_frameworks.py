@@ -1,20 +1,24 @@
 """Every registered implementation package has one shape, honours its declaration, and keeps
 its dtypes; the conventions at relu's and leaky_relu's kink agree with the reference."""
 
+import ast
 import importlib
 import importlib.util
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from comparisons import protocol
 import reference
-from helpers import ROOT, assert_no_failure, implementation, judge, mazur
+from helpers import ROOT, assert_no_failure, here, implementation, judge, mazur
 
 MIRRORED = ["activations", "losses", "network", "training"]
 IMPLS = list(protocol.registered())
 AUTODIFF = [n for n in IMPLS if n != "reference"]
+HERE = here(IMPLS)  # importable in this process
+HERE_AUTODIFF = [n for n in HERE if n != "reference"]
 
 
 def public_functions(module):
@@ -34,17 +38,31 @@ def test_every_implementation_has_one_shape(module):
     between manual and automatic differentiation."""
     orders = {}
     for name in IMPLS:
-        mod = importlib.import_module(f"{protocol.resolve(name).module}.{module}")
-        orders[name] = [n for n in in_source_order(mod) if n != "vjp"]
-    for name in AUTODIFF:
+        impl = protocol.resolve(name)
+        if impl.command:  # another language: no Python modules to compare
+            continue
+        if impl.elsewhere:  # not importable here: its source, read
+            path = importlib.util.find_spec(f"{impl.module}.{module}").origin
+            tree = ast.parse(Path(path).read_text())
+            names = [f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+                     and not f.name.startswith("_")]
+        else:
+            names = in_source_order(importlib.import_module(f"{impl.module}.{module}"))
+        orders[name] = [n for n in names if n != "vjp"]
+    for name in orders:
         assert orders[name] == orders["reference"], name
 
 
 @pytest.mark.parametrize("name", IMPLS)
 def test_package_offers_the_protocol(name):
     impl, mod = implementation(name)
-    assert impl.name == name and callable(mod.train) and callable(mod.environment)
     assert set(public_functions(mod)) <= set(protocol.FUNCTIONS)
+    if impl.command:  # its protocol is the command
+        assert impl.name == name and "{case}" in impl.command and "{results}" in impl.command
+        return
+    assert impl.name == name and callable(mod.train) and callable(mod.environment)
+    if impl.elsewhere:  # its environment() imports its framework, which lives elsewhere
+        return
     env = mod.environment()
     assert isinstance(env, dict) and env
 
@@ -72,7 +90,7 @@ def test_jax_float64_is_really_float64():
     assert implementation("jax")[1].train(mazur(epochs=2)).losses.dtype == np.float64
 
 
-@pytest.mark.parametrize("name", IMPLS)
+@pytest.mark.parametrize("name", HERE)
 def test_float32_stays_float32(name):
     case = mazur(dtype="float32", epochs=2)
     why = implementation(name)[0].unsupported(case)
@@ -83,7 +101,7 @@ def test_float32_stays_float32(name):
                               *r.final_params.values()]} == {np.dtype(np.float32)}
 
 
-@pytest.mark.parametrize("name", IMPLS)
+@pytest.mark.parametrize("name", HERE)
 def test_derivative_conventions_at_the_kink(name):
     """relu'(0) = 0 and leaky_relu'(0) = 0.01, PyTorch's convention, in every package (JAX's
     jnp.maximum would give 1/2). The branch is checked here; the slope's precision is the
@@ -102,7 +120,7 @@ def test_derivative_conventions_at_the_kink(name):
 
 
 @pytest.mark.parametrize("schedule", ["simultaneous", "sequential"])
-@pytest.mark.parametrize("name", AUTODIFF)
+@pytest.mark.parametrize("name", HERE_AUTODIFF)
 def test_tensors_of_one_shape_stay_distinct(name, schedule):
     """n[0] = n[1] = m = 1: W1, b1, X, Z1 and dZ1 are all (1, 1). A torch_impl that cached its
     zero stand-ins by shape alone passed one leaf as both W and b, and autograd returned

@@ -76,7 +76,7 @@ def wide_cases(draw):
 
 @pytest.fixture(scope="module")
 def pool():
-    workers = {n: acquire(i.module) for n, i in IMPLS.items() if n != judge.ORACLE_NAME}
+    workers = {n: acquire(**i.worker()) for n, i in IMPLS.items() if n != judge.ORACLE_NAME}
     p = Pool(workers, timeout=300, max_tasks=100, max_rss=1536 * 1024 ** 2)
     yield p
     p.close()

@@ -3,6 +3,7 @@ and the pytest integration (issue #10)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,7 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from comparisons import conform, protocol
+import reference
+from comparisons import catalogue, conform, protocol
 from comparisons.cli import main
 from helpers import ROOT
 
@@ -245,3 +247,102 @@ def test_declarations_that_match_one_case_are_merged():
     assert "log1p" in x.reason and "exactly 0" in x.reason
     y = impl.expected_failure(catalogue.get("bce-confident"))  # sigmoid only: the loss value
     assert y.covers("losses") and not y.covers("db1")
+
+
+# --- An environment of its own, and an implementation in any language (issue #21) ----------
+
+def _plugin(tmp_path, name, declaration, body=""):
+    """A plugin package `name` in tmp_path with this IMPLEMENTATION (and module body)."""
+    pkg = tmp_path / name
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(f"IMPLEMENTATION = {declaration!r}\n{body}")
+    return name
+
+
+def _run(tmp_path, *args):
+    """The CLI from tmp_path (so that a bare interpreter cannot find this package in its
+    working directory), the plugins on PYTHONPATH."""
+    return subprocess.run([sys.executable, "-m", "comparisons", *args, "--quiet"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+
+
+def test_a_missing_interpreter_is_one_line_and_nothing_is_run(tmp_path):
+    name = _plugin(tmp_path, "bp_elsewhere", {"name": "elsewhere", "python": "venv/bin/python",
+                                              "install": "bash make-venv.sh"},
+                   "def train(case):\n    raise AssertionError('never run here')\n")
+    proc = _run(tmp_path, "run", "gd-batch", "--impl", name)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    want = (f"elsewhere: its interpreter {tmp_path / 'venv' / 'bin' / 'python'} does not exist; "
+            "set it up with: bash make-venv.sh")
+    assert want in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stdout == "", proc.stdout  # refused before any work
+
+
+def test_an_interpreter_without_this_package_is_named(tmp_path):
+    """A bare venv (no NumPy, no backprop-parity) is found lacking before any work."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")],
+                   check=True, timeout=120)
+    name = _plugin(tmp_path, "bp_bare", {"name": "bare", "python": "venv/bin/python",
+                                         "requires": ["numpy"]},
+                   "def train(case):\n    raise AssertionError('never run here')\n")
+    proc = _run(tmp_path, "run", "gd-batch", "--impl", name)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "its interpreter" in proc.stderr and "lacks numpy, backprop-parity" in proc.stderr, (
+        proc.stderr)
+
+
+def test_cases_and_results_cross_as_exact_json():
+    """What a worker under another interpreter receives and sends: the case file's JSON and
+    the results block, every float exact (subnormals, -0.0), a non-finite one as null."""
+    from comparisons.workers import JSONConnection, _decode, _encode
+    case = catalogue.get("gd-minibatch")
+    back = _decode(json.loads(json.dumps(_encode(("run", [case], {"_local": True})))))
+    assert back[0] == "run" and back[2] == {"_local": True}
+    got = back[1][0]
+    assert got.to_dict() == case.to_dict()
+    for k in case.params:
+        assert np.array_equal(got.params[k], case.params[k])
+    r = reference.train(case)
+    r.final_outputs[0, 0], r.losses[-1] = 5e-324, -0.0
+    r.losses[0] = np.inf
+    msg = json.dumps(_encode(("ok", r, 0.5, 1)), allow_nan=False)
+    _, block, _, _ = _decode(json.loads(msg))
+    assert np.isnan(block["losses"][0]) and block["losses"][-1] == 0.0
+    assert np.signbit(block["losses"][-1]) and block["final_outputs"][0, 0] == 5e-324
+    for k in r.gradients:
+        assert np.array_equal(block["gradients"][k], r.gradients[k])
+    assert isinstance(JSONConnection, type)
+
+
+def test_a_command_implementation_is_judged_and_its_failure_is_its_verdict(tmp_path):
+    """A command in another language (here a shell script) reads the case file and writes
+    the results block; one that exits 1 is an error of that implementation, named with its
+    own error line; a program that is not installed is listed as not run."""
+    good = tmp_path / "good"
+    good.mkdir()
+    # The "other language" copies the reference's block for this case: a correct run.
+    block = tmp_path / "block.json"
+    block.write_text(json.dumps(reference.train(catalogue.get("gd-batch")).to_dict()))
+    (good / "run.sh").write_text(f"#!/bin/sh\ncp {block} \"$2\"\n")
+    (good / "run.sh").chmod(0o755)
+    _plugin(good, "bp_cmd_good", {"name": "cmd-good", "command": ["../run.sh", "{case}",
+                                                                  "{results}"]})
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "run.sh").write_text("#!/bin/sh\necho 'TypeError: no such op' >&2\nexit 1\n")
+    (bad / "run.sh").chmod(0o755)
+    _plugin(bad, "bp_cmd_bad", {"name": "cmd-bad", "command": ["../run.sh", "{case}",
+                                                               "{results}"]})
+    _plugin(tmp_path, "bp_cmd_none", {"name": "cmd-none", "install": "apt install nothing",
+                                      "command": ["bp-no-such-program", "{case}", "{results}"]})
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(good), str(bad), str(tmp_path),
+                                                       str(TESTS)]))
+    proc = subprocess.run([sys.executable, "-m", "comparisons", "run", "gd-batch", "--impl",
+                           "bp_cmd_good", "bp_cmd_bad", "bp_cmd_none", "--quiet"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert "cmd-good vs reference" in out and re.search(r"cmd-good vs reference .* pass", out)
+    assert "cmd-bad: RuntimeError: ../run.sh" in out and "exited 1: TypeError: no such op" in out
+    assert "not run: cmd-none: bp-no-such-program is not installed; install it with: apt install nothing" in out
