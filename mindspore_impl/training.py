@@ -1,0 +1,103 @@
+"""Gradient descent with mindspore gradients: batch, mini-batch and SGD, two schedules.
+
+Same names and order as reference.training. `simultaneous` uses the whole-graph gradient;
+`sequential` updates layer L first and carries the delta down through the updated weights
+with autodiff's VJP of each layer (no hand-written derivative).
+"""
+
+import mindspore
+import numpy as np
+from mindspore import ops
+
+from reference.case import TrainResult
+
+from .network import (activation_backward, backward_propagation, compute_loss,
+                      forward_propagation, linear_backward_input,
+                      linear_backward_weights, output_delta)
+
+_DTYPES = {"float64": mindspore.float64, "float32": mindspore.float32}
+
+
+def as_array(a, dtype):
+    """A NumPy array as a mindspore tensor of `dtype` ("float64" or "float32")."""
+    return mindspore.Tensor(np.asarray(a, dtype=dtype), dtype=_DTYPES[dtype])
+
+
+def as_numpy(x):
+    """A mindspore tensor as a NumPy array."""
+    return x.asnumpy()
+
+
+def cast(case):
+    """The case's X, Y and parameters as tensors of the case's dtype."""
+    return (as_array(case.X, case.dtype), as_array(case.Y, case.dtype),
+            {k: as_array(v, case.dtype) for k, v in case.params.items()})
+
+
+def simultaneous_step(params, X, Y, activations, loss, reduction, lr, trainable):
+    """One gradient-descent update with every gradient taken at the old parameters.
+    Returns (loss before the update, new params)."""
+    value, grads = backward_propagation(X, Y, params, activations, loss, reduction,
+                                        input_grad=False)
+    new = dict(params)
+    for k in trainable:
+        new[k] = params[k] - lr * grads["d" + k]
+    return value, new
+
+
+def sequential_step(params, X, Y, activations, loss, reduction, lr, trainable):
+    """One layer-wise update: for l = L..1, dW[l], db[l] from dZ[l]; update layer l; then
+    dZ[l-1] from the VJP of layer l at its *updated* W[l] and of g[l-1] at Z[l-1].
+    Returns (loss before the update, new params)."""
+    AL, caches = forward_propagation(X, params, activations)
+    L = len(activations)
+    ZL = caches[-1]["Z"]
+    value = compute_loss(AL, ZL, Y, loss, reduction)
+    new = dict(params)
+    dZ = output_delta(AL, ZL, Y, loss, reduction, activations[-1])
+    for l in range(L, 0, -1):
+        dW, db = linear_backward_weights(dZ, caches[l - 1]["A_prev"])
+        if f"W{l}" in trainable:
+            new[f"W{l}"] = params[f"W{l}"] - lr * dW
+        if f"b{l}" in trainable:
+            new[f"b{l}"] = params[f"b{l}"] - lr * db
+        if l > 1:
+            dA_prev = linear_backward_input(dZ, new[f"W{l}"])
+            dZ = activation_backward(dA_prev, caches[l - 2]["Z"], activations[l - 2])
+    return value, new
+
+
+STEPS = {"simultaneous": simultaneous_step, "sequential": sequential_step}
+
+
+def initial_gradients(params, X, Y, activations, loss, reduction):
+    """d loss / d param for every parameter ("W1", "b1", ...), at `params`."""
+    _, grads = backward_propagation(X, Y, params, activations, loss, reduction,
+                                    input_grad=False)
+    return {k: grads["d" + k] for k in params}
+
+
+def train(case):
+    """Run the case's training (PyNative, on the CPU) and return a `TrainResult` of NumPy
+    arrays."""
+    X, Y, params = cast(case)
+    net = (case.activations, case.loss, case.reduction)
+    step = STEPS[case.schedule]
+    # lr as a tensor of the case's dtype: MindSpore rounds a Python float multiplied with a
+    # float64 tensor to float32 first (lr * g = float32(lr) * g; ERRATA.md)
+    lr = as_array(case.lr, case.dtype)
+    trainable = case.trainable_names
+    batches, first = case.update_batches()
+    columns = lambda A, idx: A if isinstance(idx, slice) else ops.gather(  # noqa: E731
+        A, mindspore.Tensor(np.asarray(idx, dtype=np.int64)), 1)
+    losses = np.empty(case.updates + 1, dtype=case.dtype)
+    initial_outputs, _ = forward_propagation(X, params, case.activations)
+    gradients = initial_gradients(params, columns(X, first), columns(Y, first), *net)
+    for i, idx in enumerate(batches):
+        value, params = step(params, columns(X, idx), columns(Y, idx), *net, lr, trainable)
+        losses[i] = as_numpy(value).item()
+    AL, caches = forward_propagation(X, params, case.activations)
+    losses[-1] = as_numpy(compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)).item()
+    return TrainResult(losses=losses, gradients={k: as_numpy(v) for k, v in gradients.items()},
+                       final_params={k: as_numpy(v) for k, v in params.items()},
+                       final_outputs=as_numpy(AL), initial_outputs=as_numpy(initial_outputs))
