@@ -213,7 +213,9 @@ def _with_local(rows, trajectory, case):
                                                 f"{trajectory}") if r.skipped else r
                 for r in rows]
     keep = [r for r in rows if not (r.skipped and r.kind == TRAJECTORY)]
-    return keep + local.judge(case, trajectory, case.dtype)
+    judged = (trajectory.rows if isinstance(trajectory, local.Judged)
+              else local.judge(case, trajectory, case.dtype))
+    return keep + judged
 
 
 def summary(verdicts: list[PairVerdict]) -> dict:

@@ -158,6 +158,14 @@ def judge(case, results: list, dtype: str, name_prefix: str = "") -> list[Compar
     return out
 
 
+@dataclasses.dataclass
+class Judged:
+    """An implementation's trajectory already judged update by update (`judge`'s rows),
+    computed in a worker of its own (comparisons/runner.py)."""
+
+    rows: list
+
+
 def _decisive(row: Comparison) -> float:
     if row.note:
         return float("inf")

@@ -16,6 +16,7 @@ from .workers import Pool, Unavailable, WorkerError, acquire
 
 # The key of the oracles' worker in the pool: not a valid implementation name.
 ORACLE_WORKER = " oracle"
+LOCAL_WORKERS = (" local 1", " local 2")
 
 
 class OracleError(RuntimeError):
@@ -102,6 +103,9 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
     # runs, and the judging and plotting here never wait for an oracle's CPU time.
     workers = ({ORACLE_WORKER: acquire("comparisons.judge", "make_oracle")}
                if any(c.name not in oracles for c in cases) else {})
+    # Local judging (comparisons/local.py) of each implementation's trajectory, spread over
+    # processes of their own while the implementations' workers idle
+    workers.update({k: acquire("comparisons.local", "judge") for k in LOCAL_WORKERS})
     workers.update({n: acquire(environment=options, **impls[n].worker()) for n in order})
     futures, local_futures = {}, {}
     pool = Pool(workers, timeout=timeout, max_tasks=max_tasks, max_rss=max_rss)
@@ -152,6 +156,7 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
             trajectories = _local_runs(pool, case, o, ordered, impls, options,
                                        {n: f for (c, n), f in local_futures.items()
                                         if c == case.name})
+            trajectories = _judged_locally(pool, case, trajectories)
             new = judge.judge_case(o, ordered, {n: r for n, r in expected.items() if r},
                                    trajectories)
             verdicts += new
@@ -204,6 +209,20 @@ def _local_runs(pool, case, oracle, runs, impls, options, submitted) -> dict:
             out[n] = f.result()[0]
         except (WorkerError, Unavailable) as e:
             out[n] = f"its one-update runs failed: {e}"
+    return out
+
+
+def _judged_locally(pool, case, trajectories: dict) -> dict:
+    """Each trajectory judged update by update in the local workers, round robin (a message
+    where there is no trajectory stays as it is)."""
+    futures = {n: pool.submit(LOCAL_WORKERS[i % len(LOCAL_WORKERS)], case, t, case.dtype)
+               for i, (n, t) in enumerate(trajectories.items()) if isinstance(t, list)}
+    out = dict(trajectories)
+    for n, f in futures.items():
+        try:
+            out[n] = local.Judged(f.result()[0])
+        except WorkerError as e:
+            raise OracleError(f"{case.name}: judging {n} update by update failed: {e}") from None
     return out
 
 
