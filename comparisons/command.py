@@ -23,12 +23,22 @@ from pathlib import Path
 
 ENV_COMMAND = "BACKPROP_PARITY_COMMAND"      # the argument list, JSON
 ENV_DIRECTORY = "BACKPROP_PARITY_COMMAND_DIR"  # where it runs
+ENV_ENVIRONMENT = "BACKPROP_PARITY_COMMAND_ENV"  # the command that prints its environment
 TIMEOUT = 600.0
 
 
 def environment() -> dict:
-    """The command and where it runs, for the manifest."""
-    return {"command": " ".join(_argv()), "directory": os.environ.get(ENV_DIRECTORY, "")}
+    """The command and where it runs, and what its environment command prints, for the
+    manifest."""
+    out = {"command": " ".join(_argv()), "directory": os.environ.get(ENV_DIRECTORY, "")}
+    argv = json.loads(os.environ.get(ENV_ENVIRONMENT, "[]"))
+    if argv:
+        proc = subprocess.run(argv, cwd=out["directory"] or None, capture_output=True,
+                              text=True, stdin=subprocess.DEVNULL, timeout=60,
+                              preexec_fn=_die_with_parent)
+        if proc.returncode == 0:
+            out.update(json.loads(proc.stdout))
+    return out
 
 
 def _argv() -> list[str]:

@@ -77,6 +77,9 @@ FIELDS = {
     # it runs in the package's directory, and the package needs no train(). `requires` then
     # names programs on PATH and files relative to the package's directory.
     "command": (list, ()),
+    # and optionally the command that prints its environment as one JSON object (versions,
+    # for the manifest and docs/FRAMEWORKS.md)
+    "environment_command": (list, ()),
     # The longest run it is given (0: no limit), for a framework whose eager mode is slow;
     # longer cases are listed as skipped with the declared reason.
     "max_updates": (int, 0),
@@ -152,6 +155,7 @@ class Implementation:
     unsupported_cases: tuple[ExpectedFailure, ...] = ()
     python: str = ""
     command: tuple[str, ...] = ()
+    environment_command: tuple[str, ...] = ()
     max_updates: int = 0
     max_updates_reason: str = ""
     entry: str = "train"        # the module's function a worker calls
@@ -176,9 +180,10 @@ class Implementation:
         """What acquire() needs to start its worker: module, entry, python, env."""
         env = self.worker_environment()
         if self.command:
-            from .command import ENV_COMMAND, ENV_DIRECTORY
+            from .command import ENV_COMMAND, ENV_DIRECTORY, ENV_ENVIRONMENT
             return {"module": "comparisons.command", "entry": "train", "python": None,
                     "env": env | {ENV_COMMAND: json.dumps(list(self.command)),
+                                  ENV_ENVIRONMENT: json.dumps(list(self.environment_command)),
                                   ENV_DIRECTORY: str(self.directory())}}
         return {"module": self.module, "entry": self.entry, "python": self.interpreter(),
                 "env": env}

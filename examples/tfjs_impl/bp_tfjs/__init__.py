@@ -10,5 +10,6 @@ IMPLEMENTATION = {
     "requires": ["node", "../node_modules/@tensorflow/tfjs/package.json"],
     "install": "npm ci --prefix examples/tfjs_impl && pip install -e examples/tfjs_impl",
     "command": ["node", "../train.js", "{case}", "{results}"],
+    "environment_command": ["node", "../train.js", "--environment"],
     "dtypes": ["float32"],  # TensorFlow.js computes in float32 only
 }
