@@ -96,11 +96,16 @@ def fresh_report() -> Path | None:
         doc = json.loads((REPORT / "results.json").read_text())
     except (OSError, ValueError):
         return None
-    from comparisons import manifest, runner
-    impls, missing = runner.select(registered_names(own=True))
-    if (missing or sorted(doc.get("implementations", [])) != sorted(impls)
-            or sorted(doc.get("cases", {})) != catalogue.names()
-            or doc.get("digest") != manifest.digest(impls)):
+    from comparisons import manifest, protocol, runner
+    own, missing = runner.select(registered_names(own=True))
+    judged = doc.get("implementations", [])
+    if missing or not set(own) <= set(judged) or sorted(doc.get("cases", {})) != catalogue.names():
+        return None
+    try:  # the install command's job also judges the plugins installed beside the suite
+        impls, gone = runner.select([n for n in judged if n != protocol.ORACLE])
+    except protocol.ProtocolError:
+        return None
+    if gone or doc.get("digest") != manifest.digest(impls):
         return None
     return REPORT
 
