@@ -525,6 +525,12 @@ def duplicates(case, X, params) -> int:
     return D
 
 
+def _group(params, layers, m: int, K: int) -> int:
+    """How many noisy evaluations to stack at once: about GROUP_BYTES of values alive."""
+    per_eval = 8 * (sum(v.size for v in params.values()) + 6 * sum(layers) * m)
+    return max(2, min(K, GROUP_BYTES // max(per_eval, 1)) // 2 * 2)
+
+
 def initial_units(case, dtype: str) -> dict:
     """The probabilistic bound of the step-0 gradients and the initial A[L] of the float64
     `case` (the oracle's), for comparisons whose lower precision is `dtype`: per value,
@@ -537,8 +543,7 @@ def initial_units(case, dtype: str) -> dict:
     _, first = case.update_batches()
     level = Level(K_SAMPLES, P_RUN, judged_elements(case))
     u = float(np.finfo(dtype).eps) / 2
-    per_eval = 8 * (sum(v.size for v in params.values()) + 6 * sum(case.layers) * case.m)
-    G = max(2, min(K_SAMPLES, GROUP_BYTES // max(per_eval, 1)) // 2 * 2)
+    G = _group(params, case.layers, case.m, K_SAMPLES)
     ss, J = {}, {}
     for g0 in range(0, K_SAMPLES, G):
         k = min(G, K_SAMPLES - g0)
@@ -577,22 +582,35 @@ def step_units(case, dtype: str, K: int) -> dict:
     level = Level(K, P_RUN, judged_elements(case))
     u = float(np.finfo(dtype).eps) / 2
     step = training.STEPS[case.schedule]
-    with np.errstate(all="ignore"), context(K, SEED, level.factor * 2 * u, dtype):
-        P = {name: exact(v) for name, v in params.items()}
-        value, new = step(P, X[:, idx], Y[:, idx], case.activations, case.loss,
-                          case.reduction, case.lr, case.trainable_names)
+    m = X[:, idx].shape[1]
+    G = _group(params, case.layers, m, K)
+    ss, J, base, frozen = {}, {}, {}, set()
+    for g0 in range(0, K, G):  # groups of evaluations within GROUP_BYTES, as initial_units
+        with np.errstate(all="ignore"), context(min(G, K - g0), SEED + g0, level.factor * 2 * u,
+                                                dtype):
+            P = {name: exact(v) for name, v in params.items()}
+            value, new = step(P, X[:, idx], Y[:, idx], case.activations, case.loss,
+                              case.reduction, case.lr, case.trainable_names)
+        for name, v in [("losses", value)] + [(f"final {k}", x) for k, x in new.items()]:
+            if type(v) is not Noisy:  # a frozen parameter: returned as it came, exactly
+                frozen.add(name)
+                base[name] = np.asarray(v)
+                continue
+            y = (v.v[1:] - v.v[0]) / AMP
+            ss[name] = ss.get(name, 0.0) + (y * y).sum(axis=0)
+            J.setdefault(name, v.j)
+            base.setdefault(name, v.v[0])
     D = duplicates(case, X[:, idx], params)
     n = max(max(case.layers), case.m) + 1
     tiny = float(np.finfo(dtype).tiny) * n
-    S, J = {}, {}
-    for k, v in new.items():
-        if type(v) is not Noisy:  # a frozen parameter: returned as it came, exactly
-            S[f"final {k}"], J[f"final {k}"] = np.zeros(np.shape(v)), np.zeros(np.shape(v))
+    S = {}
+    for name, v in base.items():
+        if name in frozen:
+            S[name], J[name] = np.zeros(np.shape(v)), np.zeros(np.shape(v))
             continue
-        s = level.factor * np.sqrt(sigma(v) ** 2 * D)
-        S[f"final {k}"] = np.where(np.abs(v.v[0]) < tiny, np.inf, s)
-        J[f"final {k}"] = np.zeros(s.shape) if v.j is None else v.j
-    s = level.factor * float(np.sqrt(sigma(value) ** 2 * D))
-    S["losses"] = np.array([np.inf if abs(float(value.v[0])) < tiny else s, np.inf])
-    J["losses"] = np.array([0.0 if value.j is None else float(value.j), 0.0])
+        s = level.factor * np.sqrt(ss[name] / K * D)
+        S[name] = np.where(np.abs(v) < tiny, np.inf, s)
+        J[name] = np.zeros(np.shape(s)) if J[name] is None else J[name]
+    S["losses"] = np.array([float(S["losses"]), np.inf])
+    J["losses"] = np.array([float(J["losses"]), 0.0])
     return {"S": S, "J": J, "p": P_RUN, "factor": level.factor, "K": K, "D": D, "N": level.N}
