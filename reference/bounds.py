@@ -9,7 +9,7 @@ __array_ufunc__ protocol), so the bound of every value is derived from the very 
 computes it and from the magnitudes of its terms, not from the size of its result:
 
     x ± y          e = e_x + e_y + |x ± y|                 (one rounding)
-    x · y          e = |y| e_x + |x| e_y + |x y|
+    x · y          e = |y| e_x + |x| e_y + |x y| + u e_x e_y
     x / y          e = (e_x + |x/y| e_y) / |y| + |x/y|
     A @ B, n-long  e = n |A| @ |B| + |A| @ e_B + e_A @ |B|  (gamma_n, any summation order)
     sum of n       e = (n - 1) sum |x| + sum e_x
@@ -330,6 +330,11 @@ def _multiply(a, b):
         e += np.abs(vb) * ea
     if eb is not None:
         e += np.abs(va) * eb
+    if ea is not None and eb is not None:
+        # the second-order term |dx dy| <= u^2 e_x e_y: negligible unless both factors are
+        # near 0 with large bounds (a saturated sigma' times a delta that is 0 in the
+        # reference, where the first-order terms vanish; found by the nightly campaign)
+        e += _CONTEXT.get().u * (ea * eb)
     return Traced(r, e)
 
 

@@ -490,8 +490,9 @@ class Level:
 
 def sigma(x: Noisy) -> np.ndarray:
     """sigma_hat of each element: the RMS of its K responses, in units of u."""
-    y = (x.v[1:] - x.v[0]) / AMP
-    return np.sqrt(np.mean(y * y, axis=0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = (x.v[1:] - x.v[0]) / AMP
+        return np.sqrt(np.mean(y * y, axis=0))
 
 
 # --- The probabilistic level of a case's step-0 values -----------------------------------------
@@ -554,8 +555,9 @@ def initial_units(case, dtype: str) -> dict:
             AL, _ = network.forward_propagation(X, P, case.activations)
         values = {f"d{n}": v for n, v in grads.items()} | {"initial A[L]": AL}
         for name, v in values.items():
-            y = (v.v[1:] - v.v[0]) / AMP
-            ss[name] = ss.get(name, 0.0) + (y * y).sum(axis=0)
+            with np.errstate(over="ignore", invalid="ignore"):  # inf: no statement here
+                y = (v.v[1:] - v.v[0]) / AMP
+                ss[name] = ss.get(name, 0.0) + (y * y).sum(axis=0)
             J.setdefault(name, v.j)
     D = duplicates(case, X[:, first], params)
     n = max(max(case.layers), case.m) + 1
@@ -596,8 +598,9 @@ def step_units(case, dtype: str, K: int) -> dict:
                 frozen.add(name)
                 base[name] = np.asarray(v)
                 continue
-            y = (v.v[1:] - v.v[0]) / AMP
-            ss[name] = ss.get(name, 0.0) + (y * y).sum(axis=0)
+            with np.errstate(over="ignore", invalid="ignore"):  # inf: no statement here
+                y = (v.v[1:] - v.v[0]) / AMP
+                ss[name] = ss.get(name, 0.0) + (y * y).sum(axis=0)
             J.setdefault(name, v.j)
             base.setdefault(name, v.v[0])
     D = duplicates(case, X[:, idx], params)

@@ -88,10 +88,11 @@ CLEAN_COPY = "reference_copy"
 
 
 def fresh_report() -> Path | None:
-    """parity-report/ when the main job that wrote it judged the whole catalogue with exactly
-    this suite's implementations, from this very code and these versions (the digest in its
-    manifest: comparisons.manifest.digest), as the README's install command leaves it; else
-    None. Its numbers are then the ones a new run would give, so the tests read them."""
+    """parity-report/ when the main job that wrote it judged the whole catalogue with every
+    implementation this suite judges (the plugins installed beside them included), from this
+    very code and these versions (the digest in its manifest: comparisons.manifest.digest),
+    as the README's install command leaves it; else None. Its numbers are then the ones a new
+    run would give, so the tests read them."""
     try:
         doc = json.loads((REPORT / "results.json").read_text())
     except (OSError, ValueError):
@@ -111,11 +112,12 @@ def fresh_report() -> Path | None:
 
 
 def _job_dir() -> Path:
-    """Where this code's main job runs when parity-report/ is not fresh: one directory per
-    digest, shared by the processes of one session (pytest-xdist's workers) and reused by the
-    next session of the same code."""
+    """Where this code's main job runs when parity-report/ is not fresh (every registered
+    implementation, as the README's install command runs it, so that the documented figures
+    hold for either): one directory per digest, shared by the processes of one session
+    (pytest-xdist's workers) and reused by the next session of the same code."""
     from comparisons import manifest, runner
-    impls, _ = runner.select(registered_names(own=True))
+    impls, _ = runner.select(registered_names())
     return Path(tempfile.gettempdir()) / f"bp-main-job-{manifest.digest(impls)[:16]}"
 
 
@@ -154,7 +156,7 @@ def start_main_job() -> None:
     proc = subprocess.Popen(
         ["sh", "-c", '"$@" > log.txt 2>&1; echo $? > rc.tmp && mv rc.tmp rc', "main-job",
          sys.executable, "-m", "comparisons", "--out", "report", "--no-plots", "--quiet",
-         "--impl", *registered_names(own=True)], cwd=d, start_new_session=True,
+         "--impl", *registered_names()], cwd=d, start_new_session=True,
         env=dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(ROOT)))
     (d / "pid").write_text(str(proc.pid))
     _JOB["proc"] = proc

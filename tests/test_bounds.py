@@ -5,6 +5,7 @@ oracle: the reference's formula in float64 (for float32) or in long double (for 
 And the elementary functions are as accurate as the bounds assume."""
 
 import importlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,3 +255,32 @@ def test_tensorflow_leaky_relu_slope_is_float32():
     got = mods["training"].as_numpy(mods["activations"].leaky_relu(z))[0, 0]
     slope = mods["training"].as_numpy(mods["activations"].leaky_relu_derivative(z))[0, 0]
     assert got == -float(np.float32(0.01)) and slope == float(np.float32(0.01)) != 0.01
+
+
+def test_a_product_of_two_uncertain_zeros_is_not_exact():
+    """Found by the seeded nightly campaign (one update judged from autograd's own
+    parameters): dZ1 = dA1 * sigma'(Z1) with both factors exactly 0 in the reference (sigmoids
+    saturated in float64) but with bounds of 39 and 18u; the first-order rule gave 0 (exact),
+    and autograd's 5.4e-56 failed at an infinite ratio. The second-order term u e_x e_y keeps
+    the product's bound."""
+    from reference import bounds
+    with bounds.context("float64"):
+        x = Traced(np.array([0.0]), np.array([3.5e17]))
+        y = Traced(np.array([0.0]), np.array([18.0]))
+        p = x * y
+    u = UNIT_ROUNDOFF["float64"]
+    assert p.v[0] == 0.0 and u * p.bound[0] >= 5.4e-56
+    assert p.bound[0] == pytest.approx(u * 3.5e17 * 18.0)
+
+
+def test_the_nightly_draw_with_a_product_of_uncertain_zeros_passes():
+    """The draw itself (tests/cases/second-order-product.json), every update judged: each
+    implementation that runs here agrees with the reference."""
+    from comparisons import runner
+    from reference import load_case
+    case = load_case(Path(__file__).parent / "cases" / "second-order-product.json")
+    names = [n for n in IMPLS if n != "reference" and not protocol.resolve(n).unsupported(case)]
+    impls, _ = runner.select(names)
+    session = runner.run([case], impls)
+    bad = [v for v in session.verdicts if v.failing]
+    assert session.verdicts and not bad, [(v.pair, v.message) for v in bad]
