@@ -109,14 +109,15 @@ def _perturb(r, b):
     return r
 
 
-def _shared(r, c_scalar):
+def _shared(r, c_scalar, size=None):
     """A Python scalar rounded to the computation's dtype is one event shared by every
-    element (not an independent one per element): one draw per evaluation."""
+    element (not an independent one per element): one draw per evaluation, of `size` (by
+    default |r|, the elements the scalar multiplied)."""
     c = _ctx()
     if float(np.dtype(c.exact_scalars).type(c_scalar)) == float(c_scalar):
         return r
     d = c.rng.standard_normal(c.K) * AMP
-    r[1:] += d.reshape((c.K,) + (1,) * (r.ndim - 1)) * np.abs(r[0])
+    r[1:] += d.reshape((c.K,) + (1,) * (r.ndim - 1)) * (np.abs(r[0]) if size is None else size)
     return r
 
 
@@ -331,9 +332,9 @@ def _where(cond, x, y):
     r = np.where(c, vx, vy)
     r = np.array(np.broadcast_to(r, (_ctx().K + 1,) + np.shape(c)), dtype=np.float64)
     if cx:
-        _shared_where(r, c, vx)
+        _shared(r, vx, np.where(c, abs(vx), 0.0))
     if cy:
-        _shared_where(r, ~c, vy)
+        _shared(r, vy, np.where(~c, abs(vy), 0.0))
     j = None
     if jx is not None or jy is not None:
         j = np.where(c, 0.0 if jx is None else jx, 0.0 if jy is None else jy)
@@ -342,14 +343,6 @@ def _where(cond, x, y):
         extra = np.where(cond.near, gap, 0.0)
         j = extra if j is None else j + extra
     return Noisy(r, j)
-
-
-def _shared_where(r, mask, c_scalar):
-    c = _ctx()
-    if float(np.dtype(c.exact_scalars).type(c_scalar)) == float(c_scalar):
-        return
-    d = c.rng.standard_normal(c.K) * AMP
-    r[1:] += d.reshape((c.K,) + (1,) * (r.ndim - 1)) * np.where(mask, abs(c_scalar), 0.0)
 
 
 def _like(fn):
