@@ -420,20 +420,24 @@ def _compare(op):
 
 
 def _matmul(a, b):
+    """n |A| @ |B| + e_A @ |B| + |A| @ e_B + u e_A @ e_B (the second-order term, as for x * y),
+    in as few products as the operands allow: (n |A| + e_A) @ |B| + (|A| + u e_A) @ e_B."""
     va, ea, _ = _parts(a)
     vb, eb, _ = _parts(b)
     r = va @ vb
-    aa = np.abs(va)
-    e = np.abs(vb)
-    if ea is not None:
-        ea = ea @ e
-    e = aa @ e
-    e *= va.shape[-1]
-    _underflow(e, r, e > 0, n=va.shape[-1])
-    if ea is not None:
-        e += ea
-    if eb is not None:
-        e += aa @ eb
+    n = va.shape[-1]
+    aa, ab = np.abs(va), np.abs(vb)
+    if eb is None:
+        e = (n * aa if ea is None else n * aa + ea) @ ab
+    elif ea is None:
+        e = aa @ (n * ab + eb)
+    else:
+        e = (n * aa + ea) @ ab
+        e += (aa + _CONTEXT.get().u * ea) @ eb
+    ctx = _CONTEXT.get()
+    low = np.abs(r) < n * ctx.tiny
+    if low.any():  # underflow (rare): where the product of |A| and |B| is not an exact zero
+        _underflow(e, r, (aa @ ab) > 0, n=n)
     return Traced(r, e)
 
 
