@@ -5,7 +5,9 @@ float32 and float64, both update schedules, full batch) it runs the implementati
 judge as the main job does, and reports what the targets ask (TOLERANCES.md, "Every update,
 one step"): how many trajectory tensors of each implementation-against-oracle pair are not
 judged (target 0), the verdict, and the run's wall time against the slowest framework's own
-training time (target <= 2x). Power at this width is the mutation test's
+training time (target <= 2x), and the memory: the estimate that --max-memory is checked
+against (reference.case.Cost.memory, what judging adds to its processes) beside the sum of
+every process's peak, imports included. Power at this width is the mutation test's
 (tests/test_mutations.py). Nothing is asserted here: the figures are the command's output.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import itertools
 import time
 
-from reference.case import case_from_dict
+from reference.case import _bytes, case_cost, case_from_dict
 
 from .judge import ORACLE_NAME
 from .parity import TRAJECTORY
@@ -47,6 +49,7 @@ def measure(widths, activations, dtypes, schedules, updates, impls: dict, max_me
         oracle_pairs = [v for v in session.verdicts if v.pair[1].startswith(ORACLE_NAME)]
         not_judged = sum(1 for v in oracle_pairs for r in v.not_judged if r.kind == TRAJECTORY)
         training = {n: s for n, s in session.training_seconds().items() if n != ORACLE_NAME}
+        processes = max(1, sum(1 for n in impls if n != ORACLE_NAME))
         slowest = max(training, key=training.get) if training else None
         rows.append({
             "case": case.name, "width": w, "m": case.m, "activation": act, "dtype": dtype,
@@ -57,11 +60,21 @@ def measure(widths, activations, dtypes, schedules, updates, impls: dict, max_me
                                  default=None),
             "wall_s": wall, "slowest": slowest,
             "slowest_training_s": training.get(slowest),
-            "ratio": wall / training[slowest] if slowest and training[slowest] else None})
+            "ratio": wall / training[slowest] if slowest and training[slowest] else None,
+            # the estimate that --max-memory is checked against (what judging adds), and what
+            # the processes held at their peaks, their imports included (an upper bound of
+            # their peak together)
+            "memory_estimate": case_cost(case).memory(processes),
+            "memory_peaks": sum(session.peak_rss.values()) + _own_peak()})
         if progress:
             progress(i, len(grid), f"{case.name}: {rows[-1]['verdict']}, "
                                    f"{not_judged} not judged, {wall:.1f} s")
     return rows
+
+
+def _own_peak() -> int:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def _verdict(session) -> str:
@@ -73,12 +86,14 @@ def _verdict(session) -> str:
 
 def text_table(rows) -> str:
     cols = ("case", "verdict", "trajectory not judged", "worst error/p-bound", "wall s",
-            "slowest framework (training s)", "wall / slowest")
+            "slowest framework (training s)", "wall / slowest", "memory estimate",
+            "process peaks")
     body = [(r["case"], r["verdict"], str(r["trajectory_not_judged"]),
              "–" if r["worst_p_ratio"] is None else f"{r['worst_p_ratio']:.3g}",
              f"{r['wall_s']:.1f}",
              "–" if r["slowest"] is None else f"{r['slowest']} ({r['slowest_training_s']:.2f})",
-             "–" if r["ratio"] is None else f"{r['ratio']:.1f}x") for r in rows]
+             "–" if r["ratio"] is None else f"{r['ratio']:.1f}x",
+             _bytes(r["memory_estimate"]), _bytes(r["memory_peaks"])) for r in rows]
     widths = [max(len(x) for x in col) for col in zip(cols, *body)]
     fmt = lambda r: "  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(cols), "-" * len(fmt(cols))] + [fmt(r) for r in body])

@@ -382,6 +382,8 @@ def _validate(c: Case) -> None:
 # Cost: what a case asks of the machine, estimated from its description alone.
 
 DEFAULT_MAX_MEMORY = 2 * 1024 ** 3
+# A trajectory judged update by update travels in chunks of about this much (Cost.chunk_updates)
+TRAJECTORY_CHUNK_BYTES = 32 * 2 ** 20
 MAX_FILE_BYTES = 256 * 1024 ** 2
 
 
@@ -399,16 +401,45 @@ class Cost:
     def parameters(self) -> int:
         return sum(self.layers[l] * (self.layers[l - 1] + 1) for l in range(1, len(self.layers)))
 
-    def memory(self, implementations: int = 4) -> int:
-        """An upper estimate, in bytes, of the peak memory of judging the run: the reference's
-        run (parameters and gradients x3, the data, Z, A, dZ, dA of every layer on all m
-        samples, the trajectory) four times over for the oracle (its plain run and its traced
-        run, whose values, bounds and temporaries triple it), twice over in each of
-        `implementations` other processes, plus the batch order in each of them."""
-        units = sum(self.layers)
-        run = 8 * (3 * self.parameters + (self.layers[0] + self.layers[-1]) * self.m
-                   + 8 * units * self.m + 2 * (self.updates + 1))
-        return (4 + 2 * implementations) * run + 8 * self.batch_entries * (1 + implementations)
+    def run_bytes(self, m: int, updates: int) -> int:
+        """The reference's float64 run on m samples: parameters and gradients x3, the data,
+        Z, A, dZ, dA of every layer with their temporaries, the trajectory."""
+        return 8 * (3 * self.parameters + (self.layers[0] + self.layers[-1]) * m
+                    + 8 * sum(self.layers) * m + 2 * (updates + 1))
+
+    @property
+    def update_bytes(self) -> int:
+        """One update's result as the judge receives it: gradients, parameters, A[L] before
+        and after, the loss (float64)."""
+        return 8 * (2 * self.parameters + 2 * self.layers[-1] * self.max_batch + 2)
+
+    def chunk_updates(self) -> int:
+        """Updates per chunk of a trajectory judged update by update (TRAJECTORY_CHUNK_BYTES)."""
+        return max(1, min(self.updates, TRAJECTORY_CHUNK_BYTES // self.update_bytes))
+
+    def memory(self, implementations: int = 4, judges: int = 2) -> int:
+        """An upper estimate, in bytes, of the peak memory that judging the run adds to the
+        processes of a run with `implementations` implementation processes and `judges` local
+        judges (their imports aside; measured against in docs/PERFORMANCE.md):
+
+        the oracle's worker: the reference's float64 run and the probabilistic level's stacked
+            evaluations at step 0 (reference.noise.stacked_bytes, K = 128);
+        each local judge: one update's run, its stacked evaluations (K = 32) and two chunks of
+            a trajectory (comparisons/local.py);
+        the judge's own process: two runs (the oracle's values and bounds, the float32
+            reference), and per implementation its result and two chunks;
+        each implementation's process: its run and two chunks;
+        and the batch order in each of them."""
+        from .noise import stacked_bytes
+        P, layers, mb = self.parameters, self.layers, self.max_batch
+        run = self.run_bytes(self.m, self.updates)
+        chunk = self.chunk_updates() * self.update_bytes if self.updates else 0
+        oracle = run + stacked_bytes(P, layers, self.m, 128)
+        judge = self.run_bytes(mb, 1) + stacked_bytes(P, layers, mb, 32) + 2 * chunk
+        main = 2 * run + (implementations + 1) * (self.update_bytes + 2 * chunk)
+        each = run + 2 * chunk
+        return (oracle + judges * judge + main + implementations * each
+                + 8 * self.batch_entries * (1 + implementations))
 
 
 def case_cost(c: "Case") -> Cost:

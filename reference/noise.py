@@ -521,8 +521,21 @@ def duplicates(case, X, params) -> int:
 
 def _group(params, layers, m: int, K: int) -> int:
     """How many noisy evaluations to stack at once: about GROUP_BYTES of values alive."""
-    per_eval = 8 * (sum(v.size for v in params.values()) + 6 * sum(layers) * m)
-    return max(2, min(K, GROUP_BYTES // max(per_eval, 1)) // 2 * 2)
+    return group_size(sum(v.size for v in params.values()), layers, m, K)
+
+
+def _per_eval(parameters: int, layers, m: int) -> int:
+    return 8 * (parameters + 6 * sum(layers) * m)
+
+
+def group_size(parameters: int, layers, m: int, K: int) -> int:
+    return max(2, min(K, GROUP_BYTES // max(_per_eval(parameters, layers, m), 1)) // 2 * 2)
+
+
+def stacked_bytes(parameters: int, layers, m: int, K: int) -> int:
+    """The values alive while one group of evaluations (and the exact one) is computed: the
+    memory that K responses add to a process (reference.case.Cost.memory)."""
+    return (min(K, group_size(parameters, layers, m, K)) + 1) * _per_eval(parameters, layers, m)
 
 
 def initial_units(case, dtype: str) -> dict:

@@ -427,3 +427,22 @@ def test_a_failure_is_never_hidden_by_the_summary_or_the_plot(tmp_path, monkeypa
     ratio = (np.abs(session.runs["gd-batch"]["hidden-mutant"].result.losses - job.base.losses)
              / loss_bounds(job.amp, job.case, "float64", "float64"))
     assert lo < ratio[ratio > 0].min() and ratio.max() < hi
+
+
+def test_scale_reports_what_the_targets_ask_for_each_network(capsys):
+    """`scale` on a small grid: one row per network, every trajectory tensor judged, and the
+    memory estimate beside the processes' peaks."""
+    assert main(["scale", "--width", "8", "16", "--updates", "3", "--activation", "relu",
+                 "--dtype", "float64", "--schedule", "sequential", "--impl", "torch",
+                 "--json", "--quiet"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [(r["width"], r["m"], r["updates"]) for r in rows] == [(8, 8, 3), (16, 16, 3)]
+    for r in rows:
+        assert r["verdict"] == "PASS" and r["trajectory_not_judged"] == 0
+        assert r["slowest"] == "torch" and r["ratio"] > 0
+        assert 0 < r["memory_estimate"] < r["memory_peaks"]  # imports dominate at this size
+
+
+def test_scale_refuses_a_network_beyond_the_memory_limit_before_any_work():
+    proc, _ = run_cli("scale", "--width", "1024", "--updates", "100", "--impl", "torch")
+    assert_one_line_exit_2(proc, contains="needs an estimated")
