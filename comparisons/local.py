@@ -30,6 +30,9 @@ import numpy as np
 
 from .parity import Amplification, Comparison, compare_results, skipped, TRAJECTORY
 
+# The kind of the row that lists the updates the probabilistic level does not judge
+LEVEL2 = "probabilistic level"
+
 SUFFIX = " @ each update"  # a local row's name: the value's name, then this
 
 
@@ -47,19 +50,60 @@ def update_of(row: Comparison) -> int | None:
 # K_SAMPLES), since every update of every implementation needs its own.
 K_LOCAL = 32
 
+# Its cost: K_LOCAL stacked evaluations of an update, about K_LOCAL times the reference's own
+# update (reference/noise.py). A trajectory's probabilistic level gets at most this much work,
+# in multiply-adds of the simulation's matrix products (about 20 s on one core here): every
+# update where that suffices (every catalogue case), else updates spread evenly from the first
+# to the last, never fewer than those two. The worst-case level judges every update.
+LEVEL2_WORK = 2e11
+
+
+def update_work(case) -> float:
+    """Multiply-adds of one update's probabilistic level: K_LOCAL evaluations of the forward
+    pass, dZ, dA and dW products (3 per layer), on the largest batch."""
+    from reference.case import case_cost
+    batch = case_cost(case).max_batch
+    return K_LOCAL * 3.0 * batch * sum(case.layers[l] * case.layers[l - 1]
+                                       for l in range(1, len(case.layers)))
+
+
+def level2_updates(case) -> list[int]:
+    """The updates of `case` judged at the probabilistic level (see LEVEL2_WORK)."""
+    n = case.updates
+    s = max(2, int(LEVEL2_WORK // update_work(case)))
+    if s >= n:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (s - 1)) for i in range(s)})
+
 
 def one_update(case, params, t: int, batches):
     """The one-update case of update t from `params` (explicit, as NumPy arrays)."""
+    return part(case, params, t, t + 1, batches)
+
+
+def part(case, params, start: int, stop: int, batches=None):
+    """Updates start..stop-1 of `case` as a case of their own, from `params` (the
+    parameters before update `start`): what an implementation runs for one chunk of its
+    trajectory (no protocol change: a case like any other)."""
     params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
-    if batches is None:  # every update uses all of X
-        return case.replace(params=params, epochs=1, batch_size=None, shuffle_seed=None,
-                            batches=None)
-    return case.replace(params=params, batches=[np.asarray(batches[t])], epochs=1,
-                        batch_size=None, shuffle_seed=None)
+    if case.full_batch:  # every update uses all of X
+        return case.replace(params=params, epochs=stop - start, batch_size=None,
+                            shuffle_seed=None, batches=None)
+    batches = case.batch_order() if batches is None else batches
+    return case.replace(params=params, batches=[np.asarray(b) for b in batches[start:stop]],
+                        epochs=1, batch_size=None, shuffle_seed=None)
 
 
 def _batches(case):
     return None if case.full_batch else case.batch_order()
+
+
+def chunk_updates(case) -> int:
+    """Updates per chunk of a trajectory on its way from the implementation's worker to the
+    judge (reference.case.TRAJECTORY_CHUNK_BYTES: no process holds a long run's trajectory;
+    [784, 1024, 1024, 10] returns 30 MB an update)."""
+    from reference.case import case_cost
+    return case_cost(case).chunk_updates()
 
 
 def trajectory(train, case, **options) -> list:
@@ -118,44 +162,79 @@ def judge(case, results: list, dtype: str, name_prefix: str = "") -> list[Compar
     the reference's one-update runs from the same parameters. One row per value: at the
     first update where it fails (where the failure starts), else at its worst update; the
     index is (update, element...)."""
-    import reference
-    from reference import bounds, noise
+    return Judging(case, dtype).add(case.params, results).rows(name_prefix)
 
-    from .judge import oracle_case
-    batches, params = _batches(case), case.params
-    worst: dict[str, tuple[int, Comparison]] = {}
-    for t, r in enumerate(results):
-        sub = oracle_case(one_update(case, params, t, batches))
-        with np.errstate(all="ignore"):
-            base = reference.train(sub)
-            with bounds.context(dtype):
-                traced = bounds.train(sub)
-        E = dict(traced.bounds, horizon=None)
-        E["probabilistic"] = noise.step_units(sub, dtype, K_LOCAL)
-        amp = _OneStep(0.0, E, None)
-        with np.errstate(all="ignore"):
-            rows = compare_results(r, base, amp, dtype, "float64", sub)
-        for row in rows:  # the first failing update (where it starts), else the worst
-            prev = worst.get(row.name)
-            failed = not row.ok and not row.skipped
-            if prev is None or (failed and (prev[1].ok or prev[1].skipped)) or (
-                    not failed and prev[1].ok and _decisive(row) > _decisive(prev[1])):
-                worst[row.name] = (t, row)
-        params = r.final_params
-    n = len(results)
-    out = []
-    for label, (t, row) in worst.items():
-        name = f"{name_prefix}{label}{SUFFIX}"
-        if row.skipped:
-            out.append(skipped(name, (n,) + tuple(row.shape), TRAJECTORY,
-                               f"update {t}: {row.skipped}"))
-            continue
-        at = lambda idx: None if idx is None else (t,) + tuple(idx)  # noqa: E731
-        out.append(dataclasses.replace(row, name=name, shape=(n,) + tuple(row.shape),
-                                       kind=TRAJECTORY, worst_index=at(row.worst_index),
-                                       p_index=at(row.p_index),
-                                       note=f"update {t}: {row.note}" if row.note else ""))
-    return out
+
+@dataclasses.dataclass
+class Judging:
+    """The local judging of one trajectory, fed chunk by chunk (`add`), in order: for each
+    value, the row of its first failing update, else of its worst, so far."""
+
+    case: object
+    dtype: str
+    t: int = 0                                     # the next update to judge
+    worst: dict = dataclasses.field(default_factory=dict)
+
+    def add(self, params, results: list) -> "Judging":
+        """Judge the next len(results) updates; `params`: the parameters before the first of
+        them (the implementation's own, as it returned them)."""
+        import reference
+        from reference import bounds, noise
+
+        from .judge import oracle_case
+        case, dtype = self.case, self.dtype
+        batches = _batches(case)
+        level2 = set(level2_updates(case))
+        for r in results:
+            t = self.t
+            sub = oracle_case(one_update(case, params, t, batches))
+            with np.errstate(all="ignore"):
+                base = reference.train(sub)
+                with bounds.context(dtype):
+                    traced = bounds.train(sub)
+            E = dict(traced.bounds, horizon=None)
+            if t in level2:
+                E["probabilistic"] = noise.step_units(sub, dtype, K_LOCAL)
+            amp = _OneStep(0.0, E, None)
+            with np.errstate(all="ignore"):
+                rows = compare_results(r, base, amp, dtype, "float64", sub)
+            for row in rows:  # the first failing update (where it starts), else the worst
+                prev = self.worst.get(row.name)
+                failed = not row.ok and not row.skipped
+                if prev is None or (failed and (prev[1].ok or prev[1].skipped)) or (
+                        not failed and prev[1].ok and _decisive(row) > _decisive(prev[1])):
+                    self.worst[row.name] = (t, row)
+            params = r.final_params
+            self.t += 1
+        return self
+
+    def rows(self, name_prefix: str = "") -> list[Comparison]:
+        n = self.t
+        out = []
+        for label, (t, row) in self.worst.items():
+            name = f"{name_prefix}{label}{SUFFIX}"
+            if row.skipped:
+                out.append(skipped(name, (n,) + tuple(row.shape), TRAJECTORY,
+                                   f"update {t}: {row.skipped}"))
+                continue
+            at = lambda idx: None if idx is None else (t,) + tuple(idx)  # noqa: E731
+            out.append(dataclasses.replace(row, name=name, shape=(n,) + tuple(row.shape),
+                                           kind=TRAJECTORY, worst_index=at(row.worst_index),
+                                           p_index=at(row.p_index),
+                                           note=f"update {t}: {row.note}" if row.note else ""))
+        level2 = [t for t in level2_updates(self.case) if t < n]
+        if n and len(level2) < n:  # listed, never counted as judged
+            out.append(skipped(f"{name_prefix}probabilistic level{SUFFIX}", (n - len(level2),),
+                               LEVEL2, f"{n - len(level2)} of {n} updates judged at the "
+                               f"worst-case level only; the probabilistic level judges updates "
+                               f"{', '.join(map(str, level2))} (its cost: comparisons/local.py, "
+                               f"LEVEL2_WORK)"))
+        return out
+
+
+def judge_chunk(state: Judging, params, results: list) -> Judging:
+    """A local worker's entry (comparisons/runner.py): `state` with the next chunk judged."""
+    return state.add(params, results)
 
 
 @dataclasses.dataclass

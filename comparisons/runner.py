@@ -105,7 +105,7 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
                if any(c.name not in oracles for c in cases) else {})
     # Local judging (comparisons/local.py) of each implementation's trajectory, spread over
     # processes of their own while the implementations' workers idle
-    workers.update({k: acquire("comparisons.local", "judge") for k in LOCAL_WORKERS})
+    workers.update({k: acquire("comparisons.local", "judge_chunk") for k in LOCAL_WORKERS})
     workers.update({n: acquire(environment=options, **impls[n].worker()) for n in order})
     futures, local_futures = {}, {}
     pool = Pool(workers, timeout=timeout, max_tasks=max_tasks, max_rss=max_rss)
@@ -121,8 +121,9 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
                     dp = {"world_size": impl.world_size} if impl.world_size > 1 else {}
                     futures[case.name, n] = pool.submit(n, case, **options, **dp)
                     if local.always(case) and impl.world_size == 1:  # known before the oracle
-                        local_futures[case.name, n] = pool.submit(n, case, **options,
-                                                                  _local=True)
+                        local_futures[case.name, n] = pool.submit(
+                            n, local.part(case, case.params, 0, local.chunk_updates(case)),
+                            **options, _local=True)
         pending = {c.name: pool.submit(ORACLE_WORKER, c) for c in cases if c.name not in oracles}
         verdicts, judged = [], []
         for i, case in enumerate(cases, start=1):
@@ -156,7 +157,6 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
             trajectories = _local_runs(pool, case, o, ordered, impls, options,
                                        {n: f for (c, n), f in local_futures.items()
                                         if c == case.name})
-            trajectories = _judged_locally(pool, case, trajectories)
             new = judge.judge_case(o, ordered, {n: r for n, r in expected.items() if r},
                                    trajectories)
             verdicts += new
@@ -181,49 +181,99 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
 
 
 def _local_runs(pool, case, oracle, runs, impls, options, submitted) -> dict:
-    """{impl: its trajectory one update at a time (comparisons/local.py), or the message of
-    why there is none} for every implementation that ran, where the trajectory is judged
-    update by update (`local.needed`); {} where it is not. `submitted`: {impl: future} of
-    the runs submitted before the oracle was known."""
+    """{impl: its trajectory judged update by update (local.Judged), or the message of why
+    there is none} for every implementation that ran, where the trajectory is judged update
+    by update (`local.needed`); {} where it is not. `submitted`: {impl: future} of the first
+    chunks submitted before the oracle was known.
+
+    A trajectory streams in chunks (reference.case.TRAJECTORY_CHUNK_BYTES): while the local workers judge one
+    chunk of an implementation's trajectory (round robin; here when the pool has none), its
+    worker runs the next from the parameters the chunk ended with. No process holds more
+    than two chunks of a trajectory, whatever its length."""
     if not local.needed(oracle):
         for f in submitted.values():
             f.cancel()
         return {}
-    futures, out = {}, {}
+    names, out = [], {}
     for n, r in runs.items():
         if r.status != "ok" or (n == ORACLE_NAME and case.dtype == "float64"):
             continue
-        if impls[n].world_size > 1:
+        if n != ORACLE_NAME and impls[n].world_size > 1:
             out[n] = "a data-parallel run is judged globally only"
-        elif n != ORACLE_NAME:
-            futures[n] = submitted.get(n) or pool.submit(n, case, **options, _local=True)
-    if ORACLE_NAME in futures or (ORACLE_NAME in runs and case.dtype != "float64"
-                                  and runs[ORACLE_NAME].status == "ok"):
-        import numpy as np
+        else:
+            names.append(n)
+    size, batches = local.chunk_updates(case), local._batches(case)
+    judges = [k for k in LOCAL_WORKERS if k in pool.workers]
+    state = {n: local.Judging(case, case.dtype) for n in names}
+    params = {n: case.params for n in names}
 
-        import reference
-        with np.errstate(all="ignore"):
-            out[ORACLE_NAME] = local.trajectory(reference.train, case)
-    for n, f in futures.items():
+    def run_part(n, start):
+        part = local.part(case, params[n], start, min(start + size, case.updates), batches)
+        if n == ORACLE_NAME:  # the float32 reference, here
+            import numpy as np
+
+            import reference
+
+            def go():
+                with np.errstate(all="ignore"):
+                    return local.trajectory(reference.train, part), 0.0
+            return _Now(go)
+        if start == 0 and n in submitted:
+            return submitted[n]
+        return pool.submit(n, part, **options, _local=True)
+
+    def judge_part(i, n, before, results):
+        if judges:
+            return pool.submit(judges[i % len(judges)], state[n], before, results)
+        return _Now(lambda: (local.judge_chunk(state[n], before, results), 0.0))
+
+    def judged(n, f):
         try:
-            out[n] = f.result()[0]
-        except (WorkerError, Unavailable) as e:
-            out[n] = f"its one-update runs failed: {e}"
-    return out
-
-
-def _judged_locally(pool, case, trajectories: dict) -> dict:
-    """Each trajectory judged update by update in the local workers, round robin (a message
-    where there is no trajectory stays as it is)."""
-    futures = {n: pool.submit(LOCAL_WORKERS[i % len(LOCAL_WORKERS)], case, t, case.dtype)
-               for i, (n, t) in enumerate(trajectories.items()) if isinstance(t, list)}
-    out = dict(trajectories)
-    for n, f in futures.items():
-        try:
-            out[n] = local.Judged(f.result()[0])
+            state[n] = f.result()[0]
         except WorkerError as e:
             raise OracleError(f"{case.name}: judging {n} update by update failed: {e}") from None
+
+    running = {n: run_part(n, 0) for n in names}
+    judging, done = {}, {n: 0 for n in names}
+    try:
+        while running:
+            for i, n in enumerate(list(running)):
+                try:
+                    results = running.pop(n).result()[0]
+                except (WorkerError, Unavailable) as e:
+                    out[n] = f"its one-update runs failed: {e}"
+                    judging.pop(n, None)
+                    continue
+                before, params[n] = params[n], results[-1].final_params
+                done[n] += len(results)
+                if done[n] < case.updates:
+                    running[n] = run_part(n, done[n])
+                if n in judging:
+                    judged(n, judging.pop(n))
+                judging[n] = judge_part(i, n, before, results)
+        for n, f in judging.items():
+            judged(n, f)
+    except BaseException:
+        for f in list(running.values()) + list(judging.values()):
+            f.cancel()
+        raise
+    for n in names:
+        if n not in out:
+            out[n] = local.Judged(state[n].rows())
     return out
+
+
+class _Now:
+    """A future whose work is done here, when its result is asked for."""
+
+    def __init__(self, work):
+        self.work = work
+
+    def result(self):
+        return self.work()
+
+    def cancel(self):
+        return False
 
 
 def _reference_run(case, oracle: Oracle) -> Run:

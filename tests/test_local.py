@@ -1,0 +1,130 @@
+"""Local judging (comparisons/local.py): every update of an implementation's own trajectory,
+one step at a time, and the probabilistic level's share of them (LEVEL2_WORK)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import reference
+from comparisons import local
+from comparisons.parity import TRAJECTORY
+from reference.case import case_from_dict
+
+
+def small(updates: int, dtype: str = "float64", **train):
+    return case_from_dict({
+        "name": f"local-{updates}", "dtype": dtype, "layers": [3, 5, 2],
+        "activations": ["tanh", "softmax"], "loss": "cce", "reduction": "mean",
+        "init": {"scheme": "glorot_uniform", "seed": 4},
+        "data": {"generator": "blobs", "m": 8, "seed": 5},
+        "train": {"lr": 0.3, "epochs": updates, "schedule": "simultaneous"} | train})
+
+
+def wide(width: int, updates: int):
+    """[784, width, width, 10], m = width (comparisons/scale.py's grid)."""
+    from comparisons.scale import grid_case
+    return grid_case(width, "tanh", "float32", "simultaneous", updates, 1 << 40)
+
+
+@pytest.mark.parametrize("width, updates", [(256, 5), (256, 100), (1024, 100), (1024, 1000)],
+                         ids=lambda x: str(x))
+def test_the_probabilistic_level_judges_first_last_and_evenly_between(width, updates):
+    case = wide(width, updates)
+    ts = local.level2_updates(case)
+    affordable = int(local.LEVEL2_WORK // local.update_work(case))
+    assert ts[0] == 0 and ts[-1] == updates - 1
+    assert len(ts) == min(updates, max(2, affordable))
+    assert len(ts) * local.update_work(case) <= max(local.LEVEL2_WORK,
+                                                    2 * local.update_work(case))
+    gaps = np.diff(ts)
+    assert gaps.max() - gaps.min() <= 1  # evenly spread
+
+
+def test_every_catalogue_trajectory_judged_locally_gets_the_probabilistic_level_throughout():
+    from comparisons import catalogue
+    for case in catalogue.all_cases():
+        if local.always(case):
+            assert local.level2_updates(case) == list(range(case.updates)), case.name
+
+
+def trajectory(case, plant=None):
+    """The reference's own run of `case` one update at a time, with `plant(t, result)` applied
+    to the result of update t."""
+    out = local.trajectory(reference.train, case)
+    return [plant(t, r) if plant else r for t, r in enumerate(out)]
+
+
+def test_an_error_of_one_update_fails_at_that_update_where_the_probabilistic_level_is_not_run(
+        monkeypatch):
+    monkeypatch.setattr(local, "LEVEL2_WORK", 0.0)  # two updates at the probabilistic level
+    case = small(12)
+    assert local.level2_updates(case) == [0, 11]
+
+    def plant(t, r):
+        if t != 5:
+            return r
+        W = dict(r.final_params, W1=np.asarray(r.final_params["W1"]) * (1 + 1e-9))
+        return dataclasses.replace(r, final_params=W)
+    rows = {r.name: r for r in local.judge(case, trajectory(case, plant), "float64")}
+    bad = rows["final W1" + local.SUFFIX]
+    assert not bad.ok and bad.certain and local.update_of(bad) == 5, bad.line()
+    listed = rows["probabilistic level" + local.SUFFIX]
+    assert listed.skipped and listed.kind == local.LEVEL2 and listed.kind != TRAJECTORY
+    assert "10 of 12 updates judged at the worst-case level only" in listed.skipped
+    assert "updates 0, 11 " in listed.skipped
+
+
+def test_a_correct_trajectory_passes_with_the_unsampled_updates_listed(monkeypatch):
+    monkeypatch.setattr(local, "LEVEL2_WORK", 0.0)
+    case = small(12)
+    rows = local.judge(case, trajectory(case), "float64")
+    judged = [r for r in rows if not r.skipped]
+    assert judged and all(r.ok for r in judged), [r.line() for r in rows if not r.ok]
+    assert all(r.kind == TRAJECTORY for r in judged)
+    assert [r.kind for r in rows if r.skipped] == [local.LEVEL2]
+    # level 2 ran at updates 0 and 11 only, and it ran there
+    assert any(r.p_ratio == r.p_ratio for r in judged)
+
+
+def test_where_every_update_is_affordable_nothing_is_listed():
+    case = small(6)
+    rows = local.judge(case, trajectory(case), "float64")
+    assert not [r for r in rows if r.skipped]
+
+
+def test_judging_in_chunks_is_judging_at_once():
+    case = small(12)
+    results = trajectory(case)
+    whole = local.judge(case, results, "float64")
+    state = local.Judging(case, "float64")
+    for a, b in ((0, 5), (5, 6), (6, 12)):
+        state = local.judge_chunk(state, case.params if a == 0 else results[a - 1].final_params,
+                                  results[a:b])
+    assert [r.line() for r in state.rows()] == [r.line() for r in whole]
+
+
+def signature(session):
+    return sorted((v.pair, r.name, r.worst_ratio, r.p_ratio == r.p_ratio and r.p_ratio,
+                   r.worst_index) for v in session.verdicts for r in v.rows)
+
+
+def test_a_trajectory_streamed_one_update_at_a_time_is_judged_as_in_one_piece(monkeypatch):
+    """Through the main job's workers (implementation, local judges): a chunk of one update
+    (each implementation's worker and the float32 reference here run part after part) gives
+    the verdict of one chunk holding the whole run."""
+    from comparisons import runner
+    case = small(6, dtype="float32", batch_size=4, shuffle_seed=1)  # 2 batches an epoch
+    impls, _ = runner.select(["torch"])
+    assert local.chunk_updates(case) == case.updates
+    one_piece = runner.run([case], impls)
+    from reference import case as cases
+    monkeypatch.setattr(cases, "TRAJECTORY_CHUNK_BYTES", 1)
+    assert local.chunk_updates(case) == 1
+    streamed = runner.run([case], impls)
+    assert [v.status for v in streamed.verdicts] == [v.status for v in one_piece.verdicts]
+    assert signature(streamed) == signature(one_piece)
+    rows = [r for v in streamed.verdicts for r in v.rows if r.name.endswith(local.SUFFIX)]
+    assert rows and all(r.shape[0] == case.updates for r in rows)
