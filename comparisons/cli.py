@@ -348,10 +348,15 @@ def _case_arg(text, max_memory=DEFAULT_MAX_MEMORY):
     """A catalogue name or a case file, wherever a case is expected."""
     if text in catalogue.names():
         return catalogue.get(text)
-    if Path(text).suffix.lower() in (".json", ".toml") or Path(text).exists():
+    try:
+        is_file = Path(text).suffix.lower() in (".json", ".toml") or Path(text).exists()
+    except OSError:  # not a path this system accepts (a name too long, ...)
+        is_file = False
+    if is_file:
         from reference import load_case
         return load_case(text, max_memory)
-    raise UsageError(f"case: {text!r} is neither a catalogue case (see `python -m comparisons "
+    shown = repr(text) if len(text) <= 80 else repr(text[:77]) + "..."
+    raise UsageError(f"case: {shown} is neither a catalogue case (see `python -m comparisons "
                      "list`) nor a .json/.toml case file")
 
 

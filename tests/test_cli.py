@@ -351,7 +351,11 @@ def test_options_are_offered_only_where_they_act(args):
 
 @pytest.mark.parametrize("args", [["run", "does-not-exist.json"], ["run", "bad.json"],
                                   ["walkthrough", "no-such-case"], ["--impl", "tensorflw"],
-                                  ["run"], ["--max-memory", "lots"], ["--timeout", "-1"]])
+                                  ["run"], ["--max-memory", "lots"], ["--timeout", "-1"],
+                                  ["run", '{"name": "a case pasted in place of a file", '
+                                          '"layers": [2, 1]' + 300 * " " + "}"]],
+                         ids=["missing-file", "bad-json", "unknown-case", "unknown-impl",
+                              "no-case", "bad-size", "bad-timeout", "too-long-for-a-path"])
 def test_unreadable_file_and_bad_arguments(tmp_path, args, capsys):
     (tmp_path / "bad.json").write_text("{not json")
     args = [str(tmp_path / a) if a.endswith(".json") else a for a in args]
