@@ -98,9 +98,13 @@ def reproducer(case, impls=()) -> str:
     FAILING_DIR.mkdir(exist_ok=True)
     path = FAILING_DIR / f"{d['name']}.json"
     path.write_text(dumps(d, indent=1) + "\n")
-    rerun = f"python -m comparisons run {path}" + (f" --impl {' '.join(impls)}" if impls else "")
-    return rerun + "".join(f"\n  diagnose: python -m comparisons diagnose {path} --impl {n}"
-                           for n in impls)
+    from reference.case import DEFAULT_MAX_MEMORY, case_cost
+    need = case_cost(case).memory(max(1, len(impls)))
+    limit = f" --max-memory {-(-need // 2 ** 20)}M" if need > DEFAULT_MAX_MEMORY else ""
+    rerun = (f"python -m comparisons run {path}{limit}"
+             + (f" --impl {' '.join(impls)}" if impls else ""))
+    return rerun + "".join(f"\n  diagnose: python -m comparisons diagnose {path}{limit} "
+                           f"--impl {n}" for n in impls)
 
 
 def test_a_drawn_case_is_written_as_a_case_file_that_runs(capsys):
@@ -110,6 +114,20 @@ def test_a_drawn_case_is_written_as_a_case_file_that_runs(capsys):
     command = reproducer(case, ["torch"]).splitlines()[0].split()
     assert main(command[3:] + ["--quiet"]) == 0
     assert "PASS" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_a_drawn_case_beyond_the_default_memory_limit_is_reproduced_with_its_own():
+    from comparisons.cli import _size
+    from reference import load_case
+    from reference.case import DEFAULT_MAX_MEMORY, case_cost
+    case = build("drawn-wide", [784, 1024, 1024, 10], ["tanh", "tanh", "softmax"], "cce",
+                 "mean", 256, 3, None, 0.1, 2, None, "simultaneous", None, "float32")
+    assert case_cost(case).memory(4) > DEFAULT_MAX_MEMORY
+    lines = reproducer(case, ["torch", "jax", "tensorflow", "paddle"]).splitlines()
+    words = lines[0].split()
+    limit = _size(words[words.index("--max-memory") + 1])
+    assert load_case(words[4], limit).layers == case.layers  # accepted at that limit
+    assert all("--max-memory" in line for line in lines)
 
 
 def trajectories(pool, case, oracle, runs) -> dict:
