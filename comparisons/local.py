@@ -20,6 +20,12 @@ element at that update, and judging continues (TOLERANCES.md, "Every update, one
 
 Pairs of two implementations start from different P[t], so local judging is each
 implementation against the oracle.
+
+A long trajectory travels in parts (`part`: updates start..stop-1 as a case of their own,
+from the parameters before `start`; `chunk_updates` sizes them): the implementation's worker
+runs one part while a local worker judges the one before (`Judging` carries each value's row
+from part to part), so that no process holds a whole trajectory. The probabilistic level gets
+a budget per trajectory (LEVEL2_WORK); the updates it does not reach are listed.
 """
 
 from __future__ import annotations
