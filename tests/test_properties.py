@@ -13,6 +13,7 @@ recycled, so that a long campaign's compilations do not accumulate in one proces
 import hashlib
 import os
 import tempfile
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,9 @@ def test_a_drawn_case_is_written_as_a_case_file_that_runs(capsys):
     assert "PASS" in capsys.readouterr().out.splitlines()[-1]
 
 
-def test_a_drawn_case_beyond_the_default_memory_limit_is_reproduced_with_its_own():
+def test_a_drawn_case_beyond_the_default_memory_limit_is_reproduced_with_its_own(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "FAILING_DIR", tmp_path)  # 50 MB: not in /tmp
     from comparisons.cli import _size
     from reference import load_case
     from reference.case import DEFAULT_MAX_MEMORY, case_cost
