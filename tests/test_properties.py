@@ -12,8 +12,8 @@ recycled, so that a long campaign's compilations do not accumulate in one proces
 
 import hashlib
 import os
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
