@@ -3,6 +3,7 @@ fail, each one; rewrites with other rounding but the same mathematics pass; and 
 unmutated copy passes the whole catalogue (TOLERANCES.md, "How sharp")."""
 
 import importlib
+import os
 import subprocess
 import sys
 
@@ -98,11 +99,30 @@ def wide_oracles():
 
 @pytest.mark.parametrize("case,mutant", SCALED, ids=[f"{c}-{m[0]}" for c, m in SCALED])
 def test_a_relative_error_at_realistic_width_fails(planted, wide_oracles, case, mutant):
+    assert_fails_at_width(planted, wide_oracles, case, mutant, {"float32": 1e-4,
+                                                                "float64": 1e-11})
+
+
+# Issue #20's goal, ten times smaller: 1e-12 in float64 fails too (error/p-bound 3.3 to 20 on
+# 2026-11-29); in the nightly campaign's profile, which has the time. (1e-5 in float32 does
+# not: `python tools/scale-mutants.py --factor 0.1`, TOLERANCES.md "How sharp".)
+GOAL = [(case, m) for case, m in SCALED if case.endswith("float64")]
+
+
+@pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE") != "nightly",
+                    reason="issue #20's goal power: the nightly campaign's (HYPOTHESIS_PROFILE)")
+@pytest.mark.parametrize("case,mutant", GOAL, ids=[f"{c}-{m[0]}" for c, m in GOAL])
+def test_a_relative_error_of_1e_12_at_realistic_width_fails_in_float64(planted, wide_oracles,
+                                                                       case, mutant):
+    assert_fails_at_width(planted, wide_oracles, case, mutant, {"float64": 1e-12})
+
+
+def assert_fails_at_width(planted, wide_oracles, case, mutant, eps_of):
     name, dtype = WIDE[case]
     c = catalogue.get(name)
     if dtype:
         c = c.replace(dtype=dtype, name=f"{name}-as-{dtype}")
-    eps = 1e-4 if c.dtype == "float32" else 1e-11
+    eps = eps_of[c.dtype]
     package = f"wide_{case.replace('-', '_')}_{mutant[0].replace('-', '_')}".lower()
     impls = planted(mutants.scaled(mutant, eps), package)
     session = runner.run([c], impls, oracles=wide_oracles)

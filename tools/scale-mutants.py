@@ -1,0 +1,67 @@
+"""Power at realistic width, as figures: each of issue #20's planted relative errors
+(tests/mutants.py, SCALED) on the wide catalogue cases and their other dtype, with its
+verdict, worst error/bound and error/p-bound.
+
+    python tools/scale-mutants.py [--factor F] [--cases tanh-float32 relu-float64 ...]
+
+The relative error is 1e-4 in float32 and 1e-11 in float64 (what
+tests/test_mutations.py requires) times F: --factor 0.1 measures the issue's goal, 1e-5 and
+1e-12 (TOLERANCES.md, "How sharp").
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import mutants  # noqa: E402
+from comparisons import catalogue, protocol, runner  # noqa: E402
+
+CASES = {"tanh-float32": ("wide-tanh-float32", None), "relu-float64": ("wide-relu-float64", None),
+         "tanh-float64": ("wide-tanh-float32", "float64"),
+         "relu-float32": ("wide-relu-float64", "float32")}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--factor", type=float, default=1.0)
+    p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="scale-mutants-") as tmp:
+        return measure(args, Path(tmp))
+
+
+def measure(args, tmp: Path) -> int:
+    sys.path.insert(0, str(tmp))
+    import os
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(tmp), os.environ.get("PYTHONPATH", "")])
+    oracles = {}
+    print(f"{'case':<14} {'mutant':<26} {'verdict':<8} {'error/bound':>12} {'error/p-bound':>14}")
+    for key in args.cases:
+        name, dtype = CASES[key]
+        case = catalogue.get(name)
+        if dtype:
+            case = case.replace(dtype=dtype, name=f"{name}-as-{dtype}")
+        eps = (1e-4 if case.dtype == "float32" else 1e-11) * args.factor
+        act = case.activations[0]
+        for i, m in enumerate(x for x in mutants.SCALED
+                              if not (x[0].startswith(("tanh", "relu"))
+                                      and not x[0].startswith(act))):
+            mutant = mutants.scaled(m, eps)
+            package = f"scale_mutant_{key.replace('-', '_')}_{i}"
+            module = mutants.plant(tmp, package, mutant)
+            impls = {"reference": protocol.resolve("reference"),
+                     package: protocol.resolve(module)}
+            session = runner.run([case], impls, oracles=oracles)
+            (v,) = [v for v in session.verdicts if v.pair[0] == package]
+            w, wp = v.worst, v.worst_p
+            print(f"{key:<14} {mutant[0]:<26} {v.status:<8} {w.worst_ratio:>12.3g} "
+                  f"{(wp.p_ratio if wp else float('nan')):>14.3g}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
