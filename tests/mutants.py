@@ -96,6 +96,28 @@ SCALED = [
 ]
 
 
+# The networks they are planted in: the wide catalogue cases and each in the other dtype
+# (name: (catalogue case, dtype or None for its own)).
+WIDE = {"tanh-float32": ("wide-tanh-float32", None), "relu-float64": ("wide-relu-float64", None),
+        "tanh-float64": ("wide-tanh-float32", "float64"),
+        "relu-float32": ("wide-relu-float64", "float32")}
+
+
+def wide_case(key: str):
+    """The catalogue case of WIDE[key], in its dtype."""
+    from comparisons import catalogue
+    name, dtype = WIDE[key]
+    c = catalogue.get(name)
+    return c.replace(dtype=dtype, name=f"{name}-as-{dtype}") if dtype else c
+
+
+def scaled_for(key: str) -> list:
+    """The SCALED mutants that apply to WIDE[key]: the activation mutants of its activation."""
+    act = key.split("-")[0]
+    return [m for m in SCALED if not (m[0].startswith(("tanh", "relu"))
+                                      and not m[0].startswith(act))]
+
+
 def scaled(mutant, eps: float):
     """A SCALED mutant with its relative error set to eps."""
     name, file, old, new = mutant

@@ -85,11 +85,7 @@ def test_the_command_line_exits_1_on_a_mutant(tmp_path):
 # 1e-11 in float64 (about 90,000 ulps) must fail, each (issue #20; TOLERANCES.md, "How sharp").
 # The worst-case level alone catches none of them; the probabilistic level and the one-step
 # judging of every update do.
-WIDE = {"tanh-float32": ("wide-tanh-float32", None), "relu-float64": ("wide-relu-float64", None),
-        "tanh-float64": ("wide-tanh-float32", "float64"),
-        "relu-float32": ("wide-relu-float64", "float32")}
-SCALED = [(case, m) for case in WIDE for m in mutants.SCALED
-          if not (m[0].startswith(("tanh", "relu")) and not m[0].startswith(case.split("-")[0]))]
+SCALED = [(case, m) for case in mutants.WIDE for m in mutants.scaled_for(case)]
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +114,7 @@ def test_a_relative_error_of_1e_12_at_realistic_width_fails_in_float64(planted, 
 
 
 def assert_fails_at_width(planted, wide_oracles, case, mutant, eps_of):
-    name, dtype = WIDE[case]
-    c = catalogue.get(name)
-    if dtype:
-        c = c.replace(dtype=dtype, name=f"{name}-as-{dtype}")
+    c = mutants.wide_case(case)
     eps = eps_of[c.dtype]
     package = f"wide_{case.replace('-', '_')}_{mutant[0].replace('-', '_')}".lower()
     impls = planted(mutants.scaled(mutant, eps), package)

@@ -18,17 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import mutants  # noqa: E402
-from comparisons import catalogue, protocol, runner  # noqa: E402
-
-CASES = {"tanh-float32": ("wide-tanh-float32", None), "relu-float64": ("wide-relu-float64", None),
-         "tanh-float64": ("wide-tanh-float32", "float64"),
-         "relu-float32": ("wide-relu-float64", "float32")}
+from comparisons import protocol, runner  # noqa: E402
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--factor", type=float, default=1.0)
-    p.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    p.add_argument("--cases", nargs="+", choices=list(mutants.WIDE),
+                   default=list(mutants.WIDE))
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="scale-mutants-") as tmp:
         return measure(args, Path(tmp))
@@ -41,15 +38,9 @@ def measure(args, tmp: Path) -> int:
     oracles = {}
     print(f"{'case':<14} {'mutant':<26} {'verdict':<8} {'error/bound':>12} {'error/p-bound':>14}")
     for key in args.cases:
-        name, dtype = CASES[key]
-        case = catalogue.get(name)
-        if dtype:
-            case = case.replace(dtype=dtype, name=f"{name}-as-{dtype}")
+        case = mutants.wide_case(key)
         eps = (1e-4 if case.dtype == "float32" else 1e-11) * args.factor
-        act = case.activations[0]
-        for i, m in enumerate(x for x in mutants.SCALED
-                              if not (x[0].startswith(("tanh", "relu"))
-                                      and not x[0].startswith(act))):
+        for i, m in enumerate(mutants.scaled_for(key)):
             mutant = mutants.scaled(m, eps)
             package = f"scale_mutant_{key.replace('-', '_')}_{i}"
             module = mutants.plant(tmp, package, mutant)
