@@ -376,7 +376,7 @@ def _check_cost(cases, impls, max_memory):
                            if n != runner.ORACLE_NAME))
     for c in cases:
         try:
-            check_memory(case_cost(c), max_memory, processes)
+            check_memory(case_cost(c), max_memory, processes, len(runner.LOCAL_WORKERS))
         except CaseError as e:
             raise CaseError(f"{c.name}: {e}") from None
 

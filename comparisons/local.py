@@ -34,6 +34,8 @@ import dataclasses
 
 import numpy as np
 
+from reference.noise import K_STEP
+
 from .parity import Amplification, Comparison, compare_results, skipped, TRAJECTORY
 
 # The kind of the row that lists the updates the probabilistic level does not judge
@@ -54,7 +56,7 @@ def update_of(row: Comparison) -> int | None:
 
 # The probabilistic level of one update: fewer responses than at step 0 (reference.noise.
 # K_SAMPLES), since every update of every implementation needs its own.
-K_LOCAL = 32
+K_LOCAL = K_STEP
 
 # Its cost: K_LOCAL stacked evaluations of an update, about K_LOCAL times the reference's own
 # update (reference/noise.py). A trajectory's probabilistic level gets at most this much work,

@@ -64,7 +64,7 @@ def measure(widths, activations, dtypes, schedules, updates, impls: dict, max_me
             # the estimate that --max-memory is checked against (what judging adds), and what
             # the processes held at their peaks, their imports included (an upper bound of
             # their peak together)
-            "memory_estimate": case_cost(case).memory(processes),
+            "memory_estimate": case_cost(case).memory(processes, len(runner.LOCAL_WORKERS)),
             "memory_peaks": sum(session.peak_rss.values()) + _own_peak()})
         if progress:
             progress(i, len(grid), f"{case.name}: {rows[-1]['verdict']}, "

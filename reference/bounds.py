@@ -11,7 +11,7 @@ computes it and from the magnitudes of its terms, not from the size of its resul
     x ± y          e = e_x + e_y + |x ± y|                 (one rounding)
     x · y          e = |y| e_x + |x| e_y + |x y| + u e_x e_y
     x / y          e = (e_x + |x/y| e_y) / |y| + |x/y|
-    A @ B, n-long  e = n |A| @ |B| + |A| @ e_B + e_A @ |B|  (gamma_n, any summation order)
+    A @ B, n-long  e = n |A| @ |B| + |A| @ e_B + e_A @ |B| + u e_A @ e_B  (gamma_n, any order)
     sum of n       e = (n - 1) sum |x| + sum e_x
     exp, log, log1p, tanh: the propagated error f'(x) e_x, plus C_ELEMENTARY |f(x)|
     max, min, abs: the error of the selected operand
@@ -425,7 +425,7 @@ def _matmul(a, b):
     va, ea, _ = _parts(a)
     vb, eb, _ = _parts(b)
     r = va @ vb
-    n = va.shape[-1]
+    n, ctx = va.shape[-1], _CONTEXT.get()
     aa, ab = np.abs(va), np.abs(vb)
     if eb is None:
         e = (n * aa if ea is None else n * aa + ea) @ ab
@@ -433,8 +433,7 @@ def _matmul(a, b):
         e = aa @ (n * ab + eb)
     else:
         e = (n * aa + ea) @ ab
-        e += (aa + _CONTEXT.get().u * ea) @ eb
-    ctx = _CONTEXT.get()
+        e += (aa + ctx.u * ea) @ eb
     low = np.abs(r) < n * ctx.tiny
     if low.any():  # underflow (rare): where the product of |A| and |B| is not an exact zero
         _underflow(e, r, (aa @ ab) > 0, n=n)

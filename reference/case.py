@@ -423,19 +423,19 @@ class Cost:
         judges (their imports aside; measured against in docs/PERFORMANCE.md):
 
         the oracle's worker: the reference's float64 run and the probabilistic level's stacked
-            evaluations at step 0 (reference.noise.stacked_bytes, K = 128);
-        each local judge: one update's run, its stacked evaluations (K = 32) and two chunks of
+            evaluations at step 0 (reference.noise.stacked_bytes, K_SAMPLES);
+        each local judge: one update's run, its stacked evaluations (K_STEP) and two chunks of
             a trajectory (comparisons/local.py);
         the judge's own process: two runs (the oracle's values and bounds, the float32
             reference), and per implementation its result and two chunks;
         each implementation's process: its run and two chunks;
         and the batch order in each of them."""
-        from .noise import stacked_bytes
+        from .noise import K_SAMPLES, K_STEP, stacked_bytes
         P, layers, mb = self.parameters, self.layers, self.max_batch
         run = self.run_bytes(self.m, self.updates)
         chunk = self.chunk_updates() * self.update_bytes if self.updates else 0
-        oracle = run + stacked_bytes(P, layers, self.m, 128)
-        judge = self.run_bytes(mb, 1) + stacked_bytes(P, layers, mb, 32) + 2 * chunk
+        oracle = run + stacked_bytes(P, layers, self.m, K_SAMPLES)
+        judge = self.run_bytes(mb, 1) + stacked_bytes(P, layers, mb, K_STEP) + 2 * chunk
         main = 2 * run + (implementations + 1) * (self.update_bytes + 2 * chunk)
         each = run + 2 * chunk
         return (oracle + judges * judge + main + implementations * each
@@ -456,8 +456,8 @@ def _cost(layers, m, batch_size, epochs, shuffle_seed, batches) -> Cost:
     return Cost(tuple(layers), m, updates, bs, 0 if full else epochs * m)
 
 
-def check_memory(cost: Cost, max_memory: int, implementations: int = 4) -> None:
-    need = cost.memory(implementations)
+def check_memory(cost: Cost, max_memory: int, implementations: int = 4, judges: int = 2) -> None:
+    need = cost.memory(implementations, judges)
     if need > max_memory:
         _fail(f"cost: judging this case needs an estimated {_bytes(need)} (layers "
               f"{_short(list(cost.layers))}, m={cost.m}, {cost.updates} updates); the limit is "

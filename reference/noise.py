@@ -481,11 +481,12 @@ class Level:
         return self.lam * self.inflation
 
 
-def sigma(x: Noisy) -> np.ndarray:
-    """sigma_hat of each element: the RMS of its K responses, in units of u."""
+def squared_responses(x: Noisy) -> np.ndarray:
+    """The sum over its evaluations of each element's squared response, in units of u
+    (sigma_hat^2 times their number; inf where a response overflows: no statement there)."""
     with np.errstate(over="ignore", invalid="ignore"):
         y = (x.v[1:] - x.v[0]) / AMP
-        return np.sqrt(np.mean(y * y, axis=0))
+        return (y * y).sum(axis=0)
 
 
 # --- The probabilistic level of a case's step-0 values -----------------------------------------
@@ -532,6 +533,9 @@ def group_size(parameters: int, layers, m: int, K: int) -> int:
     return max(2, min(K, GROUP_BYTES // max(_per_eval(parameters, layers, m), 1)) // 2 * 2)
 
 
+K_STEP = 32  # responses per update where every update needs its own (local judging)
+
+
 def stacked_bytes(parameters: int, layers, m: int, K: int) -> int:
     """The values alive while one group of evaluations (and the exact one) is computed: the
     memory that K responses add to a process (reference.case.Cost.memory)."""
@@ -561,9 +565,7 @@ def initial_units(case, dtype: str) -> dict:
             AL, _ = network.forward_propagation(X, P, case.activations)
         values = {f"d{n}": v for n, v in grads.items()} | {"initial A[L]": AL}
         for name, v in values.items():
-            with np.errstate(over="ignore", invalid="ignore"):  # inf: no statement here
-                y = (v.v[1:] - v.v[0]) / AMP
-                ss[name] = ss.get(name, 0.0) + (y * y).sum(axis=0)
+            ss[name] = ss.get(name, 0.0) + squared_responses(v)
             J.setdefault(name, v.j)
     D = duplicates(case, X[:, first], params)
     n = max(max(case.layers), case.m) + 1
@@ -604,9 +606,7 @@ def step_units(case, dtype: str, K: int) -> dict:
                 frozen.add(name)
                 base[name] = np.asarray(v)
                 continue
-            with np.errstate(over="ignore", invalid="ignore"):  # inf: no statement here
-                y = (v.v[1:] - v.v[0]) / AMP
-                ss[name] = ss.get(name, 0.0) + (y * y).sum(axis=0)
+            ss[name] = ss.get(name, 0.0) + squared_responses(v)
             J.setdefault(name, v.j)
             base.setdefault(name, v.v[0])
     D = duplicates(case, X[:, idx], params)
