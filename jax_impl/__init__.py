@@ -10,7 +10,7 @@ stay float32 because every array is created with the case's explicit dtype. The 
 asserts that the switch took effect. Importing this package itself does not import jax.
 """
 
-import contextlib
+from .framework import precision_mode
 
 IMPLEMENTATION = {
     "name": "jax",
@@ -61,17 +61,6 @@ def environment(device="cpu", precision="default") -> dict:
     with precision_mode(precision) as settings:
         env["precision"] = settings
     return env
-
-
-@contextlib.contextmanager
-def precision_mode(precision="default"):
-    """jax.default_matmul_precision("highest") for `precision` "highest" (comparisons/
-    devices.py), nothing for "default"; restored after; yields the setting in effect."""
-    import jax
-    with (jax.default_matmul_precision("highest") if precision == "highest"
-          else contextlib.nullcontext()):
-        yield {"mode": precision,
-               "jax_default_matmul_precision": jax.config.jax_default_matmul_precision}
 
 
 __all__ = ["IMPLEMENTATION", "data_parallel_environment", "data_parallel_missing",

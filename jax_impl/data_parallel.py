@@ -15,15 +15,24 @@ before carrying the delta down. World size 1 is the single-process program itsel
 
 from __future__ import annotations
 
+import argparse
 import functools
+import hashlib
+import json
+import os
+import sys
 
 import numpy as np
+
+from comparisons.protocol import TrainResult, load_case
+
+from .framework import precision_mode
 
 AXIS = "ranks"
 
 
 # Host devices a data-parallel worker gets at least: one environment for world sizes 1-8, so
-# that one warm worker (comparisons.workers.acquire) serves them all. A mesh on the first N of
+# that one warm worker (comparisons.execution.workers.acquire) serves them all. A mesh on the first N of
 # 8 devices computed bit for bit what a mesh of N of N does (every case and world size of
 # tests/test_data_parallel.py, jax 0.10.2, 2026-11-24).
 HOST_DEVICES = 8
@@ -166,9 +175,8 @@ def train_data_parallel(case, world_size, device="cpu", precision="default", fau
     """Train `case` on a mesh of `world_size` devices; a TrainResult like `train`'s."""
     if fault not in (None, *FAULTS):
         raise ValueError(f"fault: expected one of {FAULTS}, got {fault!r}")
-    from reference.case import TrainResult
 
-    from . import precision_mode, training
+    from . import training
     from .network import compute_loss, forward_propagation
     if world_size == 1:
         return training.train(case, device=device, precision=precision)
@@ -208,7 +216,6 @@ def train_data_parallel(case, world_size, device="cpu", precision="default", fau
 def _same_everywhere(case, copies) -> None:
     """Every device, in every process, must hold the same parameters bit for bit: each
     process compares its devices' copies, then the processes compare digests."""
-    import hashlib
 
     import jax
     h = hashlib.sha256()
@@ -243,9 +250,6 @@ def main(argv=None) -> int:
     the same case file; the global devices are every process's local ones; process 0 writes the
     results block (the `run --json` format, comparisons/GOLDEN.md), which
     `python -m comparisons verify CASE OUT.json` judges."""
-    import argparse
-    import os
-    import sys
     ap = argparse.ArgumentParser(prog="python -m jax_impl.data_parallel",
                                  description="one process of a jax data-parallel run across "
                                              "processes (jax.distributed)")
@@ -275,7 +279,6 @@ def main(argv=None) -> int:
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
                                f"device_count={a.local_devices}").strip()
     os.environ["JAX_NUM_CPU_DEVICES"] = str(a.local_devices)
-    from reference.case import load_case
     case = load_case(a.case)
     import jax
     if a.num_processes > 1:
@@ -290,7 +293,6 @@ def main(argv=None) -> int:
         world = len(jax.devices("cpu"))
         result = train_data_parallel(case, world)
         if jax.process_index() == 0:
-            import json
             tmp = a.out + ".tmp"
             with open(tmp, "w") as f:
                 f.write(json.dumps(result.to_dict()) + "\n")
@@ -306,5 +308,4 @@ __all__ = ["data_parallel_environment", "data_parallel_missing", "main", "plan",
            "train_data_parallel"]
 
 if __name__ == "__main__":
-    import sys
     sys.exit(main())

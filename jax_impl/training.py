@@ -14,8 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from reference.case import TrainResult
+from comparisons.protocol import TrainResult
 
+from .framework import precision_mode
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,
                       linear_backward_weights, output_delta)
@@ -180,7 +181,6 @@ def train(case, device="cpu", precision="default"):
     first), with the float32 matrix-product mode `precision` (set for the run, restored after
     it; part of jit's cache key, so a program compiled in one mode is never reused in the
     other)."""
-    from . import precision_mode
     platform = {"cuda": "gpu"}.get(device, device)
     with precision_mode(precision), jax.default_device(jax.devices(platform)[0]):
         return _run(case)

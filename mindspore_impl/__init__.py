@@ -6,8 +6,11 @@ Modules mirror reference/: activations, losses, network, training. float64 and f
 the CPU. MindSpore 2.10 is built against NumPy 1.x and ships its own oneDNN, so it cannot
 share the judge's environment (NumPy 2, PaddlePaddle): it runs in an environment of its own,
 `.venvs/mindspore` (`bash tools/mindspore-env.sh`), whose worker speaks JSON with the judge
-(comparisons/workers.py). Importing this package does not import mindspore; `train` does.
+(comparisons/execution/workers.py). Importing this package does not import mindspore; `train`
+does.
 """
+
+import numpy
 
 IMPLEMENTATION = {
     "name": "mindspore",
@@ -56,7 +59,6 @@ def train(case, **options):
 def environment() -> dict:
     """MindSpore's and NumPy's versions and the device it runs on, for the manifest."""
     import mindspore
-    import numpy
     return {"mindspore": mindspore.__version__, "numpy": numpy.__version__, "device": "CPU"}
 
 

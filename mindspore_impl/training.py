@@ -9,7 +9,7 @@ import mindspore
 import numpy as np
 from mindspore import ops
 
-from reference.case import TrainResult
+from comparisons.protocol import TrainResult
 
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,

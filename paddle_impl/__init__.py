@@ -5,8 +5,7 @@ Modules mirror reference/: activations, losses, network, training. float64 and f
 the CPU. Importing this package does not import paddle; `train` does.
 """
 
-import contextlib
-import warnings
+from .framework import quiet_import
 
 IMPLEMENTATION = {
     "name": "paddle",
@@ -46,26 +45,10 @@ def train(case, **options):
 
 def environment() -> dict:
     """Paddle's version, its build's CUDA and the device it runs on, for the manifest."""
-    with _paddle_import_quiet():
+    with quiet_import():
         import paddle
     return {"paddle": paddle.__version__, "device": paddle.device.get_device(),
             "cuda_build": paddle.version.cuda()}
-
-
-@contextlib.contextmanager
-def _paddle_import_quiet():
-    """Around `import paddle`: its warning that ccache is absent (only for building C++
-    extensions, which nothing here does) is not shown; any other warning is. Paddle 3.3.1
-    loaded into a process that has loaded TensorFlow crashes it (a segmentation fault in
-    paddle.base.core; ERRATA.md): refused here with the reason instead."""
-    import sys
-    if "paddle" not in sys.modules and "tensorflow" in sys.modules:
-        raise ImportError("paddle cannot be loaded after tensorflow in one process: paddle "
-                          "3.3.1 then crashes with a segmentation fault (ERRATA.md); import "
-                          "paddle first, or run it in a process of its own")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="No ccache found", category=UserWarning)
-        yield
 
 
 __all__ = ["IMPLEMENTATION", "environment", "train"]

@@ -7,9 +7,9 @@ conventions: relu'(0) = 0 as in the reference, but leaky_relu'(0) = 1, where the
 the slope, 0.01 (ERRATA.md).
 """
 
-from . import _paddle_import_quiet
+from .framework import quiet_import
 
-with _paddle_import_quiet():
+with quiet_import():
     import paddle
 import paddle.nn.functional as F
 

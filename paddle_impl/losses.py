@@ -5,9 +5,9 @@ output units, then `sum` or `mean` over the m samples. bce and cce from logits u
 own kernels (binary_cross_entropy_with_logits; cross_entropy with soft labels and softmax).
 """
 
-from . import _paddle_import_quiet
+from .framework import quiet_import
 
-with _paddle_import_quiet():
+with quiet_import():
     import paddle
 import paddle.nn.functional as F
 

@@ -4,9 +4,9 @@ Same names, order and shapes as reference.network. The forward functions are lin
 the reference's; every backward function is a VJP computed by autograd.
 """
 
-from . import _paddle_import_quiet
+from .framework import quiet_import
 
-with _paddle_import_quiet():
+with quiet_import():
     import paddle
 
 from . import activations as act

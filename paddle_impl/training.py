@@ -7,12 +7,12 @@ with autograd's VJP of each layer (no hand-written derivative).
 
 import numpy as np
 
-from . import _paddle_import_quiet
+from .framework import quiet_import
 
-with _paddle_import_quiet():
+with quiet_import():
     import paddle
 
-from reference.case import TrainResult
+from comparisons.protocol import TrainResult
 
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,

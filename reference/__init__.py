@@ -1,15 +1,20 @@
 """The NumPy reference: the seeds' forward and backward passes, every derivative by hand.
 
 Modules (mirrored by torch_impl and jax_impl, which differentiate automatically):
-activations, losses, network, training. `reference.case` is the framework-neutral case
-description shared by all implementations; `reference.bounds` computes the a-priori rounding
-bound of every value the reference computes (the judge's tolerances).
+activations, losses, network, training: the seeds' formulas and nothing else. The case and
+the result they compute live in the protocol every implementation shares
+(comparisons/protocol/; `reference.case` is their old import path); the judge's rounding
+bounds of these very formulas live in comparisons/judge/.
 
 It is the oracle of the comparisons package and an implementation like the others
-(comparisons/protocol.py): its float32 runs are judged against its float64 ones.
+(comparisons/protocol/registry.py): its float32 runs are judged against its float64 ones.
 """
 
-from .case import Case, CaseError, TrainResult, batch_order, case_from_dict, load_case
+import numpy as np
+
+from comparisons.protocol import (Case, CaseError, TrainResult, batch_order, case_from_dict,
+                                  load_case)
+
 from .training import train
 
 IMPLEMENTATION = {
@@ -20,7 +25,6 @@ IMPLEMENTATION = {
 
 def environment() -> dict:
     """NumPy's version and BLAS, for the manifest."""
-    import numpy as np
     try:
         deps = np.show_config(mode="dicts").get("Build Dependencies", {})
         blas = {k: {f: v.get(f) for f in ("name", "version") if f in v}

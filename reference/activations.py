@@ -31,7 +31,7 @@ def tanh(Z):
     return np.tanh(Z)
 
 
-@functools.singledispatch  # reference/bounds.py adds the rounding of other routes to this
+@functools.singledispatch  # comparisons/judge/bounds.py and noise.py add other routes
 def tanh_derivative(Z):
     """tanh'(Z) = 1 - tanh(Z)^2. (n, m) -> (n, m)."""
     A = np.tanh(Z)

@@ -53,7 +53,7 @@ def bce(A, Y, reduction):
     return reduce(-(Y * np.log(A) + (1 - Y) * np.log(1 - A)).sum(axis=0), reduction)
 
 
-@functools.singledispatch  # reference/bounds.py adds the rounding of other routes to this
+@functools.singledispatch  # comparisons/judge/bounds.py and noise.py add other routes
 def softplus(Z):
     """softplus(Z) = log(1 + exp(Z)) = max(Z, 0) + log1p(exp(-|Z|)), which never overflows
     and keeps its relative accuracy where it is tiny (Z << 0). (n, m) -> (n, m)."""
@@ -92,7 +92,7 @@ def cce_derivative(A, Y, reduction):
     return -Y / A * reduction_factor(reduction, A.shape[1])
 
 
-@functools.singledispatch  # reference/bounds.py adds the rounding of other routes to this
+@functools.singledispatch  # comparisons/judge/bounds.py and noise.py add other routes
 def fused_output_delta(ZL, Y, loss, reduction):
     """dZ[L] = (A[L] - Y) * factor, A[L] = sigmoid(Z[L]) for bce, softmax(Z[L]) for cce
     (seed 004): the 1/(A(1-A)) of bce' cancels sigma', and softmax's Jacobian turns -Y/A into

@@ -10,7 +10,8 @@ The batch order is data (`Case.batch_order()`), shared with the other implementa
 
 import numpy as np
 
-from .case import TrainResult
+from comparisons.protocol import TrainResult
+
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,
                       linear_backward_weights, output_delta)
@@ -77,8 +78,8 @@ def initial_gradients(params, X, Y, activations, loss, reduction):
 
 
 def train(case):
-    """Run the case's training and return a `TrainResult` (see reference.case): the step-0
-    gradients on the first batch, the loss of every update's batch before that update, the
+    """Run the case's training and return a `TrainResult` (comparisons/protocol/results.py):
+    the step-0 gradients on the first batch, the loss of every update's batch before that update, the
     final parameters and the outputs before and after training."""
     X, Y, params = cast(case)
     initial_outputs, _ = forward_propagation(X, params, case.activations)

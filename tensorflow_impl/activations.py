@@ -5,9 +5,9 @@ leaky_relu'(0) = 0.01 are TensorFlow's own conventions (ReluGrad and LeakyReluGr
 Z > 0), which the reference follows.
 """
 
-from . import _tensorflow_logs_filtered
+from .framework import logs_filtered
 
-with _tensorflow_logs_filtered():
+with logs_filtered():
     import tensorflow as tf
 
 LEAKY_RELU_SLOPE = 0.01

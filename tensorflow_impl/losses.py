@@ -6,9 +6,9 @@ TensorFlow's own kernels (sigmoid_cross_entropy_with_logits,
 softmax_cross_entropy_with_logits).
 """
 
-from . import _tensorflow_logs_filtered
+from .framework import logs_filtered
 
-with _tensorflow_logs_filtered():
+with logs_filtered():
     import tensorflow as tf
 
 from .activations import vjp

@@ -4,9 +4,9 @@ Same names, order and shapes as reference.network. The forward functions are lin
 the reference's; every backward function is a VJP taken by the tape.
 """
 
-from . import _tensorflow_logs_filtered
+from .framework import logs_filtered
 
-with _tensorflow_logs_filtered():
+with logs_filtered():
     import tensorflow as tf
 
 from . import activations as act

@@ -9,13 +9,14 @@ import functools
 
 import numpy as np
 
-from . import _tensorflow_logs_filtered
+from .framework import logs_filtered
 
-with _tensorflow_logs_filtered():
+with logs_filtered():
     import tensorflow as tf
 
-from reference.case import TrainResult
+from comparisons.protocol import TrainResult
 
+from .framework import precision_mode
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,
                       linear_backward_weights, output_delta)
@@ -124,7 +125,6 @@ def _compiled(net, schedule, trainable, full):
 def train(case, device="cpu", precision="default"):
     """Run the case's training and return a `TrainResult` of NumPy arrays; on `device`, with
     the float32 matrix-product mode `precision` (set for the run, restored after it)."""
-    from . import precision_mode
     place = "/GPU:0" if device in ("cuda", "gpu") else "/CPU:0"
     with precision_mode(precision), tf.device(place):
         X, Y, params = cast(case)

@@ -24,7 +24,7 @@ if importlib.util.find_spec("paddle") is not None:
 def _warm_workers():
     """Each framework's worker is started once per test process and reused by every test
     that runs implementations (comparisons.workers.warm_workers); stopped at the end."""
-    from comparisons.workers import warm_workers
+    from comparisons.execution.workers import warm_workers
     with warm_workers():
         yield
 

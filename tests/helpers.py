@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import json
 import os
 import subprocess
@@ -16,10 +17,33 @@ from pathlib import Path
 
 import numpy as np
 
-from comparisons import catalogue
+from comparisons import catalogue, protocol
 from reference import TrainResult
 
 ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "comparisons"]  # the command line, as a user runs it
+
+
+def cli(*args, pythonpath=None, env=None, cwd=ROOT, timeout=600):
+    """`python -m comparisons ARGS` in a process of its own, as a user types it (exit status,
+    stdout, stderr: a CompletedProcess). `pythonpath`: the directories PYTHONPATH holds (planted
+    packages, tests/plugins); `env`: more variables. In-process calls use comparisons.cli.main."""
+    return subprocess.run(CLI + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
+                          env=_cli_env(pythonpath, env), timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def cli_popen(*args, pythonpath=None, env=None, cwd=ROOT, **popen):
+    """The same command line, started and left running (to signal it)."""
+    return subprocess.Popen(CLI + [str(a) for a in args], cwd=cwd,
+                            env=_cli_env(pythonpath, env), **popen)
+
+
+def _cli_env(pythonpath, env) -> dict:
+    out = dict(os.environ, **(env or {}))
+    if pythonpath is not None:
+        out["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
+    return out
 
 # Central differences: truncation error ~ h^2 |f'''| / 6, rounding ~ eps |f| / h; the step
 # h = eps^(1/3) ~ 6e-6 balances them at ~ eps^(2/3) ~ 4e-11 relative to the function's
@@ -97,7 +121,9 @@ def fresh_report() -> Path | None:
         doc = json.loads((REPORT / "results.json").read_text())
     except (OSError, ValueError):
         return None
-    from comparisons import manifest, protocol, runner
+    from comparisons import protocol
+    from comparisons.execution import runner
+    from comparisons.report import manifest
     own, missing = runner.select(registered_names(own=True))
     judged = doc.get("implementations", [])
     if missing or not set(own) <= set(judged) or sorted(doc.get("cases", {})) != catalogue.names():
@@ -116,7 +142,8 @@ def _job_dir() -> Path:
     implementation, as the README's install command runs it, so that the documented figures
     hold for either): one directory per digest, shared by the processes of one session
     (pytest-xdist's workers) and reused by the next session of the same code."""
-    from comparisons import manifest, runner
+    from comparisons.execution import runner
+    from comparisons.report import manifest
     impls, _ = runner.select(registered_names())
     return Path(tempfile.gettempdir()) / f"bp-main-job-{manifest.digest(impls)[:16]}"
 
@@ -155,7 +182,7 @@ def start_main_job() -> None:
     # `; echo $?` marks the end, whoever started it; its own session, so that it can be ended
     proc = subprocess.Popen(
         ["sh", "-c", '"$@" > log.txt 2>&1; echo $? > rc.tmp && mv rc.tmp rc', "main-job",
-         sys.executable, "-m", "comparisons", "--out", "report", "--no-plots", "--quiet",
+         *CLI, "--out", "report", "--no-plots", "--quiet",
          "--impl", *registered_names()], cwd=d, start_new_session=True,
         env=dict(os.environ, PYTHONWARNINGS="ignore", PYTHONPATH=str(ROOT)))
     (d / "pid").write_text(str(proc.pid))
@@ -242,9 +269,16 @@ def main_job() -> MainJob:
 # --- Judging in this process -----------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
+def modules(name: str) -> dict:
+    """The per-formula modules of a registered implementation, imported here."""
+    impl = protocol.resolve(name)
+    return {m: importlib.import_module(f"{impl.module}.{m}")
+            for m in ("activations", "losses", "network", "training")}
+
+
+@functools.lru_cache(maxsize=None)
 def implementation(name: str):
     """A registered implementation's declaration and module (imported here)."""
-    from comparisons import protocol
     impl = protocol.resolve(name)
     return impl, impl.load()
 

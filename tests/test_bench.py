@@ -7,7 +7,8 @@ import statistics
 
 import pytest
 
-from comparisons import bench
+from comparisons.commands import bench
+from comparisons.report import bench as report_bench
 
 
 def test_step_flops_counts_forward_dw_and_inner_da():
@@ -64,7 +65,7 @@ def test_per_update_times_cancel_the_fixed_cost_and_ratios_pair_rounds():
     # the worked example's long run is the published 10,000-update trajectory, timed whole
     assert doc["trajectory_10000_s"]["torch"] == pytest.approx((0.5 + 10_000 * 2e-3) * 1.0)
     json.dumps(doc)
-    assert "interleaved rounds" in bench.text_table(doc) and "| benchmark |" in bench.markdown_table(doc)
+    assert "interleaved rounds" in bench.text_table(doc) and "| benchmark |" in report_bench.markdown_table(doc)
 
 
 def test_a_target_without_its_implementation_is_not_measured_not_held():

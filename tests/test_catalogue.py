@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from comparisons import catalogue
-from comparisons.parity import compare, compare_results, gamma
+from comparisons.judge.parity import compare, compare_results, gamma
 from helpers import catalogue_oracle, main_job
 from reference import CaseError, TrainResult, case_from_dict, load_case, train
 
@@ -35,7 +35,7 @@ def test_catalogue_covers_every_feature():
 
 
 def test_documented_coverage_table_is_the_catalogues():
-    from comparisons import figures
+    from comparisons.report import figures
     from helpers import ROOT
     text = (ROOT / "docs" / "CASES.md").read_text()
     block = dict(figures.MARK.findall(text)).get("coverage")

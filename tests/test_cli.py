@@ -13,7 +13,7 @@ import pytest
 
 from comparisons import catalogue
 from comparisons.cli import main
-from helpers import ROOT, registered_names
+from helpers import ROOT, cli_popen, registered_names
 
 TESTS = ROOT / "tests"
 
@@ -68,9 +68,8 @@ def test_an_interrupted_main_job_writes_nothing_and_leaves_no_worker(tmp_path, s
     if earlier:
         out.mkdir()
         (out / "report.md").write_text("earlier")
-    proc = subprocess.Popen([sys.executable, "-m", "comparisons", "--out", str(out), "--impl",
-                             "torch", "--no-plots"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = cli_popen("--out", out, "--impl", "torch", "--no-plots", stdout=subprocess.DEVNULL,
+                     stderr=subprocess.PIPE, text=True)
     try:
         for line in proc.stderr:  # progress: the workers are up and a case is judged
             if line.startswith("[2/"):
@@ -88,7 +87,7 @@ def test_an_interrupted_main_job_writes_nothing_and_leaves_no_worker(tmp_path, s
         assert not out.exists()
     time.sleep(0.5)
     left = [p for p in psutil.process_iter(["cmdline"])
-            if "comparisons.workers" in " ".join(p.info["cmdline"] or [])
+            if "comparisons.execution.workers" in " ".join(p.info["cmdline"] or [])
             and str(proc.pid) in (p.info["cmdline"] or [])]
     assert not left, left
 
@@ -170,7 +169,8 @@ def test_walkthrough_default_and_json(capsys):
 
 
 def test_walkthrough_names_each_formula_and_where_every_implementation_computes_it(capsys):
-    from comparisons import protocol, walkthrough
+    from comparisons import protocol
+    from comparisons.commands import walkthrough
     assert main(["walkthrough", "--schedule", "simultaneous", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["schedule"] == "simultaneous"
@@ -198,7 +198,8 @@ def test_walkthrough_names_each_formula_and_where_every_implementation_computes_
 def test_walkthrough_shows_every_implementation_on_batched_cases(case, capsys):
     """The first batch is taken from the case's arrays, so no framework's indexing rules can
     drop its column (TensorFlow's tensors reject an index array)."""
-    from comparisons import protocol, walkthrough
+    from comparisons import protocol
+    from comparisons.commands import walkthrough
     assert main(["walkthrough", case, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["errors"] == {} and doc["exit_code"] == 0
@@ -210,7 +211,7 @@ def test_walkthrough_shows_every_implementation_on_batched_cases(case, capsys):
 
 
 def test_walkthrough_an_implementation_that_raises_is_a_failure(monkeypatch, capsys):
-    from comparisons import walkthrough
+    from comparisons.commands import walkthrough
     real = walkthrough.trace
 
     def broken(pkg, case):
@@ -410,8 +411,10 @@ def test_a_failure_is_never_hidden_by_the_summary_or_the_plot(tmp_path, monkeypa
     """With a failing pair, the verdict line quotes the worst failing ratio first and the
     worst passing one apart; the note links the diagnosis; the plot's error axis holds every
     point, the failing ones included."""
-    import mutants
-    from comparisons import plots, protocol, report, runner
+    from comparisons.catalogue import mutants
+    from comparisons import protocol, report
+    from comparisons.execution import runner
+    from comparisons.report import plots
     monkeypatch.syspath_prepend(str(tmp_path))
     module = mutants.plant(tmp_path, "hidden_mutant",
                            next(m for m in mutants.BUGS if m[0] == "db-averaged-again"))
@@ -427,7 +430,7 @@ def test_a_failure_is_never_hidden_by_the_summary_or_the_plot(tmp_path, monkeypa
         report.text_table(session.verdicts))
     lo, hi = plotter.limits["gd-batch"]
     job = session.oracles["gd-batch"]
-    from comparisons.parity import loss_bounds
+    from comparisons.judge.parity import loss_bounds
     ratio = (np.abs(session.runs["gd-batch"]["hidden-mutant"].result.losses - job.base.losses)
              / loss_bounds(job.amp, job.case, "float64", "float64"))
     assert lo < ratio[ratio > 0].min() and ratio.max() < hi

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from comparisons import catalogue, judge, protocol
+from comparisons.execution.workers import acquire, release
+from comparisons.protocol.results import result_from
 from comparisons.cli import main
 from helpers import assert_same_result, registered_names
 
@@ -44,7 +46,6 @@ def _many(name, cases, world_size, **options):
     """The runs as the main job makes them: in a worker process with the variant's environment
     (jax needs its host devices before it starts); one process group for all the cases when the
     implementation offers train_data_parallel_many."""
-    from comparisons.workers import acquire, release, result_from
     impl = protocol.resolve(name).data_parallel_variant(world_size)
     many = hasattr(_module(name), "train_data_parallel_many")
     w = acquire(impl.module, entry="train_data_parallel_many" if many else impl.entry,
@@ -80,7 +81,6 @@ def test_shards_are_contiguous_and_differ_by_at_most_one():
 def test_world_size_1_is_the_single_process_run_bit_for_bit(runs, name):
     """Against `train` in a worker, as the main job runs it (XLA's results depend on its thread
     settings, which a worker fixes)."""
-    from comparisons.workers import acquire, release, result_from
     w = acquire(protocol.resolve(name).module)
     try:
         for case, got in zip(CASES[1], runs[name, 1]):

@@ -1,4 +1,4 @@
-"""--device and --precision (comparisons/devices.py): bad input before any work, each
+"""--device and --precision (comparisons/protocol/devices.py): bad input before any work, each
 framework's float32 switches set for a run and restored after it, the same numbers on a CPU in
 either mode, and what the manifest and the report record. GPU runs where a GPU exists."""
 
@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from comparisons import catalogue, devices, protocol
+from comparisons import catalogue, protocol
+
+from comparisons.protocol import devices
 from comparisons.cli import main
 from helpers import assert_same_result, implementation, registered_names
 

@@ -1,20 +1,19 @@
-"""diagnose localises: for each bug planted in a copy of the reference (tests/mutants.py) it
-names the phase, the formula's function and the tensor where the bug is, on a case where the
+"""diagnose localises: for each bug planted in a copy of the reference
+(comparisons/catalogue/mutants.py) it names the phase, the formula's function and the tensor where the bug is, on a case where the
 bug shows, in float64 and float32; a kink-convention plugin gets the kink hint; a correct
 rewrite has nothing to diagnose; the reproducer it writes fails the same way."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-import mutants
-from comparisons import catalogue, diagnose, protocol, runner
-from comparisons.diagnose import BACKWARD, FORWARD, UPDATE
-from helpers import ROOT
+from comparisons.catalogue import mutants
+from comparisons import catalogue, protocol
+from comparisons.commands import diagnose
+from comparisons.execution import runner
+from comparisons.commands.diagnose import BACKWARD, FORWARD, UPDATE
+from helpers import ROOT, cli
 
 TESTS = ROOT / "tests"
 
@@ -100,7 +99,7 @@ def test_a_plugin_with_another_kink_convention_gets_the_kink_hint(tmp_path, monk
     X[:, 0] = 0.0
     d.update(name="leaky-kink", X=X.tolist())
     d["params"]["b1"] = [[0.0]] * len(d["params"]["b1"])
-    from reference.case import case_from_dict
+    from comparisons.protocol.case import case_from_dict
     case = case_from_dict(d)
     impls = {"reference": protocol.resolve("reference"),
              "kink-convention": protocol.resolve("plugins.kink_convention")}
@@ -120,11 +119,9 @@ def test_a_rewrite_with_other_rounding_has_nothing_to_diagnose(plant):
 
 def test_the_command_writes_json_and_a_reproducer_that_fails_the_same_way(tmp_path):
     module = mutants.plant(tmp_path, "cli_mutant", BY_ID["sequential-through-old-weights"])
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
     out = tmp_path / "dg"
-    proc = subprocess.run([sys.executable, "-m", "comparisons", "diagnose", "mazur-sequential",
-                           "--impl", module, "--json", "--out", str(out)], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=300)
+    proc = cli("diagnose", "mazur-sequential", "--impl", module, "--json", "--out", out,
+               pythonpath=[tmp_path], timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     (found,) = json.loads(proc.stdout)
     for key in ("pair", "first_update", "phase", "formula", "layer", "index", "values", "bound",
@@ -135,16 +132,12 @@ def test_the_command_writes_json_and_a_reproducer_that_fails_the_same_way(tmp_pa
     assert set(found["values"]) == {"cli-mutant", "reference"}
     repro = found["reproducer"]
     assert repro == str(out / "mazur-sequential-update-0.json")
-    run = subprocess.run([sys.executable, "-m", "comparisons", "run", repro, "--impl", module,
-                          "--quiet"], capture_output=True, text=True, cwd=ROOT, env=env,
-                         timeout=300)
+    run = cli("run", repro, "--impl", module, "--quiet", pythonpath=[tmp_path], timeout=300)
     assert run.returncode == 1 and "FAIL" in run.stdout.splitlines()[-1], run.stdout[-2000:]
 
 
 def test_diagnose_bad_input_is_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "comparisons", "diagnose", "gd-batch",
-                           "--impl", "reference"], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+    proc = cli("diagnose", "gd-batch", "--impl", "reference", timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: --against: 'reference' is")
     assert len(proc.stderr.splitlines()) == 1
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from comparisons import figures
+from comparisons.report import figures
 from helpers import ROOT, main_job
 
 # Every Markdown page of the project, the README's docs/ pages included
@@ -24,7 +24,7 @@ FIGURE_DOCS = [d for d in DOCS if figures.MARK.search((ROOT / d).read_text())]
 @pytest.mark.parametrize("doc", FIGURE_DOCS)
 def test_documented_figures_hold_on_this_machine(doc):
     """Exact figures equal this machine's; figures of the reference's float64 arithmetic are
-    within their derived machine-to-machine tolerance of it (comparisons/figures.py). Figures
+    within their derived machine-to-machine tolerance of it (comparisons/report/figures.py). Figures
     of the frameworks' kernels vary between machines, so only `figures --check --strict`, on
     the machine the document names, compares them."""
     job = main_job()
@@ -138,11 +138,13 @@ def test_the_framework_table_is_the_reports():
     """docs/FRAMEWORKS.md, regenerated from this code's main job: every column that holds on
     any machine (frameworks, pinned versions, coverage, kink conventions, findings) is the
     page's; the counts and worst error/bound were measured where the page says."""
-    from comparisons import frameworks
+    from comparisons.execution.conventions import kink_conventions
+    from comparisons.report import frameworks
     job = main_job()
     manifest_path = job.out / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
-    fresh = frameworks.rows(job.doc, manifest, (ROOT / "ERRATA.md").read_text())
+    fresh = frameworks.rows(job.doc, manifest, (ROOT / "ERRATA.md").read_text(),
+                           kink_conventions)
     page = frameworks.parse((ROOT / "docs" / "FRAMEWORKS.md").read_text())
     exact = lambda rows: [{c: r[c] for c in frameworks.EXACT} for r in rows]  # noqa: E731
     assert exact(page) == exact(fresh), ("run `python -m comparisons frameworks --update "

@@ -1,15 +1,18 @@
 """The framework defects ERRATA.md reports, reproduced by the standalone scripts in findings/
 against the installed versions: each must still exit 1 (the defect is present). When one exits
 0, the framework has fixed it: update ERRATA.md and the implementation's declared expected
-failure, then this list."""
+failure, then this list. Two of them also through the implementations' own functions."""
 
 import importlib.util
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from helpers import ROOT
+from comparisons import protocol
+from comparisons.judge.bounds import UNIT_ROUNDOFF
+from helpers import ROOT, modules
 
 SCRIPTS = sorted((ROOT / "findings").glob("*.py"))
 FRAMEWORK = {"torch": "torch", "tensorflow": "tensorflow", "paddle": "paddle",
@@ -21,7 +24,6 @@ def _interpreter(module: str) -> str | None:
     implementation declares (MindSpore's); None where neither has it."""
     if importlib.util.find_spec(module) is not None:
         return sys.executable
-    from comparisons import protocol
     impl = protocol.resolve(module) if module in protocol.registered() else None
     python = impl.interpreter() if impl is not None else None
     return python if python and impl.missing() is None else None
@@ -47,3 +49,31 @@ def test_the_finding_still_reproduces(script):
                                   f"({proc.stdout.strip()}); update ERRATA.md and the expected "
                                   "failure it declares")
     assert "deviation" in proc.stdout or "suite" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_bce_with_logits_cancels_for_confident_negatives(dtype):
+    """A defect this suite found (ERRATA.md; torch_impl declares it): torch computes
+    (1 - y) z - log_sigmoid(z), which for y = 0, z << 0 cancels two terms of size |z| into
+    e^z. The reference's formula (TF's too) stays within a few u of the exact value."""
+    mods, ref = modules("torch"), modules("reference")
+    z = np.array([[-20.0]])  # the figures ERRATA.md quotes
+    y = np.zeros_like(z)
+    exact = np.log1p(np.exp(z.astype(np.longdouble))).sum()
+    got = float(mods["training"].as_numpy(mods["losses"].bce_from_logits(
+        mods["training"].as_array(z, dtype), mods["training"].as_array(y, dtype), "sum")))
+    mine = float(ref["losses"].bce_from_logits(z.astype(dtype), y.astype(dtype), "sum"))
+    u = UNIT_ROUNDOFF[dtype]
+    assert abs(mine - exact) / exact < 8 * u
+    rel = float(abs(got - exact) / exact)
+    assert (0.5 < rel <= 1.0) if dtype == "float32" else (1e-7 < rel < 1e-6), rel
+
+
+def test_tensorflow_leaky_relu_slope_is_float32():
+    """A defect this suite found (ERRATA.md; tensorflow_impl declares it): the slope of
+    tf.nn.leaky_relu is a 32-bit attribute, so in float64 it is float32(0.01)."""
+    mods = modules("tensorflow")
+    z = mods["training"].as_array(np.array([[-1.0]]), "float64")
+    got = mods["training"].as_numpy(mods["activations"].leaky_relu(z))[0, 0]
+    slope = mods["training"].as_numpy(mods["activations"].leaky_relu_derivative(z))[0, 0]
+    assert got == -float(np.float32(0.01)) and slope == float(np.float32(0.01)) != 0.01

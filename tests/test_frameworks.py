@@ -125,7 +125,7 @@ def test_tensors_of_one_shape_stay_distinct(name, schedule):
     """n[0] = n[1] = m = 1: W1, b1, X, Z1 and dZ1 are all (1, 1). A torch_impl that cached its
     zero stand-ins by shape alone passed one leaf as both W and b, and autograd returned
     dW + db for each (found by the property campaign)."""
-    from reference.case import Case
+    from comparisons.protocol.case import Case
     case = Case(name="one-by-one", layers=[1, 1], activations=["sigmoid"], loss="half_sse",
                 reduction="sum", params={"W1": np.array([[0.4]]), "b1": np.array([[0.1]])},
                 X=np.array([[0.5]]), Y=np.array([[0.2]]), lr=0.5, epochs=3, schedule=schedule)

@@ -1,17 +1,16 @@
-"""The judge's verdicts: what passes, what fails, what is not judged and why; and the judge
-survives every way an implementation can misbehave (through real worker processes)."""
+"""The judge's verdicts: what passes, what fails, what is not judged and why (the worker
+processes that deliver the runs: test_workers.py)."""
 
 import dataclasses
 
 import numpy as np
-import pytest
 
 import reference
-from comparisons import catalogue, judge, protocol, runner
-from comparisons.judge import ERROR, FAIL, PASS, SKIPPED, XFAIL, XPASS, Run
-from comparisons.parity import Amplification
+from comparisons import catalogue, judge, protocol
+from comparisons.judge import FAIL, PASS, XFAIL, XPASS, Run
+from comparisons.judge.parity import Amplification
 from reference import Case
-from reference.case import generate_data, init_params
+from comparisons.protocol.case import generate_data, init_params
 
 
 def _verdicts(case, results, expected=None, oracle=None):
@@ -53,7 +52,7 @@ def _diverging():
 def test_diverging_runs_are_compared_on_their_finite_prefix():
     """Compared up to the edge of the float range (or the divergence, if earlier); the final
     state is listed as not judged, with the reason."""
-    from comparisons.parity import edge
+    from comparisons.judge.parity import edge
     case = _diverging()
     with np.errstate(all="ignore"):
         r = reference.train(case)
@@ -154,112 +153,7 @@ def test_torch_bce_loss_defect_is_an_expected_failure_and_nothing_more():
     assert verdicts["jax", "reference-float64"].status == PASS
 
 
-# --- Misbehaving implementations, through real workers ---------------------------------------
-
-PLUGIN = "plugins.misbehaving"
 
 
-def _session(monkeypatch, how, case=None, timeout=60.0):
-    monkeypatch.setenv("BP_MISBEHAVE", how)
-    impls = {"reference": protocol.resolve("reference"), "misbehaving": protocol.resolve(PLUGIN)}
-    return runner.run([case or _case("reduction-sum")], impls, timeout=timeout)
 
 
-@pytest.mark.parametrize("how,status,text", [
-    ("raise", ERROR, "RuntimeError: deliberately broken"),
-    ("segfault", ERROR, "the worker died while training (signal SIGSEGV)"),
-    ("exit", ERROR, "the worker died while training (exit status 3)"),
-    ("garbage", ERROR, "train returned dict, which has no 'losses'"),
-    ("shape", FAIL, "dW1: shape (5, 1), expected (5, 4)"),
-    ("nan", FAIL, "dW1: non-finite element [0, 0]"),
-    ("drift", FAIL, "final W1: error/bound"),
-])
-def test_a_misbehaving_implementation_is_a_verdict_not_a_crash(monkeypatch, how, status, text):
-    s = _session(monkeypatch, how)
-    (v,) = s.verdicts
-    assert v.status == status and text in v.message, v.message
-    assert s.exit_code == runner.EXIT_DISAGREE
-
-
-def test_a_float64_result_for_a_float32_case_fails_on_its_dtype(monkeypatch):
-    s = _session(monkeypatch, "dtype", case=_case("reduction-sum", dtype="float32"))
-    v = next(v for v in s.verdicts if v.pair[0] == "misbehaving")
-    assert v.status == FAIL and "losses: dtype float64, expected float32" in v.message
-
-
-def test_a_hanging_implementation_times_out(monkeypatch):
-    import time
-    t = time.perf_counter()
-    s = _session(monkeypatch, "hang", timeout=3.0)
-    assert time.perf_counter() - t < 30
-    assert s.verdicts[0].status == ERROR and "timed out after 3 s" in s.verdicts[0].message
-
-
-def test_an_unsupported_case_is_skipped_and_listed(monkeypatch):
-    impl = dataclasses.replace(protocol.resolve(PLUGIN), dtypes=("float64",))
-    monkeypatch.setenv("BP_MISBEHAVE", "")
-    s = runner.run([_case("reduction-sum", dtype="float32")],
-                   {"reference": protocol.resolve("reference"), "misbehaving": impl})
-    v = next(v for v in s.verdicts if v.pair[0] == "misbehaving")
-    assert v.status == SKIPPED and v.message == "misbehaving: dtype float32 is not supported"
-
-
-def test_nothing_compared_is_not_a_pass():
-    s = runner.run([_case("reduction-sum")], {"reference": protocol.resolve("reference")})
-    assert s.verdicts == [] and s.exit_code == runner.EXIT_INCOMPLETE
-
-
-# --- Warm workers: a framework's import paid once per process, never a stale worker ----------
-
-@pytest.fixture
-def workers(monkeypatch):
-    """comparisons.workers with the suite's session block set aside: a test's block is the
-    outermost one."""
-    from comparisons import workers
-    monkeypatch.setattr(workers, "_WARM", None)
-    monkeypatch.setenv("BP_MISBEHAVE", "")
-    return workers
-
-
-def test_a_released_worker_serves_the_next_pool_and_the_block_end_stops_it(workers):
-    with workers.warm_workers():
-        w = workers.acquire(PLUGIN)
-        with workers.Pool({"m": w}) as pool:
-            pool.submit("m", _case("reduction-sum")).result()
-        proc = w.proc
-        assert w.alive  # kept, not stopped, by the pool's normal close
-        with workers.warm_workers():  # a nested block shares the outer one's workers
-            assert workers.acquire(PLUGIN) is w
-            with workers.Pool({"m": w}) as pool:  # not started again
-                pool.submit("m", _case("reduction-sum")).result()
-            assert w.proc is proc
-        assert w.alive and workers.acquire(PLUGIN) is w
-        workers.release(w)
-    assert not w.alive and proc.poll() is not None
-
-
-def test_a_worker_is_reused_only_with_the_same_environment_and_alive(workers, monkeypatch):
-    with workers.warm_workers():
-        w = workers.acquire(PLUGIN)
-        w.start()
-        workers.release(w)
-        monkeypatch.setenv("BP_MISBEHAVE", "raise")  # another environment: another worker
-        other = workers.acquire(PLUGIN)
-        assert other is not w and not other.alive
-        monkeypatch.setenv("BP_MISBEHAVE", "")
-        w.proc.kill()
-        w.proc.wait(5)
-        assert workers.acquire(PLUGIN) is not w  # a dead worker is never handed out
-
-
-def test_outside_a_block_or_after_an_error_workers_are_stopped(workers):
-    w = workers.acquire(PLUGIN)
-    w.start()
-    workers.release(w)
-    assert not w.alive
-    with workers.warm_workers():
-        w = workers.acquire(PLUGIN)
-        pool = workers.Pool({"m": w})
-        pool.submit("m", _case("reduction-sum")).result()
-        pool.close(wait=False)  # an interrupted session keeps nothing
-        assert not w.alive and workers.acquire(PLUGIN) is not w

@@ -1,4 +1,4 @@
-"""Local judging (comparisons/local.py): every update of an implementation's own trajectory,
+"""Local judging (comparisons/judge/local.py): every update of an implementation's own trajectory,
 one step at a time, and the probabilistic level's share of them (LEVEL2_WORK)."""
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 import reference
-from comparisons import local
-from comparisons.parity import TRAJECTORY
-from reference.case import case_from_dict
+from comparisons.execution.workers import trajectory as trajectory_of
+from comparisons.judge import local
+from comparisons.protocol import cost
+from comparisons.protocol.parts import chunk_updates
+from comparisons.judge.parity import TRAJECTORY
+from comparisons.protocol.case import case_from_dict
 
 
 def small(updates: int, dtype: str = "float64", **train):
@@ -24,8 +27,8 @@ def small(updates: int, dtype: str = "float64", **train):
 
 
 def wide(width: int, updates: int):
-    """[784, width, width, 10], m = width (comparisons/scale.py's grid)."""
-    from comparisons.scale import grid_case
+    """[784, width, width, 10], m = width (comparisons/commands/scale.py's grid)."""
+    from comparisons.commands.scale import grid_case
     return grid_case(width, "tanh", "float32", "simultaneous", updates, 1 << 40)
 
 
@@ -53,7 +56,7 @@ def test_every_catalogue_trajectory_judged_locally_gets_the_probabilistic_level_
 def trajectory(case, plant=None):
     """The reference's own run of `case` one update at a time, with `plant(t, result)` applied
     to the result of update t."""
-    out = local.trajectory(reference.train, case)
+    out = trajectory_of(reference.train, case)
     return [plant(t, r) if plant else r for t, r in enumerate(out)]
 
 
@@ -115,14 +118,13 @@ def test_a_trajectory_streamed_one_update_at_a_time_is_judged_as_in_one_piece(mo
     """Through the main job's workers (implementation, local judges): a chunk of one update
     (each implementation's worker and the float32 reference here run part after part) gives
     the verdict of one chunk holding the whole run."""
-    from comparisons import runner
+    from comparisons.execution import runner
     case = small(6, dtype="float32", batch_size=4, shuffle_seed=1)  # 2 batches an epoch
     impls, _ = runner.select(["torch"])
-    assert local.chunk_updates(case) == case.updates
+    assert chunk_updates(case) == case.updates
     one_piece = runner.run([case], impls)
-    from reference import case as cases
-    monkeypatch.setattr(cases, "TRAJECTORY_CHUNK_BYTES", 1)
-    assert local.chunk_updates(case) == 1
+    monkeypatch.setattr(cost, "TRAJECTORY_CHUNK_BYTES", 1)
+    assert chunk_updates(case) == 1
     streamed = runner.run([case], impls)
     assert [v.status for v in streamed.verdicts] == [v.status for v in one_piece.verdicts]
     assert signature(streamed) == signature(one_piece)

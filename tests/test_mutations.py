@@ -4,16 +4,15 @@ unmutated copy passes the whole catalogue (TOLERANCES.md, "How sharp")."""
 
 import importlib
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-import mutants
-from comparisons import catalogue, protocol, runner
-from reference.case import case_cost
-from helpers import CLEAN_COPY, ROOT, assert_same_result, main_job
+from comparisons.catalogue import mutants
+from comparisons import catalogue, protocol
+from comparisons.execution import runner
+from comparisons.protocol.cost import case_cost
+from helpers import CLEAN_COPY, assert_same_result, cli, main_job
 
 # The catalogue by cost, so that a mutant's first failing case comes early.
 CASES = sorted((catalogue.get(n) for n in catalogue.names()),
@@ -73,10 +72,8 @@ def test_the_unmutated_copy_is_the_reference(tmp_path, monkeypatch):
 def test_the_command_line_exits_1_on_a_mutant(tmp_path):
     module = mutants.plant(tmp_path, "cli_mutant", next(m for m in mutants.BUGS
                                                        if m[0] == "db-averaged-again"))
-    proc = subprocess.run([sys.executable, "-m", "comparisons", "--impl", module, "-x",
-                           "--cases", "deep-relu*", "--no-plots", "--quiet", "--out",
-                           str(tmp_path / "r")], capture_output=True, text=True, cwd=ROOT,
-                          env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    proc = cli("--impl", module, "-x", "--cases", "deep-relu*", "--no-plots", "--quiet", "--out",
+               tmp_path / "r", pythonpath=[tmp_path])
     assert proc.returncode == 1 and "FAIL" in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
 
 

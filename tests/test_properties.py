@@ -8,7 +8,7 @@ magnifies rounding beyond the judged kappa has its step 0 judged and its traject
 not judged, and a run in which a relu' decision may flip is judged up to that update
 (TOLERANCES.md). Each draw trains in the implementations' worker processes, which are
 recycled, so that a long campaign's compilations do not accumulate in one process
-(comparisons/workers.py)."""
+(comparisons/execution/workers.py)."""
 
 import hashlib
 import os
@@ -21,8 +21,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from comparisons import judge, protocol
-from comparisons.campaign import HIDDEN, LEARNING_RATES, OUTPUTS, build
-from comparisons.workers import Pool, acquire
+from comparisons.catalogue.campaign import HIDDEN, LEARNING_RATES, OUTPUTS, build
+from comparisons.execution.workers import Pool, acquire
 
 # BACKPROP_PARITY_IMPLS=a,b,...: the campaign against those only (the reference always), for a
 # campaign that must finish on a machine where one framework is slow (docs/DEVELOPING.md)
@@ -93,13 +93,13 @@ FAILING_DIR = Path(tempfile.gettempdir()) / "backprop-parity-failing-cases"
 def reproducer(case, impls=()) -> str:
     """Write a drawn case as a case file (named by its content) and return the commands that
     re-run it and localise it, for the failure message."""
-    from comparisons.output import dumps
+    from comparisons.report.output import dumps
     d = case.to_dict()
     d["name"] = "drawn-" + hashlib.sha256(dumps(d).encode()).hexdigest()[:12]
     FAILING_DIR.mkdir(exist_ok=True)
     path = FAILING_DIR / f"{d['name']}.json"
     path.write_text(dumps(d, indent=1) + "\n")
-    from reference.case import DEFAULT_MAX_MEMORY, case_cost
+    from comparisons.protocol.cost import DEFAULT_MAX_MEMORY, case_cost
     need = case_cost(case).memory(max(1, len(impls)))
     limit = f" --max-memory {-(-need // 2 ** 20)}M" if need > DEFAULT_MAX_MEMORY else ""
     rerun = (f"python -m comparisons run {path}{limit}"
@@ -120,9 +120,9 @@ def test_a_drawn_case_is_written_as_a_case_file_that_runs(capsys):
 def test_a_drawn_case_beyond_the_default_memory_limit_is_reproduced_with_its_own(
         tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "FAILING_DIR", tmp_path)  # 50 MB: not in /tmp
-    from comparisons.cli import _size
+    from comparisons.commands.common import size as _size
     from reference import load_case
-    from reference.case import DEFAULT_MAX_MEMORY, case_cost
+    from comparisons.protocol.cost import DEFAULT_MAX_MEMORY, case_cost
     case = build("drawn-wide", [784, 1024, 1024, 10], ["tanh", "tanh", "softmax"], "cce",
                  "mean", 256, 3, None, 0.1, 2, None, "simultaneous", None, "float32")
     assert case_cost(case).memory(4) > DEFAULT_MAX_MEMORY
@@ -135,12 +135,12 @@ def test_a_drawn_case_beyond_the_default_memory_limit_is_reproduced_with_its_own
 
 def trajectories(pool, case, oracle, runs) -> dict:
     """Each implementation's run one update at a time, where the judge judges every update
-    (comparisons/local.py), as the main job does."""
-    from comparisons import local
+    (comparisons/judge/local.py), as the main job does."""
+    from comparisons.judge import local
     if not local.needed(oracle):
         return {}
-    from comparisons.runner import _local_runs
-    return _local_runs(pool, case, oracle, runs, IMPLS, {}, {})
+    from comparisons.execution.runner import local_runs
+    return local_runs(pool, case, oracle, runs, IMPLS, {}, {})
 
 
 def _describe(case, oracle):
@@ -166,9 +166,9 @@ def check_drawn(pool, case):
     futures = {n: pool.submit(n, case) for n, impl in IMPLS.items()
                if n != judge.ORACLE_NAME and not impl.unsupported(case)}
     oracle = judge.make_oracle(case)
-    from comparisons.runner import _collect, _reference_run
-    runs = {judge.ORACLE_NAME: _reference_run(case, oracle)}
-    runs.update({n: _collect(n, f) for n, f in futures.items()})
+    from comparisons.execution.runner import collect, reference_run
+    runs = {judge.ORACLE_NAME: reference_run(case, oracle)}
+    runs.update({n: collect(n, f) for n, f in futures.items()})
     expected = {n: IMPLS[n].expected_failure(case) for n in runs}
     verdicts = judge.judge_case(oracle, runs, {n: x for n, x in expected.items() if x},
                                 trajectories(pool, case, oracle, runs))

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import reference
-from comparisons import catalogue, conform, protocol
+from comparisons import catalogue, protocol
 from comparisons.cli import main
-from helpers import ROOT
+from helpers import ROOT, cli
 
 TESTS = ROOT / "tests"
 
@@ -145,8 +145,7 @@ def test_conform_reports_coverage_xfail_and_skips(tmp_path):
     args = ["conform", "plugins.declared", "--examples", "1", "--out", str(tmp_path / "r"),
             "--xfail", str(xfail), "--skip",
             str(_skip_all_but(tmp_path, {"reduction-sum", "gd-batch"})), "--quiet"]
-    proc = subprocess.run([sys.executable, "-m", "comparisons", *args], capture_output=True,
-                          text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(TESTS)))
+    proc = cli(*args, pythonpath=[TESTS])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     doc = json.loads((tmp_path / "r" / "conformance.json").read_text())
     status = {v["case"]: v["status"] for v in doc["verdicts"]}
@@ -195,19 +194,16 @@ def test_a_plugins_missing_dependency_is_reported_once_as_cannot_run(tmp_path, p
     """A module the plugin imports but this machine lacks is not 35 errors: one line naming
     it and how to install it, exit 3 (nothing compared), as for any implementation that
     cannot run here; found before any case at load time, or at the first run."""
-    proc = subprocess.run([sys.executable, "-m", "comparisons", "conform", plugin, "--quiet",
-                           "--out", str(tmp_path / "r")], capture_output=True, text=True,
-                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(TESTS)), timeout=300)
+    proc = cli("conform", plugin, "--quiet", "--out", tmp_path / "r", pythonpath=[TESTS],
+               timeout=300)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     line = (f"INCOMPLETE: {name} cannot run here: cannot import (ModuleNotFoundError: No module "
             "named 'bp_parity_no_such_dependency'); install it with `pip install "
             "bp_parity_no_such_dependency`")
     assert proc.stderr.startswith(line) and len(proc.stderr.splitlines()) == 1, proc.stderr
     # in the main job it is listed as not run, and the others are judged as usual
-    proc = subprocess.run([sys.executable, "-m", "comparisons", "--impl", "torch", plugin,
-                           "--cases", "gd-batch", "xor-2-2-1", "--quiet", "--no-plots",
-                           "--out", str(tmp_path / "m")], capture_output=True, text=True,
-                          cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(TESTS)), timeout=300)
+    proc = cli("--impl", "torch", plugin, "--cases", "gd-batch", "xor-2-2-1", "--quiet",
+               "--no-plots", "--out", tmp_path / "m", pythonpath=[TESTS], timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     last = proc.stdout.splitlines()[-1]
     assert last.startswith("PASS: 2 of 2 pairs agree") and f"not run: {name}: cannot import" in last
@@ -218,20 +214,18 @@ def test_a_plugins_missing_dependency_is_reported_once_as_cannot_run(tmp_path, p
 def test_a_failing_drawn_case_is_written_with_the_command_that_reruns_it(tmp_path):
     """conform's campaign: each failing drawn case becomes a case file beside the report, and
     the command it prints re-runs it to the same verdict."""
-    env = dict(os.environ, PYTHONPATH=str(TESTS), BP_MISBEHAVE="drift")
+    env = {"BP_MISBEHAVE": "drift"}
     out = tmp_path / "r"
-    proc = subprocess.run([sys.executable, "-m", "comparisons", "conform", "plugins.misbehaving",
-                           "--examples", "2", "--seed", "3", "--quiet", "--out", str(out),
-                           "--skip", str(_skip_all_but(tmp_path, set()))],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    proc = cli("conform", "plugins.misbehaving", "--examples", "2", "--seed", "3", "--quiet",
+               "--out", out, "--skip", _skip_all_but(tmp_path, set()), pythonpath=[TESTS],
+               env=env, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = [x for x in proc.stderr.splitlines() if x.startswith("failing drawn case ")]
     assert lines, proc.stderr
     command = lines[0].split("re-run with ", 1)[1].split()
     assert command[:4] == ["python", "-m", "comparisons", "run"]
     assert (out / "failing-cases").is_dir() and command[4].startswith(str(out / "failing-cases"))
-    rerun = subprocess.run([sys.executable, *command[1:], "--quiet"], capture_output=True,
-                           text=True, cwd=ROOT, env=env, timeout=300)
+    rerun = cli(*command[3:], "--quiet", pythonpath=[TESTS], env=env, timeout=300)
     assert rerun.returncode == 1 and "FAIL" in rerun.stdout.splitlines()[-1], rerun.stdout[-1500:]
     assert "## Failing drawn cases" in (out / "conformance.md").read_text()
 
@@ -262,9 +256,7 @@ def _plugin(tmp_path, name, declaration, body=""):
 def _run(tmp_path, *args):
     """The CLI from tmp_path (so that a bare interpreter cannot find this package in its
     working directory), the plugins on PYTHONPATH."""
-    return subprocess.run([sys.executable, "-m", "comparisons", *args, "--quiet"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                          env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    return cli(*args, "--quiet", cwd=tmp_path, pythonpath=[tmp_path], timeout=300)
 
 
 def test_a_missing_interpreter_is_one_line_and_nothing_is_run(tmp_path):
@@ -292,29 +284,6 @@ def test_an_interpreter_without_this_package_is_named(tmp_path):
         proc.stderr)
 
 
-def test_cases_and_results_cross_as_exact_json():
-    """What a worker under another interpreter receives and sends: the case file's JSON and
-    the results block, every float exact (subnormals, -0.0), a non-finite one as null."""
-    from comparisons.workers import JSONConnection, _decode, _encode
-    case = catalogue.get("gd-minibatch")
-    back = _decode(json.loads(json.dumps(_encode(("run", [case], {"_local": True})))))
-    assert back[0] == "run" and back[2] == {"_local": True}
-    got = back[1][0]
-    assert got.to_dict() == case.to_dict()
-    for k in case.params:
-        assert np.array_equal(got.params[k], case.params[k])
-    r = reference.train(case)
-    r.final_outputs[0, 0], r.losses[-1] = 5e-324, -0.0
-    r.losses[0] = np.inf
-    msg = json.dumps(_encode(("ok", r, 0.5, 1)), allow_nan=False)
-    _, block, _, _ = _decode(json.loads(msg))
-    assert np.isnan(block["losses"][0]) and block["losses"][-1] == 0.0
-    assert np.signbit(block["losses"][-1]) and block["final_outputs"][0, 0] == 5e-324
-    for k in r.gradients:
-        assert np.array_equal(block["gradients"][k], r.gradients[k])
-    assert isinstance(JSONConnection, type)
-
-
 def test_a_command_implementation_is_judged_and_its_failure_is_its_verdict(tmp_path):
     """A command in another language (here a shell script) reads the case file and writes
     the results block; one that exits 1 is an error of that implementation, named with its
@@ -336,11 +305,8 @@ def test_a_command_implementation_is_judged_and_its_failure_is_its_verdict(tmp_p
                                                                "{results}"]})
     _plugin(tmp_path, "bp_cmd_none", {"name": "cmd-none", "install": "apt install nothing",
                                       "command": ["bp-no-such-program", "{case}", "{results}"]})
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(good), str(bad), str(tmp_path),
-                                                       str(TESTS)]))
-    proc = subprocess.run([sys.executable, "-m", "comparisons", "run", "gd-batch", "--impl",
-                           "bp_cmd_good", "bp_cmd_bad", "bp_cmd_none", "--quiet"],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    proc = cli("run", "gd-batch", "--impl", "bp_cmd_good", "bp_cmd_bad", "bp_cmd_none", "--quiet",
+               pythonpath=[good, bad, tmp_path, TESTS], timeout=300)
     out = proc.stdout
     assert proc.returncode == 1, out + proc.stderr
     assert "cmd-good vs reference" in out and re.search(r"cmd-good vs reference .* pass", out)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MindSpore's environment of its own: .venvs/mindspore, with mindspore 2.10.0, NumPy 1.26 and
-# this package (editable, for its worker: comparisons.workers and mindspore_impl), none of the
+# this package (editable, for its worker: comparisons.execution.workers and mindspore_impl), none of the
 # judge's other frameworks. The judge runs mindspore's worker there (IMPLEMENTATION["python"]
 # in mindspore_impl) and speaks JSON with it. Idempotent: an environment that already imports
 # mindspore and this package is kept.

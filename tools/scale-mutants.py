@@ -1,5 +1,5 @@
 """Power at realistic width, as figures: each of issue #20's planted relative errors
-(tests/mutants.py, SCALED) on the wide catalogue cases and their other dtype, with its
+(comparisons/catalogue/mutants.py, SCALED) on the wide catalogue cases and their other dtype, with its
 verdict, worst error/bound and error/p-bound.
 
     python tools/scale-mutants.py [--factor F] [--cases tanh-float32 relu-float64 ...]
@@ -10,15 +10,14 @@ tests/test_mutations.py requires) times F: --factor 0.1 measures the issue's goa
 """
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-import mutants  # noqa: E402
-from comparisons import protocol, runner  # noqa: E402
+from comparisons import protocol
+from comparisons.catalogue import mutants
+from comparisons.execution import runner
 
 
 def main(argv=None) -> int:
@@ -33,7 +32,6 @@ def main(argv=None) -> int:
 
 def measure(args, tmp: Path) -> int:
     sys.path.insert(0, str(tmp))
-    import os
     os.environ["PYTHONPATH"] = os.pathsep.join([str(tmp), os.environ.get("PYTHONPATH", "")])
     oracles = {}
     print(f"{'case':<14} {'mutant':<26} {'verdict':<8} {'error/bound':>12} {'error/p-bound':>14}")

@@ -4,8 +4,8 @@
 
 Times, interleaved with torch's float32 update (the marginal cost of one more update:
 (train of 6 updates - train of 1) / 5), the phases of judging one update of one
-implementation (comparisons/local.py): the reference's float64 one-update run, its
-worst-case bound (reference.bounds), the probabilistic level of the update (K = 32) and, once
+implementation (comparisons/judge/local.py): the reference's float64 one-update run, its
+worst-case bound (comparisons.judge.bounds), the probabilistic level of the update (K = 32) and, once
 per case, at step 0 (K = 128). Best of a few runs each; ratios to torch's update.
 """
 
@@ -18,9 +18,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import reference  # noqa: E402
-from comparisons.judge import oracle_case  # noqa: E402
-from comparisons.scale import grid_case  # noqa: E402
-from reference import bounds, noise  # noqa: E402
+from comparisons.commands.scale import grid_case  # noqa: E402
+from comparisons.judge import bounds, noise  # noqa: E402
+from comparisons.judge.oracle import oracle_case  # noqa: E402
 
 
 def best(f, n):

@@ -6,7 +6,7 @@ CPU by default, `device=` for other devices. Global torch state (default dtype, 
 is left untouched. Importing this package does not import torch; `train` does.
 """
 
-import contextlib
+from .framework import precision_mode
 
 IMPLEMENTATION = {
     "name": "torch",
@@ -74,27 +74,6 @@ def environment(device="cpu", precision="default") -> dict:
     with precision_mode(precision) as settings:
         env["precision"] = settings
     return env
-
-
-@contextlib.contextmanager
-def precision_mode(precision="default"):
-    """Set torch's float32 matrix-product switches for `precision` (comparisons/devices.py)
-    and restore them after; yields the settings in effect."""
-    import torch
-    saved = (torch.get_float32_matmul_precision(), torch.backends.cuda.matmul.allow_tf32,
-             torch.backends.cudnn.allow_tf32)
-    try:
-        if precision == "highest":
-            torch.set_float32_matmul_precision("highest")
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
-        yield {"mode": precision,
-               "float32_matmul_precision": torch.get_float32_matmul_precision(),
-               "cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-               "cudnn.allow_tf32": torch.backends.cudnn.allow_tf32}
-    finally:
-        torch.set_float32_matmul_precision(saved[0])
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved[1:]
 
 
 __all__ = ["IMPLEMENTATION", "data_parallel_missing", "environment", "precision_mode", "train",

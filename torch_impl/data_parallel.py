@@ -27,9 +27,12 @@ machines, rank 0 writing the results block that `python -m comparisons verify` j
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import hashlib
+import json
+import multiprocessing
 import os
 import pickle
 import shutil
@@ -40,9 +43,14 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from multiprocessing.connection import wait as mp_wait
 
 import numpy as np
+
+from comparisons.protocol import TrainResult, load_case
+
+from .framework import precision_mode
 
 BACKENDS = ("gloo", "nccl")
 DEFAULT_TIMEOUT = 600.0
@@ -166,9 +174,7 @@ def _run(case, rank, world, device, precision, fault):
     import torch
     import torch.distributed as dist
 
-    from reference.case import TrainResult
 
-    from . import precision_mode
     from .network import compute_loss, forward_propagation
     from .training import as_numpy, cast
     if device == "cuda":
@@ -229,14 +235,13 @@ def train_data_parallel(case, world_size, device="cpu", precision="default", bac
 # first use, 0.6 s a process.
 _PRELOAD = ["torch", "torch.distributed", "torch.fx.experimental.symbolic_shapes",
             "torch_impl.network", "torch_impl.training", "torch_impl.data_parallel",
-            "reference.case"]
+            "comparisons.protocol"]
 _CONTEXT: list = []
 
 
 def _context():
     """The fork-server context of this process's ranks (its server starts on first use)."""
     if not _CONTEXT:
-        import multiprocessing
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(_PRELOAD)
         _CONTEXT.append(ctx)
@@ -255,7 +260,6 @@ def _rank_process(argv, env, log_path):
     try:
         code = main(argv)
     except BaseException:  # noqa: BLE001  (the log says why; the exit status says that)
-        import traceback
         traceback.print_exc()
         code = 1
     sys.stdout.flush()
@@ -290,7 +294,6 @@ class _Rank:
 def train_many(cases, world_size, device="cpu", precision="default", backend=None,
                timeout=DEFAULT_TIMEOUT, fault=None):
     """`train_data_parallel` of several cases in one process group (one start-up)."""
-    from reference.case import TrainResult
     if not isinstance(world_size, int) or world_size < 1:
         raise ValueError(f"world_size: expected a whole number >= 1, got {world_size!r}")
     if fault not in (None, *FAULTS):
@@ -390,7 +393,6 @@ def _watch_parent() -> None:
 
 
 def main(argv=None) -> int:
-    import argparse
     ap = argparse.ArgumentParser(prog="python -m torch_impl.data_parallel",
                                  description="one rank of a data-parallel run (or every rank, "
                                              "under torchrun)")
@@ -409,7 +411,6 @@ def main(argv=None) -> int:
         with open(a.case, "rb") as f:
             cases = pickle.load(f)
     else:
-        from reference.case import load_case
         cases = [load_case(a.case)]
     results = rank_main(cases, a.device, a.precision,
                         a.backend or ("nccl" if a.device == "cuda" else "gloo"), a.timeout,
@@ -417,7 +418,6 @@ def main(argv=None) -> int:
     if results is not None and a.out.endswith(".json"):
         if len(results) != 1:
             raise SystemExit(f"{a.out}: a results block holds one case; got {len(results)}")
-        import json
         tmp = a.out + ".tmp"
         with open(tmp, "w") as f:
             f.write(json.dumps(results[0].to_dict()) + "\n")

@@ -8,8 +8,9 @@ weights with autograd's VJP of each layer (no hand-written derivative).
 import numpy as np
 import torch
 
-from reference.case import TrainResult
+from comparisons.protocol import TrainResult
 
+from .framework import precision_mode
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,
                       linear_backward_weights, output_delta)
@@ -80,7 +81,6 @@ def initial_gradients(params, X, Y, activations, loss, reduction):
 def train(case, device="cpu", precision="default"):
     """Run the case's training and return a `TrainResult` of NumPy arrays; on `device`, with
     the float32 matrix-product mode `precision` (set for the run, restored after it)."""
-    from . import precision_mode
     with precision_mode(precision):
         return _train(case, device)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reference.case import Case, load_case
+from comparisons.protocol.case import (ACTIVATIONS, LOSS_OUTPUT_ACTIVATIONS, LOSSES, REDUCTIONS,
+                                       SCHEDULES, Case, CaseError, load_case)
 
 DIR = Path(__file__).resolve().parent
 
@@ -22,7 +23,6 @@ def get(name: str) -> Case:
     """Load one catalogue case by name."""
     p = path(name)
     if not p.exists():
-        from reference.case import CaseError
         raise CaseError(f"case: unknown catalogue case {name!r}; expected one of "
                         f"{', '.join(names())}")
     return load_case(p)
@@ -59,7 +59,6 @@ def features(c: Case) -> list[tuple[str, str]]:
 
 def required() -> list[tuple[str, str]]:
     """Every (feature, value) a conformance catalogue must cover at least once."""
-    from reference.case import ACTIVATIONS, LOSS_OUTPUT_ACTIVATIONS, LOSSES, REDUCTIONS, SCHEDULES
     outputs = sorted({a for acts in LOSS_OUTPUT_ACTIVATIONS.values() for a in acts})
     families = ("regression", "bce", "cce")
     return ([("hidden activation", a) for a in ACTIVATIONS if a != "softmax"]

@@ -1,0 +1,148 @@
+"""Plausible bugs, and harmless rewrites, planted in a copy of the reference: the mutation test
+of the judge's sharpness (tests/test_mutations.py, tools/scale-mutants.py, TOLERANCES.md "How
+sharp"). A catalogue of bugs beside the catalogue of cases.
+
+A mutant is (id, file in reference/, text, replacement). Each text must occur exactly once, so
+a mutant never silently stops applying when the reference changes. The copy is the reference's
+formulas alone: what the judge traces stays the judge's (comparisons/judge/)."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+from comparisons import catalogue
+
+REFERENCE = Path(importlib.util.find_spec("reference").origin).resolve().parent
+
+# Bugs: the main job must fail on each.
+BUGS = [
+    ("sigmoid-derivative-in-float32", "activations.py",
+     "    A = sigmoid(Z)\n    return A * (1 - A)",
+     "    A = sigmoid(Z.astype(np.float32)).astype(Z.dtype)\n    return A * (1 - A)"),
+    ("tanh-derivative-without-square", "activations.py",
+     "    return 1 - A * A", "    return 1 - A"),
+    ("relu-derivative-at-zero-is-one", "activations.py",
+     "    return (Z > 0).astype(Z.dtype)", "    return (Z >= 0).astype(Z.dtype)"),
+    ("leaky-slope-stored-in-float32", "activations.py",
+     "return np.where(Z > 0, 1, LEAKY_RELU_SLOPE).astype(Z.dtype)",
+     "return np.where(Z > 0, 1, np.float32(LEAKY_RELU_SLOPE)).astype(Z.dtype)"),
+    ("mean-over-m-minus-1", "losses.py",
+     '    return 1.0 if reduction == "sum" else 1.0 / m',
+     '    return 1.0 if reduction == "sum" else 1.0 / max(m - 1, 1)'),
+    ("mse-divided-by-m-not-n", "losses.py",
+     "    return 2 * (A - Y) / A.shape[0] * reduction_factor(reduction, A.shape[1])",
+     "    return 2 * (A - Y) / A.shape[1] * reduction_factor(reduction, A.shape[1])"),
+    ("cce-delta-through-sigmoid", "losses.py",
+     '    A = sigmoid(ZL) if loss == "bce" else softmax(ZL)', "    A = sigmoid(ZL)"),
+    ("db-averaged-again", "network.py",
+     "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)",
+     "    return dZ @ A_prev.T, dZ.mean(axis=1, keepdims=True)"),
+    ("sequential-through-old-weights", "training.py",
+     '            dA_prev = linear_backward_input(dZ, new[f"W{l}"])',
+     '            dA_prev = linear_backward_input(dZ, params[f"W{l}"])'),
+    ("frozen-parameters-updated", "training.py",
+     "    new = dict(params)\n    for k in trainable:",
+     "    new = dict(params)\n    for k in params:"),
+    ("labels-of-the-first-batch", "training.py",
+     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)",
+     "        losses[i], params = step(params, X[:, idx], Y[:, first], *net, case.lr, trainable)"),
+    ("loss-after-the-update", "training.py",
+     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)",
+     "        _, params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)\n"
+     "        AL_, c_ = forward_propagation(X[:, idx], params, case.activations)\n"
+     "        losses[i] = compute_loss(AL_, c_[-1]['Z'], Y[:, idx], case.loss, case.reduction)"),
+    ("lr-applied-twice-to-biases", "training.py",
+     '            new[f"b{l}"] = params[f"b{l}"] - lr * db',
+     '            new[f"b{l}"] = params[f"b{l}"] - lr * lr * db'),
+    ("softplus-without-log1p", "losses.py",
+     "    return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))",
+     "    return np.maximum(Z, 0) + np.log(1 + np.exp(-np.abs(Z)))"),
+]
+
+# Rewrites with other rounding but the same mathematics: the main job must pass on each.
+EQUIVALENT = [
+    ("softmax-times-reciprocal", "activations.py",
+     "    return E / E.sum(axis=0, keepdims=True)",
+     "    return E * (1 / E.sum(axis=0, keepdims=True))"),
+    ("half-sse-halved-after", "losses.py",
+     "    return reduce(0.5 * (D * D).sum(axis=0), reduction)",
+     "    return reduce((D * D).sum(axis=0) / 2, reduction)"),
+    ("sigmoid-derivative-expanded", "activations.py",
+     "    A = sigmoid(Z)\n    return A * (1 - A)", "    A = sigmoid(Z)\n    return A - A * A"),
+    ("dw-as-transposed-product", "network.py",
+     "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)",
+     "    return (A_prev @ dZ.T).T, dZ.sum(axis=1, keepdims=True)"),
+]
+
+# A relative error of {eps} planted in one formula each (issue #20's list): at realistic width
+# 1e-4 in float32 and 1e-11 in float64 must fail (tests/test_mutations.py, TOLERANCES.md).
+SCALED = [
+    ("tanh", "activations.py", "    return np.tanh(Z)\n", "    return np.tanh(Z) * (1 + {eps})\n"),
+    ("tanh-derivative", "activations.py", "    return 1 - A * A",
+     "    return (1 - A * A) * (1 + {eps})"),
+    ("relu", "activations.py", "    return np.maximum(Z, 0)\n",
+     "    return np.maximum(Z, 0) * (1 + {eps})\n"),
+    ("relu-derivative", "activations.py", "    return (Z > 0).astype(Z.dtype)",
+     "    return (Z > 0).astype(Z.dtype) * (1 + {eps})"),
+    ("dW", "network.py", "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)",
+     "    return (dZ @ A_prev.T) * (1 + {eps}), dZ.sum(axis=1, keepdims=True)"),
+    ("db", "network.py", "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)",
+     "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True) * (1 + {eps})"),
+    ("dA", "network.py", "    return W.T @ dZ", "    return (W.T @ dZ) * (1 + {eps})"),
+    ("output-delta", "losses.py",
+     '    A = sigmoid(ZL) if loss == "bce" else softmax(ZL)\n    return (A - Y) * reduction_factor(',
+     '    A = sigmoid(ZL) if loss == "bce" else softmax(ZL)\n    return (1 + {eps}) * (A - Y) * reduction_factor('),
+    ("update", "training.py",
+     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)",
+     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr * (1 + {eps}),"
+     " trainable)"),
+]
+
+
+# The networks they are planted in: the wide catalogue cases and each in the other dtype
+# (name: (catalogue case, dtype or None for its own)).
+WIDE = {"tanh-float32": ("wide-tanh-float32", None), "relu-float64": ("wide-relu-float64", None),
+        "tanh-float64": ("wide-tanh-float32", "float64"),
+        "relu-float32": ("wide-relu-float64", "float32")}
+
+
+def wide_case(key: str):
+    """The catalogue case of WIDE[key], in its dtype."""
+    name, dtype = WIDE[key]
+    c = catalogue.get(name)
+    return c.replace(dtype=dtype, name=f"{name}-as-{dtype}") if dtype else c
+
+
+def scaled_for(key: str) -> list:
+    """The SCALED mutants that apply to WIDE[key]: the activation mutants of its activation."""
+    act = key.split("-")[0]
+    return [m for m in SCALED if not (m[0].startswith(("tanh", "relu"))
+                                      and not m[0].startswith(act))]
+
+
+def scaled(mutant, eps: float):
+    """A SCALED mutant with its relative error set to eps."""
+    name, file, old, new = mutant
+    return (f"{name}-{eps:g}", file, old, new.format(eps=repr(eps)))
+
+
+def plant(directory: Path, package: str, mutant=None) -> str:
+    """Copy the reference to directory/package, apply `mutant` (or none), name the copy's
+    implementation `package`; returns the module path to give --impl."""
+    dest = directory / package
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(REFERENCE, dest, ignore=shutil.ignore_patterns("__pycache__"))
+    init = dest / "__init__.py"
+    text = init.read_text()
+    assert text.count('"name": "reference"') == 1
+    init.write_text(text.replace('"name": "reference"', f'"name": "{package.replace("_", "-")}"'))
+    if mutant is not None:
+        _, file, old, new = mutant
+        path = dest / file
+        source = path.read_text()
+        assert source.count(old) == 1, f"mutant {mutant[0]}: its text occurs {source.count(old)} times"
+        path.write_text(source.replace(old, new))
+    return package

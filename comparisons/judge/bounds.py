@@ -1,0 +1,636 @@
+"""A-priori rounding bounds of the reference's own formulas, computed beside their values.
+
+`Traced` is an array that carries, beside its value v, a bound e >= 0 of the same shape: any
+implementation that evaluates the same formula in floating point with unit roundoff u (2^-53
+for float64, 2^-24 for float32) gets |computed - v| <= u * e, to first order in u (Higham,
+"Accuracy and Stability of Numerical Algorithms", ch. 2-3). The reference's functions in
+reference/activations.py, losses.py and network.py run unchanged on Traced arrays (the tracing
+shell, comparisons/judge/tracing.py, over NumPy's __array_ufunc__ protocol), so the bound of every value is derived from the very formula that
+computes it and from the magnitudes of its terms, not from the size of its result:
+
+    x ± y          e = e_x + e_y + |x ± y|                 (one rounding)
+    x · y          e = |y| e_x + |x| e_y + |x y| + u e_x e_y
+    x / y          e = (e_x + |x/y| e_y) / |y| + |x/y|
+    A @ B, n-long  e = n |A| @ |B| + |A| @ e_B + e_A @ |B| + u e_A @ e_B  (gamma_n, any order)
+    sum of n       e = (n - 1) sum |x| + sum e_x
+    exp, log, log1p, tanh: the propagated error f'(x) e_x, plus C_ELEMENTARY |f(x)|
+    max, min, abs: the error of the selected operand
+and a rounding whose result lies below the dtype's smallest normal number, tiny, may underflow
+(fl(x op y) = (x op y)(1 + d) + h, |h| <= tiny, flush-to-zero included): there it adds
+tiny / u (n tiny / u for a sum of n), unless its operands make it an exact zero. A float32
+sigmoid of -120 is 0, not 4e-53.
+A Python scalar operand of x or / may itself be rounded to the computation's dtype (lr, 1/m,
+the leaky slope in float32): one more rounding, |result|.
+
+Other routes. Where frameworks evaluate a formula by a different but standard route whose
+rounding the reference's own route does not show, the traced formula adds that route's bound.
+Two formulas need it. The output delta of bce and cce from the logits: autodiff of
+log_sigmoid / log_softmax (JAX, optax) computes it as (1 - y) sigma(z) - y sigma(-z), and
+softmax(z) - y, through exp(z - logsumexp(z)), whose argument carries u |z|: relative error
+(C_ELEMENTARY + 2 max|z|) on each term, where the reference's sigma(z) - 1 has one rounding.
+And softplus, which frameworks evaluate as one elementary function: C_ELEMENTARY |softplus|
+plus the propagated sigma(z) e_z, where the reference's max(z, 0) + log1p(...) rounds once.
+And tanh', which autodiff may evaluate as 1 / cosh(z)^2 (HIPS autograd): cosh to C_ELEMENTARY,
+squared and divided, (2 C_ELEMENTARY + 2) |tanh'|, where the reference's 1 - tanh(z)^2 has
+(for |z| < 1) a bound of a few u.
+
+Kinks. A decision x > y is within reach of rounding where its margin |x - y| / (u (e_x + e_y))
+is small: another correct implementation may decide it the other way.
+- Discontinuous decisions (a 0/1 mask such as relu', a branch of np.where such as
+  leaky_relu'): where the margin is <= 1, the value may jump, by 1 for a mask and by the gap
+  between the branches for np.where, and that is added to its bound. Every margin is also
+  logged (`margins`): in training, inputs drift by up to (1 + kappa) times their bound, and the
+  judge compares a trajectory only up to the first update whose smallest margin is
+  <= 1 + kappa, after which two correct runs may differ by a flip (TOLERANCES.md).
+- Continuous selections (max, min: relu, the max(Z, 0) of bce) never jump: within reach
+  KAPPA_MAX of their threshold either operand's error counts.
+Exactly computed values (e = 0) are never ambiguous: relu'(0) of a Z that every implementation
+computes exactly as 0 is a convention, and conventions must agree.
+
+It holds no formula of the forward or backward pass, only the rounding rules of NumPy's
+elementary operations: the formulas are the reference's own. TOLERANCES.md gives the argument.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+
+import numpy as np
+
+from comparisons.protocol import TrainResult
+from reference import activations, losses, network, training
+
+from .tracing import Shell, add_terms, install_operators, like, scoped
+
+# Each elementary function (exp, log, log1p, tanh) is assumed accurate to 8 ulp = 16 u of its
+# result. Measured worst over every implementation here (tests/test_bounds.py): 7 u (XLA's
+# float64 tanh); glibc and SLEEF document <= 1 and <= 3.5 ulp.
+C_ELEMENTARY = 16.0
+UNIT_ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24}
+# The largest trajectory amplification that is judged, per dtype: u * kappa <= 2^-33 in
+# float64, 2^-14 in float32; beyond it a trajectory's bound no longer tells a bug from
+# rounding (TOLERANCES.md). Also the reach of rounding at a kink during training.
+KAPPA_MAX = {"float64": 2.0 ** 20, "float32": 2.0 ** 10}
+
+
+@dataclasses.dataclass
+class Context:
+    """The unit roundoff whose kinks count (that of the lowest precision being compared), and
+    the smallest margin of a discontinuous decision since the last `reset`. With `steps` = S
+    > 0, every traced array carries a leading axis of S independent evaluations (see
+    `stacked`) and min_margin is per evaluation, shape (S,)."""
+
+    dtype: str = "float64"
+    min_margin: float | np.ndarray = float("inf")
+    steps: int = 0
+
+    @property
+    def u(self) -> float:
+        return UNIT_ROUNDOFF[self.dtype]
+
+    @property
+    def tiny(self) -> float:
+        return float(np.finfo(self.dtype).tiny)
+
+    def reset(self) -> float | np.ndarray:
+        m = self.min_margin
+        self.min_margin = np.full(self.steps, np.inf) if self.steps else float("inf")
+        return m
+
+
+_CONTEXT: contextvars.ContextVar[Context] = contextvars.ContextVar("bounds", default=Context())
+
+
+def _underflow(e, r, inexact=True, n=1):
+    """Add n tiny / u to the bound e where the result r lies below tiny and `inexact` (a mask,
+    or True) says it is not an exact zero (see the module docstring). In place."""
+    ctx = _CONTEXT.get()
+    low = np.abs(r) < n * ctx.tiny
+    if low.any():
+        e += (n * ctx.tiny / ctx.u) * (low & inexact)
+    return e
+
+
+
+
+def context(dtype: str):
+    """Trace with the kinks of `dtype` (the lowest precision being compared)."""
+    return scoped(_CONTEXT, Context(dtype))
+
+
+@contextlib.contextmanager
+def stacked(steps: int):
+    """Trace S = `steps` evaluations of one formula at once: every Traced array holds them
+    along a leading axis, which its shape, ndim, size, T, sum and max do not show, so the
+    reference's functions, written for one (n, m) evaluation, run unchanged on all S. Each
+    NumPy call then does S evaluations' work: what makes tracing every update of a
+    10,000-update run cost about as much as the run itself."""
+    outer = _CONTEXT.get()
+    with scoped(_CONTEXT, Context(outer.dtype, np.full(steps, np.inf), steps)) as ctx:
+        yield ctx
+
+
+def _lead() -> int:
+    return 1 if _CONTEXT.get().steps else 0
+
+
+def _axes(axis, ndim):
+    """A logical axis argument (None, or one axis) as the axis of the stored array."""
+    if not _CONTEXT.get().steps:
+        return axis
+    if axis is None:
+        return tuple(range(1, ndim))
+    return axis + 1 if axis >= 0 else axis
+
+
+def _parts(x):
+    """(value, bound or None for exact, is_scalar_constant)."""
+    if type(x) is Traced:
+        return x.v, x.e, False
+    if isinstance(x, np.ndarray):
+        return x, None, False
+    if isinstance(x, TracedBool):
+        raise TypeError("a comparison result is used as a number; call .astype first")
+    return x, None, True  # a Python or NumPy scalar
+
+
+def _margin(va, ea, vb, eb):
+    """|a - b| / (u (e_a + e_b)): how far a comparison is from its threshold, in units of its
+    rounding bound (inf where both sides are exact); None if every element is exact."""
+    e = add_terms(ea, eb)
+    if e is None:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(e > 0, np.abs(va - vb) / (_CONTEXT.get().u * e), np.inf)
+
+
+def _ambiguous(va, ea, vb, eb, reach):
+    """Where a comparison of a and b is within `reach` of its threshold."""
+    e = add_terms(ea, eb)
+    if e is None:
+        return None
+    amb = np.abs(va - vb) <= (reach * _CONTEXT.get().u) * e
+    if not amb.any():
+        return None
+    amb &= e > 0
+    return amb if amb.any() else None
+
+
+def _jump(margin, gap):
+    """The bound added by a discontinuous decision: `gap` (in absolute terms) where the
+    margin is <= 1; logs the smallest margin where the two sides differ."""
+    if margin is None:
+        return None
+    ctx = _CONTEXT.get()
+    differs = np.broadcast_to(gap, margin.shape) != 0
+    if differs.any():
+        if ctx.steps:  # the smallest margin of each evaluation
+            per_step = np.where(differs, margin, np.inf).reshape(ctx.steps, -1).min(axis=1)
+            np.minimum(ctx.min_margin, per_step, out=ctx.min_margin)
+        else:
+            ctx.min_margin = min(ctx.min_margin, float(margin[differs].min()))
+    flip = (margin <= 1.0) & differs
+    return (flip * gap) / ctx.u if flip.any() else None
+
+
+class Traced(Shell):
+    """A value and its first-order rounding bound in units of u; e = None means exact."""
+
+    __slots__ = ("v", "e")
+    level = "comparisons.judge.bounds"
+
+    def __init__(self, v, e=None):
+        if type(v) is not np.ndarray:
+            v = np.asarray(v)
+        if e is not None and e.shape != v.shape:
+            e = np.broadcast_to(e, v.shape)
+        self.v, self.e = v, e
+
+    # --- array-like attributes (of one evaluation: see `stacked`) ------------------------
+    shape = property(lambda self: self.v.shape[_lead():])
+    dtype = property(lambda self: self.v.dtype)
+    ndim = property(lambda self: self.v.ndim - _lead())
+    size = property(lambda self: int(np.prod(self.shape)))
+
+    @property
+    def bound(self) -> np.ndarray:
+        return np.zeros(self.v.shape) if self.e is None else np.asarray(self.e, dtype=np.float64)
+
+    @property
+    def T(self):
+        if _lead():
+            return Traced(self.v.swapaxes(-1, -2), None if self.e is None else self.e.swapaxes(-1, -2))
+        return Traced(self.v.T, None if self.e is None else self.e.T)
+
+    def __getitem__(self, idx):
+        if _lead():
+            raise TypeError(f"{self.level}: indexing a stacked value")
+        return Traced(self.v[idx], None if self.e is None else self.e[idx])
+
+    def astype(self, dtype):
+        return Traced(self.v.astype(dtype), self.e)
+
+    def sum(self, axis=None, keepdims=False):
+        n = self.size if axis is None else self.shape[axis]
+        axis = _axes(axis, self.v.ndim)
+        terms = np.abs(self.v).sum(axis=axis, keepdims=keepdims)
+        r = self.v.sum(axis=axis, keepdims=keepdims)
+        e = _underflow((n - 1) * terms, r, terms > 0, n=n)
+        if self.e is not None:
+            e = e + self.e.sum(axis=axis, keepdims=keepdims)
+        return Traced(r, e)
+
+    def max(self, axis=None, keepdims=False):
+        axis = _axes(axis, self.v.ndim)
+        e = None if self.e is None else self.e.max(axis=axis, keepdims=keepdims)
+        return Traced(self.v.max(axis=axis, keepdims=keepdims), e)
+
+    def __repr__(self):
+        return f"Traced({self.v!r}, e={self.e!r})"
+
+
+class TracedBool(Shell):
+    """The result of a comparison: its value and its margin (see `_margin`)."""
+
+    __slots__ = ("v", "margin")
+    level = Traced.level
+
+    def __init__(self, v, margin):
+        self.v, self.margin = v, margin
+
+    def astype(self, dtype):
+        # A 0/1 mask: where it may flip, it is uncertain by 1.
+        return Traced(self.v.astype(dtype), _jump(self.margin, 1.0))
+
+
+# --- Rules for the operations the reference uses -----------------------------------------
+# Written for speed on tiny arrays, where each NumPy call costs more than its arithmetic:
+# bounds accumulate in place in a fresh array.
+
+def _add_sub(op):
+    def rule(a, b):
+        va, ea, _ = _parts(a)
+        vb, eb, _ = _parts(b)
+        r = op(va, vb)
+        e = _underflow(np.abs(r), r, (va != 0) | (vb != 0))
+        if ea is not None:
+            e += ea
+        if eb is not None:
+            e += eb
+        return Traced(r, e)
+    return rule
+
+
+def _multiply(a, b):
+    va, ea, ca = _parts(a)
+    vb, eb, cb = _parts(b)
+    r = va * vb
+    e = np.abs(r)
+    if ca or cb:
+        e *= 2.0
+    _underflow(e, r, (va != 0) & (vb != 0))
+    if ea is not None:
+        e += np.abs(vb) * ea
+    if eb is not None:
+        e += np.abs(va) * eb
+    if ea is not None and eb is not None:
+        # the second-order term |dx dy| <= u^2 e_x e_y: negligible unless both factors are
+        # near 0 with large bounds (a saturated sigma' times a delta that is 0 in the
+        # reference, where the first-order terms vanish; found by the nightly campaign)
+        e += _CONTEXT.get().u * (ea * eb)
+    return Traced(r, e)
+
+
+def _divide(a, b):
+    va, ea, ca = _parts(a)
+    vb, eb, cb = _parts(b)
+    r = va / vb
+    ar = np.abs(r)
+    e = _underflow(2.0 * ar if (ca or cb) else ar.copy(), r, va != 0)
+    if ea is not None or eb is not None:
+        prop = ea if eb is None else (ar * eb if ea is None else ea + ar * eb)
+        e += prop / np.abs(vb)
+    return Traced(r, e)
+
+
+def _exact_unary(op):
+    def rule(a):
+        va, ea, _ = _parts(a)
+        return Traced(op(va), ea)
+    return rule
+
+
+def _exp(a):
+    va, ea, _ = _parts(a)
+    r = np.exp(va)
+    return Traced(r, _underflow(r * (C_ELEMENTARY if ea is None else C_ELEMENTARY + ea), r))
+
+
+def _log(a):
+    va, ea, _ = _parts(a)
+    r = np.log(va)
+    e = _underflow(C_ELEMENTARY * np.abs(r), r, va != 0)
+    if ea is not None:
+        e += ea / np.abs(va)
+    return Traced(r, e)
+
+
+def _log1p(a):
+    va, ea, _ = _parts(a)
+    r = np.log1p(va)
+    e = _underflow(C_ELEMENTARY * np.abs(r), r, va != 0)
+    if ea is not None:
+        e += ea / np.abs(1 + va)
+    return Traced(r, e)
+
+
+def _tanh(a):
+    va, ea, _ = _parts(a)
+    r = np.tanh(va)
+    e = _underflow(C_ELEMENTARY * np.abs(r), r, va != 0)
+    if ea is not None:
+        e += (1 - r * r) * ea
+    return Traced(r, e)
+
+
+def _select(op, pick_a):
+    def rule(a, b):
+        va, ea, _ = _parts(a)
+        vb, eb, cb = _parts(b)
+        r = op(va, vb)
+        if ea is None and eb is None:
+            return Traced(r)
+        reach = KAPPA_MAX[_CONTEXT.get().dtype]  # continuous: no jump, only drifting inputs
+        if eb is None and cb:  # against a constant (relu's 0): a's error where a is picked
+            e = np.where(pick_a(va, vb), ea, 0.0)
+            amb = _ambiguous(va, ea, vb, None, reach)
+            return Traced(r, e if amb is None else np.where(amb, ea, e))
+        za, zb = (np.zeros(r.shape) if e is None else e for e in (ea, eb))
+        e = np.where(pick_a(va, vb), za, zb)
+        amb = _ambiguous(va, ea, vb, eb, reach)
+        if amb is not None:  # either side may be selected: both errors count
+            e = np.where(amb, np.maximum(za, zb), e)
+        return Traced(r, e)
+    return rule
+
+
+def _compare(op):
+    def rule(a, b):
+        va, ea, _ = _parts(a)
+        vb, eb, _ = _parts(b)
+        return TracedBool(op(va, vb), _margin(va, ea, vb, eb))
+    return rule
+
+
+def _matmul(a, b):
+    """n |A| @ |B| + e_A @ |B| + |A| @ e_B + u e_A @ e_B (the second-order term, as for x * y),
+    in as few products as the operands allow: (n |A| + e_A) @ |B| + (|A| + u e_A) @ e_B."""
+    va, ea, _ = _parts(a)
+    vb, eb, _ = _parts(b)
+    r = va @ vb
+    n, ctx = va.shape[-1], _CONTEXT.get()
+    aa, ab = np.abs(va), np.abs(vb)
+    if eb is None:
+        e = (n * aa if ea is None else n * aa + ea) @ ab
+    elif ea is None:
+        e = aa @ (n * ab + eb)
+    else:
+        e = (n * aa + ea) @ ab
+        e += (aa + ctx.u * ea) @ eb
+    low = np.abs(r) < n * ctx.tiny
+    if low.any():  # underflow (rare): where the product of |A| and |B| is not an exact zero
+        _underflow(e, r, (aa @ ab) > 0, n=n)
+    return Traced(r, e)
+
+
+Traced.ufunc_rules = {
+    np.add: _add_sub(np.add), np.subtract: _add_sub(np.subtract),
+    np.multiply: _multiply, np.true_divide: _divide,
+    np.negative: _exact_unary(np.negative), np.positive: _exact_unary(np.positive),
+    np.absolute: _exact_unary(np.absolute),
+    np.exp: _exp, np.log: _log, np.log1p: _log1p, np.tanh: _tanh,
+    np.maximum: _select(np.maximum, np.greater_equal),
+    np.minimum: _select(np.minimum, np.less_equal),
+    np.greater: _compare(np.greater), np.greater_equal: _compare(np.greater_equal),
+    np.less: _compare(np.less), np.less_equal: _compare(np.less_equal),
+    np.matmul: _matmul,
+}
+
+
+install_operators(Traced)
+
+
+def _where(cond, x, y):
+    """A branch: the selected side's error, and where the decision may flip, the other
+    side's error and the gap between the sides."""
+    c, margin = (cond.v, cond.margin) if isinstance(cond, TracedBool) else (np.asarray(cond), None)
+    vx, ex, cx = _parts(x)
+    vy, ey, cy = _parts(y)
+    # A scalar branch (leaky_relu's slope) is rounded to the computation's dtype: one rounding.
+    ex = np.abs(vx) if cx else ex
+    ey = np.abs(vy) if cy else ey
+    r = np.where(c, vx, vy)
+    jump = _jump(margin, np.abs(np.asarray(vx, dtype=np.float64) - vy))
+    if ex is None and ey is None and jump is None:
+        return Traced(r)
+    zx, zy = (np.zeros(r.shape) if e is None else e for e in (ex, ey))
+    e = np.where(c, zx, zy)
+    if jump is not None:
+        e = np.where(jump > 0, np.maximum(zx, zy) + jump, e)
+    return Traced(r, e)
+
+
+def _value(a):
+    return a.v if isinstance(a, Traced) else a  # a constant, exactly
+
+
+Traced.function_rules = TracedBool.function_rules = {
+    np.where: _where, np.ones_like: like(np.ones_like, _value),
+    np.zeros_like: like(np.zeros_like, _value)}
+
+
+def exact(a) -> Traced:
+    """An input of the computation: exact (its bound is 0)."""
+    return Traced(a)
+
+
+def split(x):
+    """(value, bound) of a Traced, a plain array (bound 0) or a dict of either."""
+    if isinstance(x, dict):
+        pairs = {k: split(v) for k, v in x.items()}
+        return {k: p[0] for k, p in pairs.items()}, {k: p[1] for k, p in pairs.items()}
+    if isinstance(x, Traced):
+        return x.v, x.bound
+    a = np.asarray(x)
+    return a, np.zeros(a.shape)
+
+
+# Memory for tracing a chunk of updates at once: S updates of P parameters and of batch
+# activations A, about TRACE_COPIES arrays of S (P + A) floats alive at once, values and bounds.
+TRACE_BYTES = 64 * 2 ** 20
+TRACE_COPIES = 40
+
+
+def train(case, perturb=None):
+    """The reference's run, `reference.training.train`: the same steps, so the same values
+    (bit for bit: tests/test_bounds.py), and beside them `result.bounds`, the unit of rounding
+    of every returned value, in units of u, from the reference's formulas on Traced arrays:
+
+    gradients, initial_outputs: their a-priori bound E (one evaluation, exact inputs).
+    losses[t]: E of evaluating the loss at step t, plus the rounding of the update before it
+        seen through this step's gradient, sum |g_t| R_(t-1) (R: an update's own bound).
+    final_params: the largest R of that parameter's updates over the run.
+    carried: per parameter, sqrt(sum over its updates of R^2): the rounding its updates leave
+        behind if each is carried to the end with gain 1 (the identity term of W - lr dW) and
+        they add like independent errors (comparisons.judge.parity.amplification's floor).
+    final_outputs: E of the final forward pass with the last update's R on the parameters.
+    margins[t]: the smallest margin of a discontinuous decision in update t (inf: none).
+    horizon: the first update whose rounding bound, u R, reaches the size of a parameter
+        tensor's values (max |R| u >= max |p|): from there the bound has lost every digit and
+        the trajectory cannot be judged (None: never).
+
+    Each update's bound starts afresh from exact parameters; what rounding accumulates over
+    the updates is measured by the amplification kappa (comparisons.judge.parity.amplification).
+    With `perturb`, the returned values are those of a second run in which `perturb(params,
+    R)` is applied after every update, R that update's bound in the first (unperturbed) run.
+
+    The updates are traced in chunks, all updates of a chunk with the same batch size at
+    once (`stacked`), from the parameters the plain run passed through: tracing costs about
+    what the plain run costs, not ten times as much."""
+    X, Y, params = training.cast(case)
+    net = (case.activations, case.loss, case.reduction)
+    step = training.STEPS[case.schedule]
+    trainable = case.trainable_names
+    batches, first = case.update_batches()
+    initial_outputs, _ = network.forward_propagation(Traced(X), params, case.activations)
+    gradients = training.initial_gradients(params, Traced(X[:, first]), Y[:, first], *net)
+    n = case.updates
+    losses, units, margins = np.empty(n + 1), np.empty(n + 1), np.empty(n)
+    param_units = {k: np.zeros(v.shape) for k, v in params.items()}
+    carried = {k: np.zeros(v.shape) for k, v in params.items()}  # sum of R^2 over updates
+    R, horizon, u = None, None, _CONTEXT.get().u
+    chunk = _chunk_size(case)
+    base = run = params
+    for start in range(0, n, chunk):
+        idxs = batches[start:start + chunk]
+        states = [base]
+        for j, idx in enumerate(idxs):
+            value, base = step(base, X[:, idx], Y[:, idx], *net, case.lr, trainable)
+            states.append(base)
+            if perturb is None:
+                losses[start + j] = value
+        E_loss, Rs, margins[start:start + len(idxs)] = _trace_updates(
+            states[:-1], idxs, X, Y, net, step, case.lr, trainable)
+        for j, idx in enumerate(idxs):
+            i, old, new = start + j, states[j], states[j + 1]
+            units[i] = E_loss[j]
+            if R is not None:
+                units[i] += sum(float(np.sum(np.abs(old[k] - new[k]) * R[k]))
+                                for k in trainable) / case.lr
+            R = {k: v[j] for k, v in Rs.items()}
+            for k in trainable:
+                np.maximum(param_units[k], R[k], out=param_units[k])
+                carried[k] += R[k] * R[k]
+            if horizon is None and any(R[k].max() > 0 and not u * R[k].max() < np.abs(new[k]).max()
+                                       for k in trainable if R[k].size):
+                horizon = i
+            if perturb is not None:  # past the horizon a "small" perturbation no longer exists
+                losses[i], run = step(run, X[:, idx], Y[:, idx], *net, case.lr, trainable)
+                run = perturb(run, R if horizon is None else {k: 0 * v for k, v in R.items()})
+    if perturb is None:
+        run = base
+    # The final state: the base run's parameters with the last update's bound.
+    final = base if R is None else {k: Traced(v, R[k]) for k, v in base.items()}
+    AL_bound, caches = network.forward_propagation(Traced(X), final, case.activations)
+    loss_bound = network.compute_loss(AL_bound, caches[-1]["Z"], Y, case.loss, case.reduction)
+    if perturb is None:
+        AL, losses[-1] = AL_bound.v, loss_bound.v
+    else:
+        AL, caches = network.forward_propagation(X, run, case.activations)
+        losses[-1] = network.compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
+    units[-1] = loss_bound.bound
+    (gradients, g_b), (initial_outputs, in_b) = split(gradients), split(initial_outputs)
+    return TrainResult(losses=losses.astype(case.dtype), gradients=gradients,
+                       final_params=run, final_outputs=AL, initial_outputs=initial_outputs,
+                       bounds={"gradients": g_b, "initial_outputs": in_b, "losses": units,
+                               "final_params": param_units, "final_outputs": AL_bound.bound,
+                               "carried": {k: np.sqrt(v) for k, v in carried.items()},
+                               "margins": margins, "horizon": horizon})
+
+
+def _chunk_size(case) -> int:
+    """How many updates to trace at once within TRACE_BYTES."""
+    size = sum(v.size for v in case.params.values()) + sum(case.layers) * case.m
+    return max(1, TRACE_BYTES // (8 * TRACE_COPIES * size))
+
+
+def _trace_updates(states, idxs, X, Y, net, step, lr, trainable):
+    """Trace update j from parameters states[j] on batch idxs[j], every j at once, grouped by
+    batch size (`stacked`; a group of one alone). Returns (E of each loss, (S,); each
+    parameter's R, (S, ...); margins, (S,))."""
+    S = len(states)
+    E_loss, margins = np.empty(S), np.empty(S)
+    R = {k: np.zeros((S,) + v.shape) for k, v in states[0].items()}
+    groups: dict[int, list[int]] = {}
+    for j, idx in enumerate(idxs):
+        groups.setdefault(X.shape[1] if isinstance(idx, slice) else len(idx), []).append(j)
+    for js in groups.values():
+        if len(js) == 1:
+            (j,) = js
+            ctx = _CONTEXT.get()
+            ctx.reset()
+            value, new = step(states[j], Traced(X[:, idxs[j]]), Y[:, idxs[j]], *net, lr, trainable)
+            margins[j] = ctx.reset()
+        else:
+            if isinstance(idxs[js[0]], slice):  # the whole data: one array for all
+                Xs = np.broadcast_to(X, (len(js),) + X.shape)
+                Ys = np.broadcast_to(Y, (len(js),) + Y.shape)
+            else:
+                cols = np.stack([np.asarray(idxs[j]) for j in js])
+                Xs, Ys = X[:, cols].transpose(1, 0, 2), Y[:, cols].transpose(1, 0, 2)
+            P = {k: Traced(np.stack([states[j][k] for j in js])) for k in states[0]}
+            with stacked(len(js)) as ctx:  # Y stays a plain array: exact data
+                value, new = step(P, Traced(Xs), Ys, *net, lr, trainable)
+                margins[js] = ctx.reset()
+        E_loss[js] = value.bound
+        for k in trainable:
+            R[k][js] = new[k].bound
+    return E_loss, R, margins
+
+
+@losses.fused_output_delta.register(Traced)
+def _fused_output_delta(ZL, Y, loss, reduction):
+    """The reference's route, traced, or the log-sum-exp route of autodiff, whichever bound
+    is larger (see the module docstring)."""
+    out = losses.fused_output_delta.dispatch(object)(ZL, Y, loss, reduction)
+    z, y = ZL.v, np.abs(_parts(Y)[0])
+    if loss == "bce":  # (1 - y) sigma(z) - y sigma(-z), each term to (C + 2|z|) u
+        terms, size = (1 - y) * activations.sigmoid(z) + y * activations.sigmoid(-z), np.abs(z)
+    else:  # softmax(z) sum(y) - y, softmax through exp(z - logsumexp(z)); columns: axis -2
+        E = np.exp(z - z.max(axis=-2, keepdims=True))
+        terms, size = E / E.sum(axis=-2, keepdims=True) + y, np.abs(z).max(axis=-2, keepdims=True)
+    factor = abs(losses.reduction_factor(reduction, ZL.shape[1]))
+    route = (C_ELEMENTARY + 2 * size) * terms * factor + np.abs(out.v)
+    return Traced(out.v, np.maximum(out.bound, route))
+
+
+@activations.tanh_derivative.register(Traced)
+def _tanh_derivative(Z):
+    """The reference's route, traced, or 1 / cosh(z)^2, whichever bound is larger."""
+    out = activations.tanh_derivative.dispatch(object)(Z)
+    route = (2 * C_ELEMENTARY + 2) * np.abs(out.v)
+    if Z.e is not None:  # the propagated error, the same on either route
+        route = route + 2 * np.abs(np.tanh(Z.v)) * np.abs(out.v) * Z.e
+    return Traced(out.v, np.maximum(out.bound, route))
+
+
+@losses.softplus.register(Traced)
+def _softplus(Z):
+    """The reference's route, traced, or one elementary function, whichever bound is larger."""
+    out = losses.softplus.dispatch(object)(Z)
+    route = C_ELEMENTARY * np.abs(out.v)
+    if Z.e is not None:
+        route = route + activations.sigmoid(Z.v) * Z.e
+    return Traced(out.v, np.maximum(out.bound, route))

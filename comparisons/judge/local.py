@@ -1,0 +1,220 @@
+"""Local judging: every update of an implementation's own trajectory, one step at a time.
+
+Global judging compares a whole run with the oracle's, within (1 + kappa) times each value's
+rounding unit. At realistic width that stops early: from the first update the rounding bound
+of an update is as large as the parameters (the horizon), or a relu decision lies within
+reach of rounding (a flip), or kappa exceeds what a bound can judge. Chaos and kinks are
+properties of the trajectory, not of the arithmetic of one step.
+
+Local judging amplifies nothing. The implementation runs its case one update at a time
+(`trajectory`, in its worker): update t starts from the parameters its own update t - 1
+returned, P[t], exactly as they are (a float32 value is exact in float64), on batch t. Each
+such one-update run is a case of its own, and the reference judges it like any case: every
+value it returns (the gradients at P[t], A[L] at P[t], the loss before the update, the
+parameters P[t+1] and A[L] after it) against the reference's one-update run from the same
+P[t], at (u_a + u_b) gamma E with kappa = 0, and at the probabilistic level where it applies
+(noise.py). With exact inputs and one update nothing is carried from update to
+update, so kappa = 0: every value's unit is its own a-priori bound. A relu decision within
+one bound of its threshold is already a jump in that bound: both branches are allowed for that
+element at that update, and judging continues (TOLERANCES.md, "Every update, one step").
+
+Pairs of two implementations start from different P[t], so local judging is each
+implementation against the oracle.
+
+A long trajectory travels in parts (comparisons/protocol/parts.py: updates start..stop-1 as a
+case of their own, from the parameters before `start`): the implementation's worker runs one
+part (comparisons/execution/workers.py, `trajectory`) while a local worker judges the one
+before (`Judging` carries each value's row from part to part), so that no process holds a
+whole trajectory. The probabilistic level gets
+a budget per trajectory (LEVEL2_WORK); the updates it does not reach are listed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+import reference
+from comparisons.protocol.cost import K_STEP, case_cost
+from comparisons.protocol.parts import batches_of, one_update
+
+from . import bounds, noise
+from .bounds import KAPPA_MAX
+from .oracle import oracle_case
+from .parity import TRAJECTORY, Amplification, Comparison, compare_results, skipped
+
+# The kind of the row that lists the updates the probabilistic level does not judge
+LEVEL2 = "probabilistic level"
+
+SUFFIX = " @ each update"  # a local row's name: the value's name, then this
+
+
+def update_of(row: Comparison) -> int | None:
+    """The update a local row names (None for any other row)."""
+    if not row.name.endswith(SUFFIX):
+        return None
+    idx = row.worst_index or row.p_index
+    if idx is not None:
+        return int(idx[0])
+    return int(row.note.split(":")[0].split()[-1]) if row.note.startswith("update ") else None
+
+
+# The probabilistic level of one update: fewer responses than at step 0 (protocol.cost.
+# K_SAMPLES), since every update of every implementation needs its own.
+K_LOCAL = K_STEP
+
+# Its cost: K_LOCAL stacked evaluations of an update, about K_LOCAL times the reference's own
+# update (noise.py). A trajectory's probabilistic level gets at most this much work,
+# in multiply-adds of the simulation's matrix products (about 20 s on one core here): every
+# update where that suffices (every catalogue case), else updates spread evenly from the first
+# to the last, never fewer than those two. The worst-case level judges every update.
+LEVEL2_WORK = 2e11
+
+
+def update_work(case) -> float:
+    """Multiply-adds of one update's probabilistic level: K_LOCAL evaluations of the forward
+    pass, dZ, dA and dW products (3 per layer), on the largest batch."""
+    batch = case_cost(case).max_batch
+    return K_LOCAL * 3.0 * batch * sum(case.layers[l] * case.layers[l - 1]
+                                       for l in range(1, len(case.layers)))
+
+
+def level2_updates(case) -> list[int]:
+    """The updates of `case` judged at the probabilistic level (see LEVEL2_WORK)."""
+    n = case.updates
+    s = max(2, int(LEVEL2_WORK // update_work(case)))
+    if s >= n:
+        return list(range(n))
+    return sorted({round(i * (n - 1) / (s - 1)) for i in range(s)})
+
+
+@dataclasses.dataclass
+class _OneStep(Amplification):
+    """kappa = 0 and no flip cut: one update from exact parameters (see the module doc)."""
+
+    @property
+    def flip_at(self):
+        return None
+
+
+# Where global judging judges the whole trajectory, local judging runs too when the run is this
+# short: (1 + kappa) U is far wider than one update's bound, and a bug of one update's size
+# (an lr off by 1e-11) hides in it (tests/test_mutations.py).
+ALWAYS_UPDATES = 64
+
+
+def always(case) -> bool:
+    """Judged update by update whatever the oracle finds (see ALWAYS_UPDATES)."""
+    return 0 < case.updates <= ALWAYS_UPDATES
+
+
+def needed(oracle) -> str:
+    """Why the trajectory of this case is judged update by update ('' when it is not): the
+    horizon, a flip or kappa beyond KAPPA_MAX leave global judging short (as compare_results
+    decides), or the run is short enough (ALWAYS_UPDATES) to judge both ways."""
+    amp, case = oracle.amp, oracle.case
+    if amp.diverged_at is not None or case.updates == 0:
+        return ""
+    if always(case):
+        return f"{case.updates} updates"
+    if amp.bounds.get("horizon") is not None:
+        return f"the horizon (update {amp.bounds['horizon']})"
+    if amp.flip_at is not None and amp.flip_at + 1 < case.updates + 1:
+        return f"a possible relu flip at update {amp.flip_at}"
+    if not np.isfinite(amp.kappa) or amp.kappa > KAPPA_MAX[case.dtype]:
+        return f"kappa = {amp.kappa:.3g}"
+    return ""
+
+
+def judge(case, results: list, dtype: str, name_prefix: str = "") -> list[Comparison]:
+    """Every update of one implementation's trajectory (`results`, one per update: what the
+    implementation's worker returns for a trajectory, comparisons/execution/workers.py) against
+    the reference's one-update runs from the same parameters. One row per value: at the
+    first update where it fails (where the failure starts), else at its worst update; the
+    index is (update, element...)."""
+    return Judging(case, dtype).add(case.params, results).rows(name_prefix)
+
+
+@dataclasses.dataclass
+class Judging:
+    """The local judging of one trajectory, fed chunk by chunk (`add`), in order: for each
+    value, the row of its first failing update, else of its worst, so far."""
+
+    case: object
+    dtype: str
+    t: int = 0                                     # the next update to judge
+    worst: dict = dataclasses.field(default_factory=dict)
+
+    def add(self, params, results: list) -> "Judging":
+        """Judge the next len(results) updates; `params`: the parameters before the first of
+        them (the implementation's own, as it returned them)."""
+        case, dtype = self.case, self.dtype
+        batches = batches_of(case)
+        level2 = set(level2_updates(case))
+        for r in results:
+            t = self.t
+            sub = oracle_case(one_update(case, params, t, batches))
+            with np.errstate(all="ignore"):
+                base = reference.train(sub)
+                with bounds.context(dtype):
+                    traced = bounds.train(sub)
+            E = dict(traced.bounds, horizon=None)
+            if t in level2:
+                E["probabilistic"] = noise.step_units(sub, dtype, K_LOCAL)
+            amp = _OneStep(0.0, E, None)
+            with np.errstate(all="ignore"):
+                rows = compare_results(r, base, amp, dtype, "float64", sub)
+            for row in rows:  # the first failing update (where it starts), else the worst
+                prev = self.worst.get(row.name)
+                failed = not row.ok and not row.skipped
+                if prev is None or (failed and (prev[1].ok or prev[1].skipped)) or (
+                        not failed and prev[1].ok and _decisive(row) > _decisive(prev[1])):
+                    self.worst[row.name] = (t, row)
+            params = r.final_params
+            self.t += 1
+        return self
+
+    def rows(self, name_prefix: str = "") -> list[Comparison]:
+        n = self.t
+        out = []
+        for label, (t, row) in self.worst.items():
+            name = f"{name_prefix}{label}{SUFFIX}"
+            if row.skipped:
+                out.append(skipped(name, (n,) + tuple(row.shape), TRAJECTORY,
+                                   f"update {t}: {row.skipped}"))
+                continue
+            at = lambda idx: None if idx is None else (t,) + tuple(idx)  # noqa: E731
+            out.append(dataclasses.replace(row, name=name, shape=(n,) + tuple(row.shape),
+                                           kind=TRAJECTORY, worst_index=at(row.worst_index),
+                                           p_index=at(row.p_index),
+                                           note=f"update {t}: {row.note}" if row.note else ""))
+        level2 = [t for t in level2_updates(self.case) if t < n]
+        if n and len(level2) < n:  # listed, never counted as judged
+            out.append(skipped(f"{name_prefix}probabilistic level{SUFFIX}", (n - len(level2),),
+                               LEVEL2, f"{n - len(level2)} of {n} updates judged at the "
+                               f"worst-case level only; the probabilistic level judges updates "
+                               f"{', '.join(map(str, level2))} (its cost: "
+                               "comparisons/judge/local.py, LEVEL2_WORK)"))
+        return out
+
+
+def judge_chunk(state: Judging, params, results: list) -> Judging:
+    """A local worker's entry (comparisons/execution/runner.py): `state` with the next chunk
+    judged."""
+    return state.add(params, results)
+
+
+@dataclasses.dataclass
+class Judged:
+    """An implementation's trajectory already judged update by update (`judge`'s rows),
+    computed in a worker of its own (comparisons/execution/runner.py)."""
+
+    rows: list
+
+
+def _decisive(row: Comparison) -> float:
+    if row.note:
+        return float("inf")
+    p = row.p_ratio if row.p_ratio == row.p_ratio else 0.0
+    return max(row.worst_ratio, p)

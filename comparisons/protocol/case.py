@@ -1,0 +1,597 @@
+"""The framework-neutral description of a network, its data and its training run.
+
+One `Case` feeds every implementation, the reference included. It holds plain NumPy float64
+data only; each implementation casts it to the case's dtype itself. This module is shared, not
+mirrored: it contains no formula of the forward or backward pass.
+
+Conventions (seeds 000 and 004): layers l = 1..L, `layers` = [n[0], ..., n[L]],
+W[l] is (n[l], n[l-1]), b[l] is (n[l], 1), X is (n[0], m), Y is (n[L], m).
+
+Bad input raises `CaseError`, a ValueError whose message is one line naming the field,
+the value and what was expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import reprlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cost import DEFAULT_MAX_MEMORY, MAX_FILE_BYTES, Cost, cost_of, format_bytes
+
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax")
+LOSSES = ("half_sse", "mse", "bce", "cce")
+REDUCTIONS = ("sum", "mean")
+SCHEDULES = ("simultaneous", "sequential")
+DTYPES = ("float64", "float32")
+INIT_SCHEMES = ("glorot_uniform", "he_normal", "normal", "uniform")
+DATA_GENERATORS = ("logic", "blobs", "regression")
+LOGIC_FUNCTIONS = {"and": (0, 0, 0, 1), "or": (0, 1, 1, 1), "xor": (0, 1, 1, 0)}
+# Output activations each loss accepts. bce and cce are evaluated from the logits Z[L],
+# which needs the matching output activation; softmax only makes sense with cce.
+LOSS_OUTPUT_ACTIVATIONS = {
+    "half_sse": ("sigmoid", "tanh", "relu", "leaky_relu", "identity"),
+    "mse": ("sigmoid", "tanh", "relu", "leaky_relu", "identity"),
+    "bce": ("sigmoid",),
+    "cce": ("softmax",),
+}
+MAX_UPDATES = 10_000_000
+
+_TOP_KEYS = {"name", "description", "source", "dtype", "layers", "activations", "loss",
+             "reduction", "params", "init", "X", "Y", "data", "train"}
+_TRAIN_KEYS = {"lr", "epochs", "batch_size", "shuffle_seed", "schedule", "trainable", "batches"}
+
+
+class CaseError(ValueError):
+    """A case description is invalid; the message is one line for the user."""
+
+
+def param_names(L: int) -> list[str]:
+    """Parameter names in layer order: W1, b1, ..., WL, bL."""
+    return [f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")]
+
+
+def param_shape(name: str, layers: list[int]) -> tuple[int, int]:
+    """The seeds' shape rule: W[l] is (n[l], n[l-1]), b[l] is (n[l], 1)."""
+    l = int(name[1:])
+    return (layers[l], layers[l - 1]) if name[0] == "W" else (layers[l], 1)
+
+
+def shape_rule(name: str, layers: list[int]) -> str:
+    l = int(name[1:])
+    if name[0] == "W":
+        return f"n[{l}]={layers[l]}, n[{l - 1}]={layers[l - 1]}"
+    return f"n[{l}]={layers[l]}"
+
+
+def batch_order(m: int, batch_size: int | None, epochs: int,
+                shuffle_seed: int | None) -> list[np.ndarray]:
+    """The batch order of a run, as data: one int64 index array per update.
+
+    Each epoch visits the m samples once, in slices of `batch_size` (None = all m; the last
+    slice may be shorter). Without a seed the samples keep data order; with one, each epoch
+    uses the next `numpy.random.default_rng(shuffle_seed).permutation(m)`. Produced once
+    here, so every implementation trains on exactly the same batches.
+    """
+    bs = m if batch_size is None else batch_size
+    rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
+    order = np.arange(m, dtype=np.int64)
+    batches = []
+    for _ in range(epochs):
+        perm = order if rng is None else rng.permutation(m).astype(np.int64)
+        batches.extend(perm[i:i + bs] for i in range(0, m, bs))
+    return batches
+
+
+@dataclasses.dataclass
+class Case:
+    """A validated case. Arrays are float64 as given; `dtype` says what to compute in."""
+
+    name: str
+    layers: list[int]
+    activations: list[str]
+    loss: str
+    reduction: str
+    params: dict[str, np.ndarray]
+    X: np.ndarray
+    Y: np.ndarray
+    lr: float
+    epochs: int
+    batch_size: int | None = None
+    shuffle_seed: int | None = None
+    schedule: str = "simultaneous"
+    trainable: tuple[str, ...] | None = None
+    batches: list[np.ndarray] | None = None
+    dtype: str = "float64"
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def L(self) -> int:
+        return len(self.layers) - 1
+
+    @property
+    def m(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def trainable_names(self) -> tuple[str, ...]:
+        return tuple(param_names(self.L)) if self.trainable is None else self.trainable
+
+    @property
+    def full_batch(self) -> bool:
+        """True when every update uses all m samples in data order (then the batch order
+        is `epochs` copies of arange(m) and need not be materialised)."""
+        return (self.batches is None and self.shuffle_seed is None
+                and (self.batch_size is None or self.batch_size == self.m))
+
+    @property
+    def updates(self) -> int:
+        """The number of updates of the run."""
+        if self.batches is not None:
+            return len(self.batches)
+        return self.epochs * -(-self.m // (self.batch_size or self.m))
+
+    def batch_order(self) -> list[np.ndarray]:
+        """The explicit batches if the case gives them, otherwise `batch_order(...)`."""
+        if self.batches is not None:
+            return [np.asarray(b, dtype=np.int64) for b in self.batches]
+        return batch_order(self.m, self.batch_size, self.epochs, self.shuffle_seed)
+
+    def update_batches(self) -> tuple[list, Any]:
+        """(the sample indices of every update, those of the first batch), for indexing the
+        columns of X: slice(None) (all of X, no copy) when every update uses all of X in data
+        order."""
+        if self.full_batch or self.updates == 0:
+            return [slice(None)] * self.updates, slice(None)
+        batches = self.batch_order()
+        return batches, batches[0]
+
+    def replace(self, **changes: Any) -> "Case":
+        return dataclasses.replace(self, **changes)
+
+    def rounded(self, dtype: str) -> "Case":
+        """The same case with its parameters, data and learning rate rounded to `dtype` (and
+        kept as float64 numbers). A float32 run computes on exactly these inputs, so the
+        float64 reference on them isolates the arithmetic of the float32 run."""
+        dt = np.dtype(dtype)
+        r = lambda a: np.asarray(a, dtype=dt).astype(np.float64)  # noqa: E731
+        return self.replace(params={k: r(v) for k, v in self.params.items()}, X=r(self.X),
+                            Y=r(self.Y), lr=float(dt.type(self.lr)))
+
+    def to_dict(self) -> dict:
+        """The case as a JSON-ready dict with explicit params and data (floats exact)."""
+        train: dict[str, Any] = {"lr": self.lr, "schedule": self.schedule}
+        if self.batches is not None:  # the explicit order replaces the three keys below
+            train["batches"] = [np.asarray(b).tolist() for b in self.batches]
+        else:
+            train.update(epochs=self.epochs, batch_size=self.batch_size,
+                         shuffle_seed=self.shuffle_seed)
+        if self.trainable is not None:
+            train["trainable"] = list(self.trainable)
+        return {"name": self.name, "description": self.description, "source": self.source,
+                "dtype": self.dtype, "layers": list(self.layers),
+                "activations": list(self.activations), "loss": self.loss,
+                "reduction": self.reduction,
+                "params": {k: v.tolist() for k, v in self.params.items()},
+                "X": self.X.tolist(), "Y": self.Y.tolist(), "train": train}
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation. Every check names the field, the value and what was expected. Positions in lists
+# are counted from 0, as in the file (`activations[0]` is layer 1's activation); parameters are
+# named W1, b1, ... after the layer l = 1..L they belong to, as in the seeds.
+
+def _fail(msg: str) -> None:
+    raise CaseError(msg)
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 40, 40
+
+
+def _short(value: Any) -> str:
+    text = _REPR.repr(value)  # bounded in depth and length, whatever the value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _key(k: Any) -> str:
+    """A field name as written in the file (bounded, quoted only if it is not a plain name)."""
+    return k if isinstance(k, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", k) else _short(k)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+
+
+def _choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        _fail(f"{field}: unknown value {_short(value)}; expected one of {', '.join(allowed)}")
+
+
+def _matrix(field: str, value: Any) -> np.ndarray:
+    """A finite 2-D float64 array from nested lists, or a CaseError."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
+            _fail(f"{field}: expected a non-empty list of rows (a 2-D array), got {_short(value)}")
+        widths = {len(r) for r in value}
+        if len(widths) != 1 or 0 in widths:
+            _fail(f"{field}: rows have lengths {sorted(widths)[:4]}; expected equal, non-zero "
+                  "lengths")
+        for i, r in enumerate(value):
+            for j, x in enumerate(r):
+                if not _is_real(x):
+                    _fail(f"{field}[{i}][{j}]: {_short(x)} is not a number")
+        arr = np.array(value, dtype=np.float64)
+    if arr.ndim != 2:
+        _fail(f"{field}: expected a 2-D array, got {arr.ndim}-D with shape {arr.shape}")
+    if arr.dtype.kind not in "fiu":
+        _fail(f"{field}: expected real numbers, got dtype {arr.dtype}")
+    arr = np.array(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        i = tuple(int(x) for x in np.argwhere(~np.isfinite(arr))[0])
+        _fail(f"{field}[{i[0]}][{i[1]}]: {arr[i]} is not finite; expected finite numbers")
+    return arr
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _check_network(name, dtype, layers, activations, loss, reduction) -> None:
+    """The network's structure: cheap checks on names and sizes, no arrays."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        _fail(f"name: expected 1-100 letters, digits, '.', '_' or '-' (it names report files), "
+              f"got {_short(name)}")
+    _choice("dtype", dtype, DTYPES)
+    if (not isinstance(layers, list) or len(layers) < 2
+            or not all(_is_int(n) and n >= 1 for n in layers)):
+        _fail(f"layers: expected a list [n[0], ..., n[L]] of at least two positive integers, "
+              f"got {_short(layers)}")
+    L = len(layers) - 1
+    if not isinstance(activations, list) or len(activations) != L:
+        _fail(f"activations: expected a list of {L} names (one per layer 1..{L}), "
+              f"got {_short(activations)}")
+    for i, a in enumerate(activations):
+        _choice(f"activations[{i}] (layer {i + 1})", a, ACTIVATIONS)
+        if a == "softmax" and i != L - 1:
+            _fail(f"activations[{i}] (layer {i + 1}): softmax is only supported on the output "
+                  f"layer {L}")
+    _choice("loss", loss, LOSSES)
+    _choice("reduction", reduction, REDUCTIONS)
+    out = activations[-1]
+    if out not in LOSS_OUTPUT_ACTIVATIONS[loss]:
+        if out == "softmax":
+            _fail(f"activations[{L - 1}] (layer {L}): softmax output requires loss 'cce', "
+                  f"got {loss!r}")
+        _fail(f"loss: {loss!r} requires output activation "
+              f"{' or '.join(LOSS_OUTPUT_ACTIVATIONS[loss])}, got {out!r}")
+    if loss == "cce" and layers[-1] < 2:
+        _fail(f"layers: loss 'cce' needs n[L] >= 2 classes, got n[{L}]={layers[-1]}")
+
+
+def _check_train(lr, schedule, epochs, batch_size, shuffle_seed, batches, trainable, L, m):
+    """The training block's fields; returns them normalised:
+    (lr, epochs, batch_size, shuffle_seed, batches as int64 arrays or None, trainable)."""
+    if not _is_real(lr) or not math.isfinite(lr) or lr <= 0:
+        _fail(f"train.lr: expected a positive finite number, got {_short(lr)}")
+    _choice("train.schedule", schedule, SCHEDULES)
+    names = param_names(L)
+    if trainable is not None:
+        if not isinstance(trainable, (list, tuple)):
+            _fail(f"train.trainable: expected a list of parameter names, got {_short(trainable)}")
+        for i, k in enumerate(trainable):
+            if k not in names:
+                _fail(f"train.trainable[{i}]: unknown parameter {_short(k)}; expected names from "
+                      f"{', '.join(names)}")
+        trainable = tuple(k for k in names if k in trainable)
+    if batches is not None:
+        if not isinstance(batches, (list, tuple)) or not len(batches):
+            _fail(f"train.batches: expected a non-empty list of index lists, got {_short(batches)}")
+        checked = []
+        for i, b in enumerate(batches):
+            ok = isinstance(b, (list, tuple, np.ndarray)) and len(b) > 0 and all(
+                _is_int(j) and 0 <= j < m for j in b)
+            if not ok:
+                _fail(f"train.batches[{i}]: expected a non-empty list of sample indices in "
+                      f"0..{m - 1}, got {_short(b)}")
+            checked.append(np.asarray(b, dtype=np.int64))
+        batches = checked
+        if epochs is None:
+            epochs = 1
+    if not _is_int(epochs) or epochs < 0:
+        _fail(f"train.epochs: expected a non-negative integer, got {_short(epochs)}")
+    if batch_size is not None and (not _is_int(batch_size) or not 1 <= batch_size <= m):
+        _fail(f"train.batch_size: expected null (full batch) or an integer in 1..{m} (m), "
+              f"got {_short(batch_size)}")
+    if shuffle_seed is not None and (not _is_int(shuffle_seed) or shuffle_seed < 0):
+        _fail(f"train.shuffle_seed: expected null or a non-negative integer, "
+              f"got {_short(shuffle_seed)}")
+    if batches is None:
+        per_epoch = -(-m // (batch_size or m))
+        if epochs * per_epoch > MAX_UPDATES:
+            _fail(f"train.epochs: {epochs} epochs make {epochs * per_epoch} updates; "
+                  f"expected at most {MAX_UPDATES}")
+    elif len(batches) > MAX_UPDATES:
+        _fail(f"train.batches: {len(batches)} updates; expected at most {MAX_UPDATES}")
+    return (float(lr), int(epochs), None if batch_size is None else int(batch_size),
+            None if shuffle_seed is None else int(shuffle_seed), batches, trainable)
+
+
+def _validate(c: Case) -> None:
+    _check_network(c.name, c.dtype, c.layers, c.activations, c.loss, c.reduction)
+    c.layers = [int(n) for n in c.layers]
+    L = c.L
+    # Parameters, in the seeds' shapes.
+    if not isinstance(c.params, dict):
+        _fail(f"params: expected an object of W1, b1, ... arrays, got {_short(c.params)}")
+    names = param_names(L)
+    for k in c.params:
+        if k not in names:
+            _fail(f"params: unknown parameter {_short(k)}; a {L}-layer network has "
+                  f"{', '.join(names)}")
+    for k in names:
+        if k not in c.params:
+            _fail(f"params: missing {k}; a {L}-layer network needs {', '.join(names)}")
+        arr = _matrix(f"params.{k}", c.params[k])
+        want = param_shape(k, c.layers)
+        if arr.shape != want:
+            _fail(f"{k} has shape {arr.shape}, but {shape_rule(k, c.layers)} requires {want}")
+        c.params[k] = arr
+    c.params = {k: c.params[k] for k in names}
+    # Data.
+    c.X = _matrix("X", c.X)
+    c.Y = _matrix("Y", c.Y)
+    if c.X.shape[0] != c.layers[0]:
+        _fail(f"X has shape {c.X.shape}, but n[0]={c.layers[0]} requires ({c.layers[0]}, m)")
+    if c.Y.shape[1] != c.X.shape[1]:  # m is both's: neither is blamed for the other
+        _fail(f"X, Y: X has {c.X.shape[1]} samples (shape {c.X.shape}) and Y has "
+              f"{c.Y.shape[1]} (shape {c.Y.shape}); samples are columns, so they must agree: "
+              f"X is (n[0], m) = ({c.layers[0]}, m) and Y is (n[{L}], m) = ({c.layers[-1]}, m)")
+    if c.Y.shape[0] != c.layers[-1]:
+        _fail(f"Y has shape {c.Y.shape}, but n[{L}]={c.layers[-1]}, m={c.X.shape[1]} requires "
+              f"{(c.layers[-1], c.X.shape[1])}")
+    if c.loss == "bce" and (c.Y.min() < 0 or c.Y.max() > 1):
+        bad = c.Y[(c.Y < 0) | (c.Y > 1)][0]
+        _fail(f"Y: loss 'bce' needs targets in [0, 1], got {bad}")
+    if c.loss == "cce":
+        if c.Y.min() < 0:
+            _fail(f"Y: loss 'cce' needs non-negative class probabilities, got {c.Y.min()}")
+        sums = c.Y.sum(axis=0)
+        if not np.allclose(sums, 1.0, rtol=0, atol=1e-12):
+            j = int(np.argmax(np.abs(sums - 1)))
+            _fail(f"Y: loss 'cce' needs each column to sum to 1, column {j} sums to {sums[j]}")
+    (c.lr, c.epochs, c.batch_size, c.shuffle_seed, c.batches, c.trainable) = _check_train(
+        c.lr, c.schedule, c.epochs, c.batch_size, c.shuffle_seed, c.batches, c.trainable, L,
+        c.X.shape[1])
+
+
+def check_memory(cost: Cost, max_memory: int, implementations: int = 4, judges: int = 2) -> None:
+    """CaseError (one line) when judging a run of this Cost needs more than `max_memory`
+    (protocol.cost.Cost.memory), before anything is allocated."""
+    need = cost.memory(implementations, judges)
+    if need > max_memory:
+        _fail(f"cost: judging this case needs an estimated {format_bytes(need)} (layers "
+              f"{_short(list(cost.layers))}, m={cost.m}, {cost.updates} updates); the limit is "
+              f"{format_bytes(max_memory)} (raise it with --max-memory)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated parameters and data.
+
+def init_params(layers: list[int], scheme: str, seed: int, scale: float = 1.0,
+                bias: float = 0.0) -> dict[str, np.ndarray]:
+    """Parameters drawn by `numpy.random.default_rng(seed)`, layer by layer, W then b.
+
+    glorot_uniform: U(-s, s), s = scale*sqrt(6/(n[l-1]+n[l])); he_normal: N(0, scale^2 * 2/n[l-1]);
+    normal: N(0, scale^2); uniform: U(-scale, scale). Biases are the constant `bias`.
+    """
+    rng = np.random.default_rng(seed)
+    params = {}
+    for l in range(1, len(layers)):
+        n_out, n_in = layers[l], layers[l - 1]
+        if scheme == "glorot_uniform":
+            s = scale * math.sqrt(6.0 / (n_in + n_out))
+            W = rng.uniform(-s, s, size=(n_out, n_in))
+        elif scheme == "he_normal":
+            W = rng.normal(0.0, scale * math.sqrt(2.0 / n_in), size=(n_out, n_in))
+        elif scheme == "normal":
+            W = rng.normal(0.0, scale, size=(n_out, n_in))
+        else:
+            W = rng.uniform(-scale, scale, size=(n_out, n_in))
+        params[f"W{l}"] = W
+        params[f"b{l}"] = np.full((n_out, 1), float(bias))
+    return params
+
+
+def _check_data_spec(layers: list[int], loss: str, spec: Any) -> int:
+    """A `data` block's fields; returns m. No array is made here."""
+    if not isinstance(spec, dict):
+        _fail(f"data: expected an object with a generator, got {_short(spec)}")
+    gen = spec.get("generator")
+    _choice("data.generator", gen, DATA_GENERATORS)
+    allowed = {"generator", "function"} if gen == "logic" else {"generator", "m", "seed"}
+    for k in spec:
+        if k not in allowed:
+            _fail(f"data.{_key(k)}: unknown field for generator {gen!r}; expected "
+                  f"{', '.join(sorted(allowed))}")
+    n0, nL = layers[0], layers[-1]
+    if gen == "logic":
+        _choice("data.function", spec.get("function"), tuple(LOGIC_FUNCTIONS))
+        if n0 != 2 or nL != 1:
+            _fail(f"data: generator 'logic' needs layers n[0]=2 and n[L]=1, got {n0} and {nL}")
+        return 4
+    m, seed = spec.get("m"), spec.get("seed")
+    if not _is_int(m) or m < 1:
+        _fail(f"data.m: expected a positive integer, got {_short(m)}")
+    if not _is_int(seed) or seed < 0:
+        _fail(f"data.seed: expected a non-negative integer, got {_short(seed)}")
+    return int(m)
+
+
+def generate_data(layers: list[int], loss: str, spec: dict) -> tuple[np.ndarray, np.ndarray]:
+    """X (n[0], m) and Y (n[L], m) from a `data` block.
+
+    logic: the 4 rows of a 2-input truth table (function and/or/xor), n[0]=2, n[L]=1.
+    blobs: one Gaussian cluster per class around a random centre; Y one-hot for cce
+        (n[L] classes), 0/1 labels otherwise (2 classes). regression: X ~ N(0, 1), Y =
+        sigmoid(teacher(X)) in (0, 1) from a random linear teacher. Seeded by
+        `numpy.random.default_rng(seed)`.
+    """
+    m = _check_data_spec(layers, loss, spec)
+    gen = spec["generator"]
+    n0, nL = layers[0], layers[-1]
+    if gen == "logic":
+        X = np.array([[0, 0, 1, 1], [0, 1, 0, 1]], dtype=np.float64)
+        return X, np.array([LOGIC_FUNCTIONS[spec["function"]]], dtype=np.float64)
+    rng = np.random.default_rng(spec["seed"])
+    if gen == "blobs":
+        k = nL if loss == "cce" else 2
+        centres = rng.normal(0.0, 2.0, size=(k, n0))
+        labels = np.arange(m) % k
+        X = (centres[labels] + rng.normal(0.0, 1.0, size=(m, n0))).T
+        Y = np.eye(k)[labels].T if loss == "cce" else np.tile(labels.astype(float), (nL, 1))
+        return np.ascontiguousarray(X), np.ascontiguousarray(Y)
+    X = rng.normal(0.0, 1.0, size=(n0, m))
+    T = rng.normal(0.0, 1.0 / math.sqrt(n0), size=(nL, n0))
+    return X, 1.0 / (1.0 + np.exp(-(T @ X)))
+
+
+def case_from_dict(d: Any, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
+    """Build and validate a Case from a parsed case file (see docs/CASES.md).
+
+    Order: every structural check (cheap, no arrays), then the run's estimated memory against
+    `max_memory`, and only then are parameters and data generated or converted."""
+    if not isinstance(d, dict):
+        _fail(f"case: expected a JSON object at the top level, got {type(d).__name__}")
+    for k in d:
+        if k not in _TOP_KEYS:
+            _fail(f"{_key(k)}: unknown field; expected one of {', '.join(sorted(_TOP_KEYS))}")
+    for k in ("name", "layers", "activations", "loss", "reduction", "train"):
+        if k not in d:
+            _fail(f"{k}: missing required field")
+    train = d["train"]
+    if not isinstance(train, dict):
+        _fail(f"train: expected an object, got {_short(train)}")
+    for k in train:
+        if k not in _TRAIN_KEYS:
+            _fail(f"train.{_key(k)}: unknown field; expected one of "
+                  f"{', '.join(sorted(_TRAIN_KEYS))}")
+    if "batches" in train:
+        for k in ("batch_size", "epochs", "shuffle_seed"):
+            if k in train:
+                _fail(f"train.batches: an explicit batch order replaces train.{k}; give one "
+                      "or the other")
+    for k in ("lr",) + (() if "batches" in train else ("epochs",)):
+        if k not in train:
+            _fail(f"train.{k}: missing required field")
+    dtype = d.get("dtype", "float64")
+    layers, activations, loss = d["layers"], d["activations"], d["loss"]
+    _check_network(d["name"], dtype, layers, activations, loss, d["reduction"])
+    for k in ("description", "source"):
+        if not isinstance(d.get(k, ""), str):
+            _fail(f"{k}: expected a string, got {_short(d[k])}")
+    # Where the parameters and the data come from, and m, without making arrays.
+    if ("params" in d) == ("init" in d):
+        _fail("params: give exactly one of 'params' (explicit arrays) or 'init' (generated)")
+    if "init" in d:
+        init = d["init"]
+        if not isinstance(init, dict):
+            _fail(f"init: expected an object with scheme and seed, got {_short(init)}")
+        for k in init:
+            if k not in ("scheme", "seed", "scale", "bias"):
+                _fail(f"init.{_key(k)}: unknown field; expected scheme, seed, scale, bias")
+        _choice("init.scheme", init.get("scheme"), INIT_SCHEMES)
+        if not _is_int(init.get("seed")) or init["seed"] < 0:
+            _fail(f"init.seed: expected a non-negative integer, got {_short(init.get('seed'))}")
+        for k, default in (("scale", 1.0), ("bias", 0.0)):
+            v = init.get(k, default)
+            if not _is_real(v) or not math.isfinite(v) or (k == "scale" and v <= 0):
+                _fail(f"init.{k}: expected a finite{' positive' if k == 'scale' else ''} "
+                      f"number, got {_short(v)}")
+    has_xy = "X" in d or "Y" in d
+    if has_xy == ("data" in d):
+        _fail("X: give either both 'X' and 'Y' (explicit data) or a 'data' block (generated)")
+    if "data" in d:
+        m = _check_data_spec(layers, loss, d["data"])
+    else:
+        if "X" not in d or "Y" not in d:
+            _fail(f"{'Y' if 'X' in d else 'X'}: missing; give both 'X' and 'Y'")
+        X = d["X"]
+        if not isinstance(X, list) or not X or not isinstance(X[0], list) or not X[0]:
+            _fail(f"X: expected a non-empty list of rows (a 2-D array), got {_short(X)}")
+        m = len(X[0])
+    lr, epochs, batch_size, shuffle_seed, batches, _ = _check_train(
+        train["lr"], train.get("schedule", "simultaneous"), train.get("epochs"),
+        train.get("batch_size"), train.get("shuffle_seed"), train.get("batches"),
+        train.get("trainable"), len(layers) - 1, m)
+    check_memory(cost_of(layers, m, batch_size, epochs, shuffle_seed, batches), max_memory)
+    # Now the arrays.
+    if "init" in d:
+        init = d["init"]
+        params = init_params(layers, init["scheme"], init["seed"], init.get("scale", 1.0),
+                             init.get("bias", 0.0))
+    else:
+        params = d["params"]
+    X, Y = generate_data(layers, loss, d["data"]) if "data" in d else (d["X"], d["Y"])
+    return Case(name=d["name"], layers=list(layers), activations=list(activations), loss=loss,
+                reduction=d["reduction"], params=dict(params) if isinstance(params, dict)
+                else params, X=X, Y=Y, lr=lr, epochs=epochs, batch_size=batch_size,
+                shuffle_seed=shuffle_seed, schedule=train.get("schedule", "simultaneous"),
+                trainable=train.get("trainable"), batches=batches, dtype=dtype,
+                description=d.get("description", ""), source=d.get("source", ""))
+
+
+def load_case(path: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
+    """Read a case file (.json, or .toml on Python >= 3.11) and validate it (see
+    `case_from_dict`). The file's size is checked before it is read: parsing takes several
+    times its size."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > min(MAX_FILE_BYTES, max_memory // 8):
+            _fail(f"{path}: the case file has {format_bytes(size)}; at most "
+                  f"{format_bytes(min(MAX_FILE_BYTES, max_memory // 8))} can be parsed within the "
+                  "memory limit (--max-memory)")
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CaseError(f"{path}: cannot read case file ({e.__class__.__name__}: "
+                        f"{getattr(e, 'strerror', None) or e})") from None
+    try:
+        if p.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                raise CaseError(f"{path}: TOML case files need Python >= 3.11; use JSON") from None
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as e:
+                raise CaseError(f"{path}: not valid TOML ({e})") from None
+        else:
+            try:
+                data = json.loads(text, parse_constant=_reject_constant)
+            except json.JSONDecodeError as e:
+                raise CaseError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, "
+                                f"column {e.colno})") from None
+    except RecursionError:
+        raise CaseError(f"{path}: nested too deeply to parse (a case file nests a few levels: "
+                        "lists of rows of numbers)") from None
+    return case_from_dict(data, max_memory)
+
+
+def _reject_constant(name: str) -> None:
+    raise CaseError(f"case file contains {name}; expected finite numbers")

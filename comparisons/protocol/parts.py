@@ -1,0 +1,44 @@
+"""A run in parts: updates start..stop-1 of a case as a case of their own.
+
+Local judging (comparisons/judge/local.py) judges a trajectory one update at a time, and a long
+trajectory travels from the implementation's worker to the judge in chunks. Each is an
+ordinary case, from the parameters before its first update, on its batches: no implementation
+needs to know it runs a part, so the protocol, plugins and command implementations are
+unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cost import case_cost
+
+
+def part(case, params, start: int, stop: int, batches=None):
+    """Updates start..stop-1 of `case` as a case of their own, from `params` (the
+    parameters before update `start`). `batches`: the case's batch order (`batches_of`),
+    computed once for every part of a run."""
+    params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    if case.full_batch:  # every update uses all of X
+        return case.replace(params=params, epochs=stop - start, batch_size=None,
+                            shuffle_seed=None, batches=None)
+    batches = case.batch_order() if batches is None else batches
+    return case.replace(params=params, batches=[np.asarray(b) for b in batches[start:stop]],
+                        epochs=1, batch_size=None, shuffle_seed=None)
+
+
+def one_update(case, params, t: int, batches):
+    """The one-update case of update t from `params` (explicit, as NumPy arrays)."""
+    return part(case, params, t, t + 1, batches)
+
+
+def batches_of(case):
+    """The batch order `part` needs (None when every update uses all of X)."""
+    return None if case.full_batch else case.batch_order()
+
+
+def chunk_updates(case) -> int:
+    """Updates per chunk of a trajectory on its way from the implementation's worker to the
+    judge (protocol.cost.TRAJECTORY_CHUNK_BYTES: no process holds a long run's trajectory;
+    [784, 1024, 1024, 10] returns 30 MB an update)."""
+    return case_cost(case).chunk_updates()

@@ -1,0 +1,150 @@
+"""Worker processes (comparisons/execution/workers.py): the judge survives every way an
+implementation can misbehave, warm workers are reused only when they are interchangeable, and
+what crosses to a worker of another interpreter crosses as exact JSON."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+import reference
+from comparisons import catalogue, protocol
+from comparisons.execution import runner
+from comparisons.execution.workers import JSONConnection, decode, encode
+from comparisons.judge import ERROR, FAIL, SKIPPED
+
+
+def _case(name="gd-minibatch", **changes):
+    c = catalogue.get(name)
+    return c.replace(**changes) if changes else c
+
+
+
+PLUGIN = "plugins.misbehaving"
+
+
+def _session(monkeypatch, how, case=None, timeout=60.0):
+    monkeypatch.setenv("BP_MISBEHAVE", how)
+    impls = {"reference": protocol.resolve("reference"), "misbehaving": protocol.resolve(PLUGIN)}
+    return runner.run([case or _case("reduction-sum")], impls, timeout=timeout)
+
+
+@pytest.mark.parametrize("how,status,text", [
+    ("raise", ERROR, "RuntimeError: deliberately broken"),
+    ("segfault", ERROR, "the worker died while training (signal SIGSEGV)"),
+    ("exit", ERROR, "the worker died while training (exit status 3)"),
+    ("garbage", ERROR, "train returned dict, which has no 'losses'"),
+    ("shape", FAIL, "dW1: shape (5, 1), expected (5, 4)"),
+    ("nan", FAIL, "dW1: non-finite element [0, 0]"),
+    ("drift", FAIL, "final W1: error/bound"),
+])
+def test_a_misbehaving_implementation_is_a_verdict_not_a_crash(monkeypatch, how, status, text):
+    s = _session(monkeypatch, how)
+    (v,) = s.verdicts
+    assert v.status == status and text in v.message, v.message
+    assert s.exit_code == runner.EXIT_DISAGREE
+
+
+def test_a_float64_result_for_a_float32_case_fails_on_its_dtype(monkeypatch):
+    s = _session(monkeypatch, "dtype", case=_case("reduction-sum", dtype="float32"))
+    v = next(v for v in s.verdicts if v.pair[0] == "misbehaving")
+    assert v.status == FAIL and "losses: dtype float64, expected float32" in v.message
+
+
+def test_a_hanging_implementation_times_out(monkeypatch):
+    import time
+    t = time.perf_counter()
+    s = _session(monkeypatch, "hang", timeout=3.0)
+    assert time.perf_counter() - t < 30
+    assert s.verdicts[0].status == ERROR and "timed out after 3 s" in s.verdicts[0].message
+
+
+def test_an_unsupported_case_is_skipped_and_listed(monkeypatch):
+    impl = dataclasses.replace(protocol.resolve(PLUGIN), dtypes=("float64",))
+    monkeypatch.setenv("BP_MISBEHAVE", "")
+    s = runner.run([_case("reduction-sum", dtype="float32")],
+                   {"reference": protocol.resolve("reference"), "misbehaving": impl})
+    v = next(v for v in s.verdicts if v.pair[0] == "misbehaving")
+    assert v.status == SKIPPED and v.message == "misbehaving: dtype float32 is not supported"
+
+
+def test_nothing_compared_is_not_a_pass():
+    s = runner.run([_case("reduction-sum")], {"reference": protocol.resolve("reference")})
+    assert s.verdicts == [] and s.exit_code == runner.EXIT_INCOMPLETE
+
+
+@pytest.fixture
+def workers(monkeypatch):
+    """comparisons.workers with the suite's session block set aside: a test's block is the
+    outermost one."""
+    from comparisons.execution import workers
+    monkeypatch.setattr(workers, "_WARM", None)
+    monkeypatch.setenv("BP_MISBEHAVE", "")
+    return workers
+
+
+def test_a_released_worker_serves_the_next_pool_and_the_block_end_stops_it(workers):
+    with workers.warm_workers():
+        w = workers.acquire(PLUGIN)
+        with workers.Pool({"m": w}) as pool:
+            pool.submit("m", _case("reduction-sum")).result()
+        proc = w.proc
+        assert w.alive  # kept, not stopped, by the pool's normal close
+        with workers.warm_workers():  # a nested block shares the outer one's workers
+            assert workers.acquire(PLUGIN) is w
+            with workers.Pool({"m": w}) as pool:  # not started again
+                pool.submit("m", _case("reduction-sum")).result()
+            assert w.proc is proc
+        assert w.alive and workers.acquire(PLUGIN) is w
+        workers.release(w)
+    assert not w.alive and proc.poll() is not None
+
+
+def test_a_worker_is_reused_only_with_the_same_environment_and_alive(workers, monkeypatch):
+    with workers.warm_workers():
+        w = workers.acquire(PLUGIN)
+        w.start()
+        workers.release(w)
+        monkeypatch.setenv("BP_MISBEHAVE", "raise")  # another environment: another worker
+        other = workers.acquire(PLUGIN)
+        assert other is not w and not other.alive
+        monkeypatch.setenv("BP_MISBEHAVE", "")
+        w.proc.kill()
+        w.proc.wait(5)
+        assert workers.acquire(PLUGIN) is not w  # a dead worker is never handed out
+
+
+def test_outside_a_block_or_after_an_error_workers_are_stopped(workers):
+    w = workers.acquire(PLUGIN)
+    w.start()
+    workers.release(w)
+    assert not w.alive
+    with workers.warm_workers():
+        w = workers.acquire(PLUGIN)
+        pool = workers.Pool({"m": w})
+        pool.submit("m", _case("reduction-sum")).result()
+        pool.close(wait=False)  # an interrupted session keeps nothing
+        assert not w.alive and workers.acquire(PLUGIN) is not w
+
+
+def test_cases_and_results_cross_as_exact_json():
+    """What a worker under another interpreter receives and sends: the case file's JSON and
+    the results block, every float exact (subnormals, -0.0), a non-finite one as null."""
+    case = catalogue.get("gd-minibatch")
+    back = decode(json.loads(json.dumps(encode(("run", [case], {"_local": True})))))
+    assert back[0] == "run" and back[2] == {"_local": True}
+    got = back[1][0]
+    assert got.to_dict() == case.to_dict()
+    for k in case.params:
+        assert np.array_equal(got.params[k], case.params[k])
+    r = reference.train(case)
+    r.final_outputs[0, 0], r.losses[-1] = 5e-324, -0.0
+    r.losses[0] = np.inf
+    msg = json.dumps(encode(("ok", r, 0.5, 1)), allow_nan=False)
+    _, block, _, _ = decode(json.loads(msg))
+    assert np.isnan(block["losses"][0]) and block["losses"][-1] == 0.0
+    assert np.signbit(block["losses"][-1]) and block["final_outputs"][0, 0] == 5e-324
+    for k in r.gradients:
+        assert np.array_equal(block["gradients"][k], r.gradients[k])
+    assert isinstance(JSONConnection, type)
