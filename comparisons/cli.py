@@ -4,6 +4,7 @@ behaviour lives in its module under comparisons/commands/ (`add_arguments`, `com
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import signal
 import sys
@@ -35,21 +36,27 @@ class _Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     prog = ("backprop-parity" if os.path.basename(sys.argv[0] or "") == "backprop-parity"
             else "python -m comparisons")  # the console script, or the module
-    p = _Parser(prog=prog, epilog=EXIT_STATUS, description=main_job.HELP,
+    p = _Parser(prog=prog, epilog=EXIT_STATUS, description=main_job.HELP, allow_abbrev=False,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     main_job.add_arguments(p)  # dest main_*: given with a command, they are an error (parse)
     sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
     for name, module in COMMANDS.items():
         module.add_arguments(sub.add_parser(
             name, help=module.HELP, description=module.HELP, epilog=EXIT_STATUS,
-            formatter_class=argparse.RawDescriptionHelpFormatter))
+            allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter))
     return p
 
 
 def parse(argv):
     """The arguments of `argv`: a command's own, or the main job's (without their main_)."""
     p = parser()
-    args = p.parse_args(argv)
+    args, extra = p.parse_known_args(argv)
+    if extra:  # named after the command they were given to, not the top level
+        where = f"{p.prog} {args.command}" if args.command else p.prog
+        close = [difflib.get_close_matches(x.split("=")[0], _options(p, args.command), n=1)
+                 for x in extra if x.startswith("--")]
+        guess = "".join(f"; did you mean {c[0]}?" for c in close if c)
+        raise UsageError(f"{where}: unrecognized arguments: {' '.join(extra)}{guess}")
     defaults = vars(p.parse_args([]))
     main = {k: v for k, v in vars(args).items() if k.startswith("main_")}
     if args.command:
@@ -62,6 +69,14 @@ def parse(argv):
         for k, v in main.items():
             setattr(args, k[5:], v)
     return args
+
+
+def _options(p, command) -> list[str]:
+    """The long options of the command's parser (the top level's without a command)."""
+    if command:
+        p = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)
+                 ).choices[command]
+    return [o for a in p._actions for o in a.option_strings if o.startswith("--")]
 
 
 class Terminated(BaseException):

@@ -453,3 +453,43 @@ def test_scale_reports_what_the_targets_ask_for_each_network(capsys):
 def test_scale_refuses_a_network_beyond_the_memory_limit_before_any_work():
     proc, _ = run_cli("scale", "--width", "1024", "--updates", "100", "--impl", "torch")
     assert_one_line_exit_2(proc, contains="needs an estimated")
+
+
+@pytest.mark.parametrize("argv,line", [
+    (["run", "mazur-sequential", "--dtyp", "float32"],
+     "error: python -m comparisons run: unrecognized arguments: --dtyp float32; did you mean "
+     "--dtype?"),
+    (["run", "mazur-sequential", "--dtpye", "float32"],
+     "error: python -m comparisons run: unrecognized arguments: --dtpye float32; did you mean "
+     "--dtype?"),
+    (["walkthrough", "--compac"],
+     "error: python -m comparisons walkthrough: unrecognized arguments: --compac; did you mean "
+     "--compact?"),
+    (["run", "mazur-sequentail"],
+     "error: case: 'mazur-sequentail' is neither a catalogue case (see `python -m comparisons "
+     "list`) nor a .json/.toml case file; did you mean 'mazur-sequential'?"),
+], ids=["abbreviation", "misspelt-option", "walkthrough-option", "misspelt-case"])
+def test_a_mistyped_command_line_is_named_with_its_command_and_a_guess(capsys, argv, line):
+    """No abbreviation is taken for an option (`--dtyp` is not `--dtype`); the error names the
+    subcommand it was given to, and the nearest option or case."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == line
+
+
+def test_not_judged_notes_are_one_line_per_case_and_reason():
+    from comparisons import report
+    from comparisons.judge.parity import TRAJECTORY, skipped
+    from comparisons.judge.verdict import PairVerdict
+    why = "from update 0 an update's rounding bound is as large as the parameters themselves"
+    rows = [skipped(f"final {k}", (2, 2), TRAJECTORY, why) for k in ("W1", "b1", "A[L]")]
+    verdicts = [PairVerdict("wide", "float32", pair, "pass", rows, 1.0)
+                for pair in [("a", "reference-float64"), ("b", "reference-float64"), ("a", "b")]]
+    verdicts.append(PairVerdict("other", "float64", ("a", "reference"), "pass",
+                                rows[:1], 1.0))
+    assert report.not_judged_notes(verdicts) == [
+        f"wide: final W1, final b1, final A[L] not judged: {why}",
+        f"other: final W1 not judged: {why}"]
+    text = report.text_table(verdicts)
+    assert text.count("not judged:") == 2
+

@@ -55,7 +55,8 @@ def test_a_bad_declaration_is_one_line(tmp_path, monkeypatch, declaration, messa
 def test_an_unknown_name_lists_the_registered_ones(capsys):
     assert main(["run", "reduction-sum", "--impl", "tensorflw"]) == 2
     err = capsys.readouterr().err
-    assert "unknown implementation 'tensorflw'; registered: reference," in err
+    assert ("unknown implementation 'tensorflw' (did you mean 'tensorflow'?); registered: "
+            "reference,") in err
 
 
 # --- verify -------------------------------------------------------------------------------
@@ -205,8 +206,10 @@ def test_a_plugins_missing_dependency_is_reported_once_as_cannot_run(tmp_path, p
     proc = cli("--impl", "torch", plugin, "--cases", "gd-batch", "xor-2-2-1", "--quiet",
                "--no-plots", "--out", tmp_path / "m", pythonpath=[TESTS], timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    last = proc.stdout.splitlines()[-1]
-    assert last.startswith("PASS: 2 of 2 pairs agree") and f"not run: {name}: cannot import" in last
+    verdict, why = proc.stdout.splitlines()[-2:]  # the verdict names it; the next line says why
+    assert verdict.startswith("PASS: 2 of 2 pairs agree") and f"not run: {name} (below)" in verdict
+    assert len(verdict) < 250, verdict  # it fits a terminal's line or two
+    assert why.startswith(f"not run: {name}: cannot import")
     doc = json.loads((tmp_path / "m" / "results.json").read_text())
     assert name not in doc["implementations"] and "cannot import" in doc["missing"][name]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from comparisons.protocol.case import (ACTIVATIONS, LOSS_OUTPUT_ACTIVATIONS, LOSSES, REDUCTIONS,
@@ -23,8 +24,10 @@ def get(name: str) -> Case:
     """Load one catalogue case by name."""
     p = path(name)
     if not p.exists():
-        raise CaseError(f"case: unknown catalogue case {name!r}; expected one of "
-                        f"{', '.join(names())}")
+        close = difflib.get_close_matches(name, names(), n=1)
+        raise CaseError(f"case: unknown catalogue case {name!r}"
+                        + (f" (did you mean {close[0]!r}?)" if close else "")
+                        + f"; expected one of {', '.join(names())}")
     return load_case(p)
 
 

@@ -4,6 +4,7 @@ any work, the selection of implementations, case arguments, progress and the exi
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 import time
@@ -180,8 +181,10 @@ def case_arg(text, max_memory=DEFAULT_MAX_MEMORY):
     if is_file:
         return load_case(text, max_memory)
     shown = repr(text) if len(text) <= 80 else repr(text[:77]) + "..."
+    close = difflib.get_close_matches(text, catalogue.names(), n=1) if len(text) <= 100 else []
     raise UsageError(f"case: {shown} is neither a catalogue case (see `python -m comparisons "
-                     "list`) nor a .json/.toml case file")
+                     "list`) nor a .json/.toml case file"
+                     + (f"; did you mean {close[0]!r}?" if close else ""))
 
 
 def out_dir(out: Path, option: str = "--out") -> bool:

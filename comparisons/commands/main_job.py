@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -58,6 +59,8 @@ def command(args) -> int:
     show = common.progress(not args.quiet)
     with output.staged(out, common.out_dir(out)) as stage:  # an interrupted job writes nothing
         plotter = None if args.no_plots else plots.Plotter(stage / "plots")
+        if plotter is not None and plotter.note:  # said here, not only in report.md
+            print(f"note: {plotter.note}", file=sys.stderr)
         session = runner.run(cases, impls, missing, timeout=args.timeout, progress=show,
                              exitfirst=args.exitfirst, options=options,
                              judged_case=plotter.case if plotter is not None else None,
@@ -75,6 +78,8 @@ def command(args) -> int:
             f"{slowest[0]}: {slowest[1]:.1f} s)" if slowest and slowest[1] > 0 else "")
     print(f"{report.verdict_line(session, published_ok)}; {len(session.cases)} cases in "
           f"{wall:.1f} s{pace}; report: {path}")
+    for line in report.not_run_lines(session):
+        print(line)
     code = session.exit_code
     return EXIT_DISAGREE if code == EXIT_OK and not published_ok else code
 

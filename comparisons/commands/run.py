@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from comparisons import report
+from comparisons import catalogue, report
 from comparisons.execution import runner
 from comparisons.report import output
 
@@ -50,6 +50,9 @@ def command(args) -> int:
         else:
             print(f"{impl:>10}: {r.status}: {r.message}")
     if session.verdicts:
-        print(report.text_table(session.verdicts))
+        source = {} if args.case in catalogue.names() else {case.name: args.case}
+        print(report.text_table(session.verdicts, source))
     print(report.verdict_line(session))
+    for line in report.not_run_lines(session):
+        print(line)
     return code

@@ -54,6 +54,9 @@ class Comparison:
     p_ratio: float = float("nan")
     p_index: tuple | None = None
     p: float | None = None
+    # The ULPs the worst-case bound allows at the element of max_ulp (information: a large
+    # count within a larger allowance is rounding, as at a cancellation)
+    ulp_allowed: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -171,6 +174,9 @@ def compare(name: str, a, b, bound, kind: str = STEP0, dtype: str | None = None,
     low = a.dtype if np.finfo(a.dtype).eps >= np.finfo(b.dtype).eps else b.dtype
     ulp = ulp_distance(np.where(fa, a, 0).astype(low), np.where(fb, b, 0).astype(low))
     ulp = np.where((np.sign(a64) == np.sign(b64)) & resolved, ulp, 0)  # as max rel: above E
+    at_ulp = np.unravel_index(int(np.argmax(ulp)), ulp.shape)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        allowed = float(bound[at_ulp] / np.spacing(np.abs(b64[at_ulp]).astype(low)))
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     level2 = {}
     if pbound is not None:
@@ -184,7 +190,7 @@ def compare(name: str, a, b, bound, kind: str = STEP0, dtype: str | None = None,
     return Comparison(name, a.shape, kind, float(ratio[worst]),
                       tuple(int(i) for i in worst), float(diff.max()),
                       float(rel.max()) if resolved.any() else float("nan"),
-                      int(ulp.max()), unbounded=unbounded, **level2)
+                      int(ulp.max()), unbounded=unbounded, ulp_allowed=allowed, **level2)
 
 
 def _failed(name, shape, kind, note) -> Comparison:

@@ -75,12 +75,15 @@ class PairVerdict:
         rows = [r for r in self.judged if r.p_ratio == r.p_ratio]
         return max(rows, key=lambda r: r.p_ratio) if rows else None
 
-    def info(self, prefix: str) -> tuple[float, int]:
-        """(max rel, max ULP) over the rows whose name starts with `prefix` (information);
-        max rel is nan when no element of them stands above its bound."""
+    def info(self, prefix: str) -> tuple[float, int, float]:
+        """(max rel, max ULP, the ULPs the bound allows at that element) over the rows whose
+        name starts with `prefix` (information); max rel is nan when no element of them
+        stands above its bound."""
         rows = [r for r in self.judged if r.name.startswith(prefix) and not r.note]
         rels = [r.max_rel for r in rows if r.max_rel == r.max_rel]
-        return (max(rels, default=float("nan")), max((r.max_ulp for r in rows), default=0))
+        top = max(rows, key=lambda r: r.max_ulp, default=None)
+        return (max(rels, default=float("nan")), top.max_ulp if top else 0,
+                top.ulp_allowed if top else 0.0)
 
     def to_dict(self) -> dict:
         w = self.worst

@@ -24,6 +24,7 @@ changes a verdict about another implementation.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import fnmatch
 import importlib
 import importlib.metadata
@@ -394,8 +395,10 @@ def resolve(name: str) -> Implementation:
     if "." in name or importlib.util.find_spec(name) is not None:
         return declaration(name)
     known = ", ".join(reg) or "none (is the package installed? pip install -e .)"
-    _fail("--impl", f"unknown implementation {name!r}; registered: {known}; or give a module "
-                    "path such as mypkg.bp_impl")
+    close = difflib.get_close_matches(name, list(reg) + list(ALIASES), n=1)
+    _fail("--impl", f"unknown implementation {name!r}"
+                    + (f" (did you mean {close[0]!r}?)" if close else "")
+                    + f"; registered: {known}; or give a module path such as mypkg.bp_impl")
 
 
 def all_registered() -> list[Implementation]:

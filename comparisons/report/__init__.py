@@ -12,11 +12,13 @@ The document's names are also this package's (`report.text_table`, `report.write
 """
 
 from .document import (COLUMNS, INFO_LEGEND, KAPPA_TEXT, ORACLES_FILE, PUBLISHED,
-                       device_matrix, diagnose_command, markdown_table, published_rows,
-                       rounds_to, run_document, runs_dict, table_rows, text_table,
-                       training_seconds, verdict_line, worst_of, write, write_oracles)
+                       device_matrix, diagnose_command, markdown_table, not_judged_notes,
+                       not_run_lines, published_rows, rounds_to, run_document, runs_dict,
+                       table_rows, text_table, training_seconds, verdict_line, worst_of, write,
+                       write_oracles)
 
 __all__ = ["COLUMNS", "INFO_LEGEND", "KAPPA_TEXT", "ORACLES_FILE", "PUBLISHED",
-           "device_matrix", "diagnose_command", "markdown_table", "published_rows", "rounds_to",
-           "run_document", "runs_dict", "table_rows", "text_table", "training_seconds",
-           "verdict_line", "worst_of", "write", "write_oracles"]
+           "device_matrix", "diagnose_command", "markdown_table", "not_judged_notes",
+           "not_run_lines", "published_rows", "rounds_to", "run_document", "runs_dict",
+           "table_rows", "text_table", "training_seconds", "verdict_line", "worst_of", "write",
+           "write_oracles"]

@@ -88,51 +88,80 @@ INFO_LEGEND = ("error/p-bound: the largest error in units of the probabilistic b
                "at most 1e-9; above 1 it fails the pair, with that probability in the note. "
                "info columns (never decide): max rel over the gradients' elements that stand "
                "above their own bound, – where none does (an exact 0 computed as 1e-17 has a "
-               "relative error of 1 that measures nothing); max ULP over the same elements, of one sign.")
+               "relative error of 1 that measures nothing); max ULP over the same elements, of one sign, "
+               "\"of\" the ULPs its bound allows there (a count far below its allowance is "
+               "rounding, as where terms cancel).")
 
 
 def table_rows(verdicts) -> list[tuple]:
     rows = []
     for v in verdicts:
         w = v.worst
-        rel, ulp = v.info("d")
+        rel, ulp, allowed = v.info("d")
         judged = bool(v.judged)
         rows.append((v.case, v.dtype, f"{v.pair[0]} vs {v.pair[1]}",
                      f"{w.worst_ratio:.3g}" if judged else "–",
                      w.name if judged else "–",
                      "–" if v.worst_p is None else f"{v.worst_p.p_ratio:.3g}",
                      f"{v.kappa:.3g}",
-                     f"{rel:.2e}" if judged and rel == rel else "–", str(ulp) if judged else "–",
+                     f"{rel:.2e}" if judged and rel == rel else "–",
+                     (f"{ulp} of {allowed:.2g}" if ulp else "0") if judged else "–",
                      v.status if not v.not_judged or v.status != PASS
                      else f"pass ({len(v.not_judged)} not judged)"))
     return rows
 
 
-def diagnose_command(v) -> str | None:
+def diagnose_command(v, source: str | None = None) -> str | None:
     """The command that localises a FAIL or xfail pair (comparisons/commands/diagnose.py), or
-    None."""
+    None; `source`: the case file the pair's case came from, as the user named it (None for a
+    catalogue case; a case of neither kind gets no command rather than a placeholder)."""
     a, b = v.pair
     if v.status not in (FAIL, XFAIL) or a == ORACLE_NAME:
         return None
-    case = v.case if v.case in catalogue.names() else "CASE_FILE"
+    case = source or (v.case if v.case in catalogue.names() else None)
+    if case is None:
+        return None
     against = "" if b.startswith(ORACLE_NAME) else f" --against {b}"
-    dtype = f" --dtype {v.dtype}" if case == "CASE_FILE" else ""
+    dtype = f" --dtype {v.dtype}" if source else ""
     return f"python -m comparisons diagnose {case} --impl {a}{against}{dtype}"
 
 
-def _note(v) -> str:
-    cmd = diagnose_command(v)
+def _note(v, sources: dict) -> str:
+    cmd = diagnose_command(v, sources.get(v.case))
     return v.message + (f" [diagnose: {cmd}]" if cmd else "")
 
 
-def text_table(verdicts) -> str:
+def not_judged_notes(verdicts) -> list[str]:
+    """What was not judged, one line per case and reason: the tensors, and the pairs when
+    fewer than all of the case's share the reason."""
+    groups: dict[tuple, tuple[dict, dict]] = {}
+    per_case: dict[str, set] = {}
+    for v in verdicts:
+        per_case.setdefault(v.case, set()).add(v.pair)
+        for r in v.not_judged:
+            pairs, tensors = groups.setdefault((v.case, r.skipped), ({}, {}))
+            pairs[v.pair] = None
+            tensors[r.name] = None
+    out = []
+    for (case, why), (pairs, tensors) in groups.items():
+        among = ("" if len(pairs) == len(per_case[case]) else
+                 " in " + ", ".join(f"{a} vs {b}" for a, b in pairs) if len(pairs) <= 3 else
+                 f" in {len(pairs)} of its {len(per_case[case])} pairs")
+        out.append(f"{case}: {', '.join(tensors)} not judged{among}: {why}")
+    return out
+
+
+def text_table(verdicts, sources: dict | None = None) -> str:
+    """The parity table, then its notes: each pair's message, and what was not judged
+    (`not_judged_notes`). `sources`: {case name: the case file it came from} for the
+    diagnose commands of cases not in the catalogue."""
     rows = table_rows(verdicts)
     widths = [max(len(str(x)) for x in col) for col in zip(COLUMNS, *rows)]
     fmt = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
     lines = [fmt(COLUMNS), "-" * len(fmt(COLUMNS))] + [fmt(r) for r in rows]
-    notes = [f"  {v.case} {v.pair[0]} vs {v.pair[1]}: {_note(v)}" for v in verdicts if v.message]
-    notes += [f"  {v.case} {v.pair[0]} vs {v.pair[1]}: {r.name} not judged: {r.skipped}"
-              for v in verdicts for r in v.not_judged]
+    notes = [f"  {v.case} {v.pair[0]} vs {v.pair[1]}: {_note(v, sources or {})}"
+             for v in verdicts if v.message]
+    notes += [f"  {line}" for line in not_judged_notes(verdicts)]
     if notes:
         lines += ["notes:"] + notes
     lines.append(INFO_LEGEND)
@@ -164,12 +193,13 @@ def _worst_text(label, w) -> str:
 
 
 def verdict_line(session, published_ok: bool = True) -> str:
-    """One line: PASS, FAIL or INCOMPLETE, with the counts and what did not run."""
+    """One line: PASS, FAIL or INCOMPLETE, with the counts and the names of what did not run
+    (why, and how to install it: `not_run_lines`)."""
     counts = summary(session.verdicts)
     n = len(session.verdicts)
     parts = [f"{counts[PASS]} of {n} pairs agree"]
     parts += [f"{counts[s]} {s}" for s in (FAIL, ERROR, XFAIL, XPASS, SKIPPED) if counts[s]]
-    missing = "; ".join(f"{k}: {v}" for k, v in session.missing.items())
+    missing = ", ".join(session.missing) + " (below)" if session.missing else ""
     if session.exit_code == 3:
         ran = [k for k in session.impls]
         return (f"INCOMPLETE: nothing was compared: only {', '.join(ran) or 'nothing'} ran"
@@ -186,6 +216,11 @@ def verdict_line(session, published_ok: bool = True) -> str:
     if missing:
         tail += f"; not run: {missing}"
     return f"{word}: {', '.join(parts)}{tail}"
+
+
+def not_run_lines(session) -> list[str]:
+    """One line per implementation that did not run: why, and what installs it."""
+    return [f"not run: {k}: {v}" for k, v in session.missing.items()]
 
 
 # --- The report directory ---------------------------------------------------------------
@@ -315,8 +350,7 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
     notes = [f"- {v.case}, {v.pair[0]} vs {v.pair[1]}: {v.message}"
              + (f" Diagnose: `{diagnose_command(v)}`" if diagnose_command(v) else "")
              for v in session.verdicts if v.message]
-    notes += [f"- {v.case}, {v.pair[0]} vs {v.pair[1]}: `{r.name}` not judged: {r.skipped}"
-              for v in session.verdicts for r in v.not_judged]
+    notes += [f"- {line}" for line in not_judged_notes(session.verdicts)]
     if notes:
         md += ["", "### Notes", ""] + notes
     matrix = doc["device_matrix"]
