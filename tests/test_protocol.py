@@ -230,7 +230,21 @@ def test_a_failing_drawn_case_is_written_with_the_command_that_reruns_it(tmp_pat
     assert (out / "failing-cases").is_dir() and command[4].startswith(str(out / "failing-cases"))
     rerun = cli(*command[3:], "--quiet", pythonpath=[TESTS], env=env, timeout=300)
     assert rerun.returncode == 1 and "FAIL" in rerun.stdout.splitlines()[-1], rerun.stdout[-1500:]
-    assert "## Failing drawn cases" in (out / "conformance.md").read_text()
+    md = (out / "conformance.md").read_text()
+    assert "## Failing drawn cases" in md and f"run {out}/failing-cases/" in md
+    # conform leads to diagnose: every failing case gets its command, on the terminal and in
+    # conformance.md, with a path that works from where conform ran
+    found = [x for x in proc.stdout.splitlines() if ": diagnose with: " in x]
+    assert found and "## Where each failure starts" in md, proc.stdout
+    for line in found:
+        cmd = line.split(": diagnose with: ", 1)[1]
+        assert f"`{cmd}`" in md
+        argv = cmd.split()
+        assert argv[:4] == ["python", "-m", "comparisons", "diagnose"]
+        assert (ROOT / argv[4]).exists() or argv[4] in catalogue.names(), argv[4]
+    diag = cli(*found[0].split(": diagnose with: ", 1)[1].split()[3:], "--quiet", "--out",
+               tmp_path / "d", pythonpath=[TESTS], env=env, timeout=300)
+    assert diag.returncode == 1 and "first leaves its bound at update" in diag.stdout, diag.stdout
 
 
 def test_declarations_that_match_one_case_are_merged():

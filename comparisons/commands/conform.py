@@ -73,7 +73,7 @@ def command(args) -> int:
         doc, code = conform(args.implementation, examples=args.examples, seed=args.seed,
                             xfail=xfail, skip=skip, timeout=args.timeout, options=options,
                             world_size=args.world_size, progress=common.progress(not args.quiet))
-        write(stage, doc)
+        write(stage, doc, out)
     path = out / "conformance.md"
     if "missing" in doc:
         common.incomplete(f"{doc['implementation']} cannot run here: {doc['missing']}")
@@ -81,6 +81,8 @@ def command(args) -> int:
     for name in doc.get("failing_cases", {}):
         print(f"failing drawn case {name}: re-run with {rerun_command(doc, name, out)}",
               file=sys.stderr)
+    for name, cmd in diagnose_commands(doc, out).items():
+        print(f"{name}: diagnose with: {cmd}")
     counts = ", ".join(f"{v} {k}" for k, v in doc["summary"].items() if v)
     print(f"{doc['verdict'].upper()}: {doc['implementation']}: {counts}; report: {path}")
     return code
@@ -191,7 +193,9 @@ def coverage(status: dict) -> list[dict]:
     return rows
 
 
-def markdown(doc: dict) -> str:
+def markdown(doc: dict, out: Path | None = None) -> str:
+    """conformance.md; `out`: the report directory as the user named it (the commands it
+    quotes run from where the user stands)."""
     if "missing" in doc:
         return f"# Conformance: {doc['implementation']}\n\nNot run: {doc['missing']}\n"
     s = doc["summary"]
@@ -221,12 +225,39 @@ def markdown(doc: dict) -> str:
         md += ["", "## Notes", ""] + notes
     md += ["", f"Campaign: {doc['campaign']['examples']} drawn cases, seed "
            f"{doc['campaign']['seed']}.", ""]
+    failing = diagnose_commands(doc, out)
+    if failing:
+        md += ["## Where each failure starts", "", "`diagnose` names the first update, formula "
+               "and element that leave their bound (run from where `conform` ran):", ""]
+        md += [f"- {name}: `{cmd}`" for name, cmd in failing.items()]
+        md.append("")
     if doc.get("failing_cases"):
         md += ["## Failing drawn cases", "", "Each is a case file beside this report; the "
                "command re-runs it, and `diagnose` localises it:", ""]
-        md += [f"- `{rerun_command(doc, name)}`" for name in doc["failing_cases"]]
+        md += [f"- `{rerun_command(doc, name, out)}`" for name in doc["failing_cases"]]
         md.append("")
     return "\n".join(md)
+
+
+def diagnose_commands(doc: dict, out: Path | None = None) -> dict[str, str]:
+    """{case (dtype): the `diagnose` command that localises it} for every failing or xfail
+    case: a catalogue case by name, a drawn one by its file under `out`."""
+    found = {}
+    for v in doc.get("verdicts", []):
+        if v["status"] not in (*FAILING, XFAIL):
+            continue
+        name = v["case"]
+        if name in doc.get("failing_cases", {}):
+            case = case_file(name, out)
+        elif name in catalogue.names():
+            case = name
+        else:
+            continue
+        dtype = "" if name not in catalogue.names() or catalogue.get(name).dtype == v["dtype"] \
+            else f" --dtype {v['dtype']}"
+        found[f"{name} ({v['dtype']})"] = (f"python -m comparisons diagnose {case} "
+                                           f"--impl {doc['module']}{dtype}")
+    return found
 
 
 def failing_case_path(name: str) -> str:
@@ -236,11 +267,17 @@ def failing_case_path(name: str) -> str:
 def rerun_command(doc: dict, name: str, out: Path | None = None) -> str:
     """The command that re-runs a failing drawn case from its file (relative to the report
     directory, or under `out`)."""
-    path = failing_case_path(name) if out is None else str(Path(out) / failing_case_path(name))
-    return f"python -m comparisons run {path} --impl {doc['module']}"
+    return f"python -m comparisons run {case_file(name, out)} --impl {doc['module']}"
 
 
-def write(out: Path, doc: dict) -> Path:
+def case_file(name: str, out: Path | None = None) -> str:
+    """A failing drawn case's file: relative to the report directory, or under `out`."""
+    return failing_case_path(name) if out is None else str(Path(out) / failing_case_path(name))
+
+
+def write(out: Path, doc: dict, shown_as: Path | None = None) -> Path:
+    """The report directory `out` (conformance.md, .json, failing-cases/); `shown_as`: the
+    directory as the user named it, when `out` is where it is staged."""
     out.mkdir(parents=True, exist_ok=True)
     for name, case in doc.get("failing_cases", {}).items():
         path = out / failing_case_path(name)
@@ -248,7 +285,7 @@ def write(out: Path, doc: dict) -> Path:
         path.write_text(dumps(case, indent=1) + "\n")
     (out / "conformance.json").write_text(dumps(doc, indent=1) + "\n")
     path = out / "conformance.md"
-    path.write_text(markdown(doc))
+    path.write_text(markdown(doc, shown_as or out))
     return path
 
 
