@@ -161,3 +161,41 @@ def test_the_drawn_softmax_clamp_is_declared_and_diagnosed(tmp_path):
                                                            "network.activation_forward", "A4")
     assert found.values["paddle"] == pytest.approx(1.603810890548638e-28, rel=1e-12)
     assert found.inputs["Z[4]"] < -64
+
+
+SIGMOID_PRIME_OFF = ("sigmoid-derivative-times-1-plus-1e-6", "activations.py",
+                     "    A = sigmoid(Z)\n    return A * (1 - A)",
+                     "    A = sigmoid(Z)\n    return A * (1 - A) * (1 + 1e-6)")
+
+
+def test_diagnose_goes_down_to_the_factor_and_sees_a_constant_ratio(tmp_path, monkeypatch):
+    """A newcomer's plugin with sigmoid' off by a relative 1e-6: diagnose names the fused
+    output delta, then the factor inside it that leaves its own bound (sigmoid's derivative),
+    prints the relative error, and says it is one ratio at every element."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    impl = protocol.resolve(mutants.plant(tmp_path, "bugfw", SIGMOID_PRIME_OFF))
+    impls = {"reference": protocol.resolve("reference"), impl.name: impl}
+    found, _ = diagnose.diagnose(catalogue.get("mazur-sequential"), impls, impl.name,
+                                 timeout=120)
+    assert (found.function, found.tensor) == ("network.output_delta", "dZ2"), found.lines()
+    assert found.factor_function == "activations.sigmoid_derivative", found.lines()
+    assert found.factor_ratio > 1
+    assert found.relative == pytest.approx(1e-6, rel=1e-3)
+    assert found.constant_ratio == pytest.approx(1 + 1e-6, rel=1e-12)
+    text = "\n".join(found.lines())
+    assert "relative error 1e-06" in text and "a constant ratio" in text
+    assert "the factor that leaves its own bound: g'(Z[2]) = sigmoid_derivative(Z[2])" in text
+
+
+def test_a_train_only_implementation_still_gets_a_hint(tmp_path, monkeypatch):
+    """An implementation that offers `train` alone (its per-formula modules hidden here): the
+    reference names what feeds the failing element, a pre-activation exactly at relu's kink."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    impl = protocol.resolve(mutants.plant(tmp_path, "bb_mutant",
+                                          BY_ID["relu-derivative-at-zero-is-one"]))
+    impls = {"reference": protocol.resolve("reference"), impl.name: impl}
+    real = diagnose.mirrored
+    monkeypatch.setattr(diagnose, "mirrored", lambda i: None if i.name == impl.name else real(i))
+    found, _ = diagnose.diagnose(catalogue.get("relu-kink"), impls, impl.name, timeout=120)
+    assert "provides only train" in found.message
+    assert "= 0 exactly, at relu's kink" in found.hint, found.lines()

@@ -125,6 +125,11 @@ class Diagnosis:
     hint: str = ""
     message: str = ""
     reproducer: str | None = None
+    relative: float | None = None       # |theirs - reference| / |reference| at the element
+    constant_ratio: float | None = None  # theirs / reference, the same at every element
+    factor: str | None = None            # the factor of a product that leaves its own bound
+    factor_function: str | None = None
+    factor_ratio: float | None = None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self) | {"pair": list(self.pair)}
@@ -145,8 +150,17 @@ class Diagnosis:
                 out.append(f"  at {at}: " + ", ".join(f"{k} {v!r}" for k, v in
                                                       self.values.items())
                            + f"; bound {bound}, error/bound {self.ratio:.3g}")
+            if self.relative is not None:
+                out.append(f"  relative error {self.relative:.3g} there"
+                           + (f"; theirs / reference = {self.constant_ratio!r} at every element "
+                              "that stands above its bound: a constant ratio (a wrong constant, "
+                              "or a wrong derivative formula)"
+                              if self.constant_ratio is not None else ""))
             if self.inputs:
                 out.append("  inputs: " + ", ".join(f"{k} = {v!r}" for k, v in self.inputs.items()))
+            if self.factor:
+                out.append(f"  the factor that leaves its own bound: {self.factor}   "
+                           f"[{self.factor_function}], error/bound {self.factor_ratio:.3g}")
         if self.message:
             out.append(f"  {self.message}")
         if self.hint:
@@ -334,6 +348,105 @@ class _Walk:
                          {k: P[k], "lr": np.asarray(c.lr)})
 
 
+def relative_error(theirs, ref_v, bound, at) -> tuple[float | None, float | None]:
+    """(the relative error at element `at`, theirs / reference where that ratio is the same,
+    to 1e-3 of its distance from 1, at every element that stands above its bound (at least
+    two), else None): a constant ratio points at a wrong constant or derivative formula."""
+    t, r = _as_float(theirs), np.asarray(ref_v, dtype=np.float64)
+    if t.shape != r.shape or at is None or r[at] == 0:
+        return None, None
+    rel = float(abs(t[at] - r[at]) / abs(r[at]))
+    with np.errstate(all="ignore"):
+        resolved = (np.abs(r) > np.asarray(bound)) & (r != 0) & np.isfinite(t)
+        q = t[resolved] / r[resolved]
+    if q.size < 2 or not np.all(np.isfinite(q)):
+        return rel, None
+    mid = float(np.median(q))
+    constant = mid != 1 and float(np.ptp(q)) <= 1e-3 * abs(mid - 1)
+    return rel, (mid if constant else None)
+
+
+def failing_factor(walk, check, case):
+    """Inside a product (dZ[L] = loss'(A[L]) * g'(Z[L]); dZ[l] = dA[l] * g'(Z[l])): each
+    derivative factor, computed by both implementations on the reference's inputs and judged
+    against its own bound; (the first that leaves it, its function, its error/bound), or
+    None when none does (the product itself, or its inputs, are then wrong)."""
+    fn = check.function.split(".")[-1]
+    L, acts = case.L, case.activations
+    if fn == "output_delta" and case.loss not in formulas.FUSED:
+        A, Z, Y = (check.inputs[f"A[{L}]"], check.inputs[f"Z[{L}]"], check.inputs["Y"])
+        factors = [(f"loss'(A[{L}]) = {case.loss}_derivative(A[{L}], Y)",
+                    f"losses.{case.loss}_derivative", (A, Y, case.reduction)),
+                   (f"g'(Z[{L}]) = {acts[-1]}_derivative(Z[{L}])",
+                    f"activations.{acts[-1]}_derivative", (Z,))]
+    elif fn == "output_delta":
+        Z = check.inputs[f"Z[{L}]"]
+        out = "sigmoid" if case.loss == "bce" else "softmax"
+        factors = [(f"A[{L}] = {out}(Z[{L}]) in (A[L] - Y) * factor", f"activations.{out}",
+                    (Z,))]
+    elif fn == "activation_backward" and acts[check.layer - 1] != "softmax":
+        g = acts[check.layer - 1]
+        factors = [(f"{g}'(Z[{check.layer}]) = {g}_derivative(Z[{check.layer}])",
+                    f"activations.{g}_derivative", (check.inputs[f"Z[{check.layer}]"],))]
+    else:
+        return None
+    for text, function, args in factors:
+        if not hasattr(walk.pkg, function.split(".")[0]):  # no per-formula module for it
+            continue
+        part = _Check(check.phase, text, function, check.layer, check.tensor,
+                      walk.theirs(function, *args), walk.traced(function, *args), check.inputs)
+        ratio, *_ = _judge(part, case.dtype, case)
+        if ratio > 1.0:
+            return text, function, ratio
+    return None
+
+
+# |Z| beyond which a sigmoid or tanh unit is saturated in the case's dtype (its derivative
+# below u): the unit passes no gradient, and a small change of Z changes nothing
+SATURATED = {"float64": 37.0, "float32": 17.0}
+
+
+def black_box_hint(case, k: int, tensor: str, params: dict, run) -> str:
+    """What feeds the failing element, where the implementation offers only `train`: the
+    reference's pass at update k (or on all of X for an output) names a pre-activation exactly
+    at a kink, a saturated unit, a confident logit, or an output off everywhere by one
+    ratio (the forward activation)."""
+    oc = oracle_case(case)
+    whole = tensor.startswith(("initial A", "final"))
+    idx = slice(None) if whole else _batch(case, k)
+    if tensor.startswith("final"):
+        params = _reference_state(case, case.updates)
+    with np.errstate(all="ignore"):
+        _, caches = reference.network.forward_propagation(oc.X[:, idx], params, case.activations)
+    found = []
+    if run is not None and run.status == "ok" and tensor in ("initial A[L]", "final A[L]"):
+        theirs = run.result.initial_outputs if tensor.startswith("initial") else \
+            run.result.final_outputs
+        with np.errstate(all="ignore"):
+            ref = reference.network.forward_propagation(oc.X, params, case.activations)[0]
+        _, ratio = relative_error(theirs, ref, np.zeros(ref.shape), (0, 0))
+        if ratio is not None:
+            found.append(f"{tensor} is off by the same ratio {ratio!r} at every element: the "
+                         f"forward activation ({case.activations[-1]}) or a constant in it")
+    for l, (g, c) in enumerate(zip(case.activations, caches), start=1):
+        Z = c["Z"]
+        if g in KINK and np.any(Z == 0):
+            i = tuple(int(x) for x in np.argwhere(Z == 0)[0])
+            found.append(f"Z[{l}]{list(i)} = 0 exactly, at {g}'s kink: the implementation's "
+                         f"{g}'(0) decides there (the suite's convention {KINK[g]:g}, "
+                         "docs/CASES.md)")
+        if g in ("sigmoid", "tanh") and np.any(np.abs(Z) >= SATURATED[case.dtype]):
+            i = tuple(int(x) for x in np.argwhere(np.abs(Z) >= SATURATED[case.dtype])[0])
+            found.append(f"a saturated unit, Z[{l}]{list(i)} = {Z[i]:.6g}: its {g} rounds to "
+                         "its limit, and a derivative or loss through it loses its digits")
+    ZL = caches[-1]["Z"]
+    if case.loss in formulas.FUSED and np.any(np.abs(ZL) >= CONFIDENT):
+        i = tuple(int(x) for x in np.argwhere(np.abs(ZL) >= CONFIDENT)[0])
+        found.append(f"a confident logit, Z[{case.L}]{list(i)} = {ZL[i]:.6g}: a loss or delta "
+                     "computed through its probability (not from the logits) loses its digits")
+    return "; ".join(found)
+
+
 def _as_float(x) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu()
@@ -500,6 +613,8 @@ def diagnose(case, impls: dict, a: str, b: str = ORACLE_NAME, *, timeout: float,
         d.message = (f"{', '.join(without)} provides only train: the update and the tensor are "
                      "what can be named (per-formula modules network and training would name "
                      "the formula: docs/FRAMEWORK-AUTHORS.md, 'Optional')")
+        d.hint = black_box_hint(case, k, d.failing_tensor, params,
+                                session.runs[case.name].get(without[0]))
         return d, repro
     oc = oracle_case(case)
     idx = _batch(case, k)
@@ -525,6 +640,10 @@ def diagnose(case, impls: dict, a: str, b: str = ORACLE_NAME, *, timeout: float,
                 d.inputs = {k_: _scalar(v_, at) for k_, v_ in check.inputs.items()
                             if np.ndim(v_) == 0 or (at is not None and np.shape(v_) == np.shape(ref_v))}
                 d.bound, d.ratio = _scalar(bound, at), ratio
+                d.relative, d.constant_ratio = relative_error(theirs, ref_v, bound, at)
+                found = failing_factor(_Walk(pkgs[n], case), check, case)
+                if found is not None:
+                    d.factor, d.factor_function, d.factor_ratio = found
                 d.functions = {m: _location(pkgs[m], check.function) for m in pkgs}
                 d.functions[ORACLE_NAME] = _location(reference, check.function)
                 d.hint = hint(check, at, theirs, ref_v, bound, case, n)

@@ -103,6 +103,12 @@ def mirrored(impl) -> types.SimpleNamespace | None:
         except ImportError:
             return None
         mods[name] = importlib.import_module(full)
+    for name in ("activations", "losses"):  # optional: diagnose checks factors with them
+        try:
+            if importlib.util.find_spec(f"{impl.module}.{name}") is not None:
+                mods[name] = importlib.import_module(f"{impl.module}.{name}")
+        except ImportError:
+            pass
     return types.SimpleNamespace(**mods)
 
 
