@@ -214,10 +214,10 @@ def test_walkthrough_an_implementation_that_raises_is_a_failure(monkeypatch, cap
     from comparisons.commands import walkthrough
     real = walkthrough.trace
 
-    def broken(pkg, case):
+    def broken(pkg, case, **kw):
         if pkg.network.__name__.startswith("torch_impl"):
             raise RuntimeError("deliberately broken")
-        return real(pkg, case)
+        return real(pkg, case, **kw)
     monkeypatch.setattr(walkthrough, "trace", broken)
     assert main(["walkthrough", "gd-minibatch", "--impl", "torch"]) == 1
     out, err = capsys.readouterr()
@@ -493,3 +493,27 @@ def test_not_judged_notes_are_one_line_per_case_and_reason():
     text = report.text_table(verdicts)
     assert text.count("not judged:") == 2
 
+
+
+@pytest.mark.parametrize("compact", [False, True], ids=["full", "compact"])
+def test_the_walkthrough_keeps_its_columns_and_marks_rows_outside_their_bound(
+        tmp_path, monkeypatch, capsys, compact):
+    """A plugin with sigmoid' off by 1e-6: ULP counts of ten digits stay in their column, and
+    each row it puts outside its bound is marked, the rows before it not."""
+    from comparisons.catalogue import mutants
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = mutants.plant(tmp_path, "bugfw", (
+        "sigmoid-prime-off", "activations.py", "    A = sigmoid(Z)\n    return A * (1 - A)",
+        "    A = sigmoid(Z)\n    return A * (1 - A) * (1 + 1e-6)"))
+    assert main(["walkthrough", "mazur-sequential", "--impl", module, "torch"]
+                + (["--compact"] if compact else [])) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(x for x in lines if x.startswith("quantity"))
+    rows = [x for x in lines if x[:2] in ("Z1", "A1", "E ", "dZ", "dW", "db", "dA", "W1", "W2")]
+    ulp_end = header.index("ulp") + 3
+    for row in rows:  # the ULP column ends where its header does
+        assert row[:ulp_end].rstrip()[-1].isdigit() and row[ulp_end:ulp_end + 1] in ("", " "), row
+    marked = [r.split()[0] for r in rows if "<- outside its bound" in r]
+    assert marked and marked[0].startswith("dZ2") and not any(
+        r.split()[0].startswith(("Z", "A", "E")) for r in rows if "<- outside" in r)
+    assert any("row(s) outside their bound" in x for x in lines)

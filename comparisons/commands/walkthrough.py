@@ -19,8 +19,10 @@ import types
 import numpy as np
 
 from comparisons.execution.runner import EXIT_DISAGREE, EXIT_OK
-from comparisons.judge import formulas
-from comparisons.judge.parity import ulp_distance
+import reference
+from comparisons.judge import bounds, formulas
+from comparisons.judge.bounds import UNIT_ROUNDOFF
+from comparisons.judge.parity import gamma, ulp_distance
 
 from . import common
 
@@ -49,16 +51,21 @@ def command(args) -> int:
     found, skipped, errors = traces(impls, case)
     skipped = {**missing, **skipped}
     code = EXIT_DISAGREE if errors else EXIT_OK
+    E = bounds_of(case) if found else {}
     if args.json:
+        published = MAZUR_PUBLISHED if case.name.startswith("mazur") else {}
+        out = []
+        for k, v, p in rows(found, published):
+            name = k.split("[")[0]
+            at = tuple(int(i) for i in k[len(name) + 1:-1].split(",")) if "[" in k else (0, 0)
+            out.append({"quantity": k, "values": v, "published": p, "ulp": ulps(v, case.dtype),
+                        "formula": formula(name, case)[0], "function": formula(name, case)[1],
+                        "error_bound": outside(v, float(E[name][at]), case)})
         print(json.dumps({"case": case.name, "schedule": case.schedule, "exit_code": code,
-                          "skipped": skipped, "errors": errors, "rows": [
-            {"quantity": k, "values": v, "published": p, "ulp": ulps(v, case.dtype),
-             "formula": formula(k.split("[")[0], case)[0],
-             "function": formula(k.split("[")[0], case)[1]}
-            for k, v, p in rows(found, MAZUR_PUBLISHED if case.name.startswith("mazur") else {})]}))
+                          "skipped": skipped, "errors": errors, "rows": out}))
         return code
     if found:
-        print(render(case, found, compact=args.compact))
+        print(render(case, found, compact=args.compact, bounds_e=E))
     lines = ([f"not shown: {name}: {why}" for name, why in skipped.items()]
              + [f"FAIL: {name} raised: {why}" for name, why in errors.items()])
     if lines:
@@ -83,7 +90,7 @@ MAZUR_PUBLISHED = {
 OLD_WEIGHTS = {"dA1[0,0]", "dW1[0,0]", "W1+[0,0]", "W1+[0,1]", "W1+[1,0]", "W1+[1,1]"}
 
 
-def _np(x):
+def _to_numpy(x):
     if hasattr(x, "detach"):
         x = x.detach().cpu()
     return np.asarray(x, dtype=np.float64)
@@ -130,12 +137,14 @@ def traces(impls: dict, case) -> tuple[dict, dict, dict]:
     return out, skipped, errors
 
 
-def trace(pkg, case) -> dict[str, np.ndarray]:
+def trace(pkg, case, convert=None) -> dict[str, np.ndarray]:
     """Ordered {name: array}: Z[l], A[l], the loss, then per layer going down dZ[l], dW[l],
     db[l], the updated W[l]+ and b[l]+ (when trainable), dA[l-1]; the first batch of the
     case, at its initial parameters, one update by the case's schedule. The batch is taken
     from the case's arrays before they become the framework's tensors, so every framework
-    sees the same columns whatever its indexing allows."""
+    sees the same columns whatever its indexing allows. `convert`: how a value becomes the
+    entry (default: a float64 NumPy array of it)."""
+    _np = _to_numpy if convert is None else convert
     _, _, p = pkg.training.cast(case)
     X, Y = case.X, case.Y
     if not case.full_batch and case.updates:
@@ -173,6 +182,34 @@ def formula(name: str, case) -> tuple[str, str]:
     """(formula, `module.function` that computes it in every implementation) of a trace entry
     name such as "Z2", "dW1", "W2+" (comparisons/judge/formulas.py; docs/SPEC.md)."""
     return formulas.named(name, case)
+
+
+def bounds_of(case) -> dict[str, np.ndarray]:
+    """The a-priori rounding bound E (units of u) of every trace entry: the reference's own
+    pass on traced arrays (comparisons/judge/bounds.py), in the case's dtype."""
+    def traced(a, dtype):
+        return bounds.Traced(np.asarray(a, dtype=dtype))
+
+    def cast(c):
+        X, Y, params = reference.training.cast(c)
+        return X, Y, {k: traced(v, v.dtype) for k, v in params.items()}
+    pkg = types.SimpleNamespace(network=reference.network,
+                                training=types.SimpleNamespace(cast=cast, as_array=traced))
+    with np.errstate(all="ignore"), bounds.context(case.dtype):
+        return trace(pkg, case, convert=lambda x: x.bound if isinstance(x, bounds.Traced)
+                     else np.zeros(np.shape(x)))
+
+
+def outside(vals: dict, bound: float, case) -> float:
+    """The largest |value - the first column's| in units of the pair bound (u + u) gamma E
+    of that entry (> 1: outside its bound)."""
+    xs = list(vals.values())
+    u = UNIT_ROUNDOFF[case.dtype]
+    scale = 2 * u * gamma(case, u) * bound
+    diff = max((abs(x - xs[0]) for x in xs[1:]), default=0.0)
+    if diff == 0:
+        return 0.0
+    return diff / scale if scale > 0 else float("inf")
 
 
 def rows(traces: dict[str, dict], published: dict[str, str]) -> list[tuple]:
@@ -227,9 +264,12 @@ def intro(case) -> list[str]:
     return lines
 
 
-def render(case, traces: dict[str, dict], max_rows: int = 120, compact: bool | None = None) -> str:
+def render(case, traces: dict[str, dict], max_rows: int = 120, compact: bool | None = None,
+           bounds_e: dict | None = None) -> str:
     """The table, grouped by layer and formula; `compact` (default: when there are more than
-    `max_rows` elements) gives one row per tensor: its first element and the largest ULP."""
+    `max_rows` elements) gives one row per tensor: its first element and the largest ULP. The
+    columns are as wide as their widest entry; a row whose values differ by more than their
+    bound (`bounds_e`: bounds_of(case)) is marked, with its error/bound."""
     published = dict(MAZUR_PUBLISHED) if case.name.startswith("mazur") else {}
     if case.schedule == "sequential":
         published.update({k: f"{published[k]} (post: with the old w5..w8)" for k in OLD_WEIGHTS
@@ -242,14 +282,31 @@ def render(case, traces: dict[str, dict], max_rows: int = 120, compact: bool | N
     if compact:
         lines.append(f"compact: {elements} elements; one row per tensor (its element [0,0] and "
                      "the largest ulp over its elements); `--json` or `--full` gives every one.")
-    lines += ["", f"{'quantity':<12}" + "".join(f"{i:>24}" for i in impls) + f"{'ulp':>6}"
-              + "   published"]
     table = rows(traces, published)
     by_name: dict[str, list] = {}
     for key, vals, pub in table:
         by_name.setdefault(key.split("[")[0], []).append((key, vals, pub))
-    section = None
+    shown = []  # (name, key, values, ulp, published, error/bound or None)
     for name, entries in by_name.items():
+        ratios = [outside(v, float(bounds_e[name].flat[n]), case) if bounds_e else None
+                  for n, (_, v, _) in enumerate(entries)]
+        if compact:
+            key, vals, pub = entries[0]
+            worst = max(ulps(v, case.dtype) for _, v, _ in entries)
+            more = f"   (+{len(entries) - 1} more)" if len(entries) > 1 else ""
+            top = max(ratios) if bounds_e else None
+            shown.append((name, key, vals, worst, (f"   {pub}" if pub else "") + more, top))
+        else:
+            shown += [(name, key, vals, ulps(vals, case.dtype), f"   {pub}" if pub else "", r)
+                      for (key, vals, pub), r in zip(entries, ratios)]
+    kw = max([len("quantity")] + [len(x[1]) for x in shown])
+    vw = max([24] + [len(i) for i in impls] + [len(f"{v:.17g}") for x in shown
+                                                 for v in x[2].values()])
+    uw = max([3] + [len(str(x[3])) for x in shown])
+    lines += ["", f"{'quantity':<{kw}}" + "".join(f"  {i:>{vw}}" for i in impls)
+              + f"  {'ulp':>{uw}}" + "   published"]
+    section = None
+    for name, key, vals, ulp, tail, ratio in shown:
         forward = not name.startswith("d") and not name.endswith("+") and name != "E"
         here = ("forward, layer %d" % _layer(name) if forward else
                 "loss" if name == "E" else "backward, layer %d" % (_layer(name) + (
@@ -257,16 +314,15 @@ def render(case, traces: dict[str, dict], max_rows: int = 120, compact: bool | N
         if here != section:
             section = here
             lines += ["", f"-- {here} " + "-" * 40]
-        f, fn = formula(name, case)
-        lines.append(f"   {f}    [{fn}]")
-        if compact:
-            key, vals, pub = entries[0]
-            worst = max(ulps(v, case.dtype) for _, v, _ in entries)
-            lines.append(f"{key:<12}" + "".join(f"{vals[i]:>24.17g}" for i in impls)
-                         + f"{worst:>6}" + (f"   {pub}" if pub else "")
-                         + (f"   (+{len(entries) - 1} more)" if len(entries) > 1 else ""))
-        else:
-            for key, vals, pub in entries:
-                lines.append(f"{key:<12}" + "".join(f"{vals[i]:>24.17g}" for i in impls)
-                             + f"{ulps(vals, case.dtype):>6}" + (f"   {pub}" if pub else ""))
+        if key == next(x[1] for x in shown if x[0] == name):
+            f, fn = formula(name, case)
+            lines.append(f"   {f}    [{fn}]")
+        mark = (f"   <- outside its bound: error/bound {ratio:.3g}"
+                if ratio is not None and ratio > 1 else "")
+        lines.append(f"{key:<{kw}}" + "".join(f"  {vals[i]:>{vw}.17g}" for i in impls)
+                     + f"  {ulp:>{uw}}" + tail + mark)
+    outside_rows = sum(1 for x in shown if x[5] is not None and x[5] > 1)
+    if bounds_e is not None:
+        lines += ["", f"{outside_rows} row(s) outside their bound: (u + u) gamma E, E the "
+                      "a-priori bound of the reference's own pass (TOLERANCES.md)"]
     return "\n".join(lines)
