@@ -71,3 +71,32 @@ def test_published_trajectory_is_correctly_rounded_in_mpmath():
     ref = reference.train(catalogue.get("mazur-sequential")).losses
     err = max(abs(float(a) - b) / float(a) for a, b in zip(losses, ref))
     assert err < 1e-13, f"float64 reference vs 40 digits over 10,000 updates: max rel {err:.2e}"
+
+
+def test_spec_maps_seed_001_names_to_matrix_entries():
+    """docs/SPEC.md's table of seed 001's scalar names: every entry it gives a place in the
+    matrices holds the value it quotes, in the worked example's case and its reference run."""
+    import re
+    from helpers import ROOT, mazur
+    text = (ROOT / "docs" / "SPEC.md").read_text()
+    table = text.split("| seed 001 | here |", 1)[1].split("\n\n", 1)[0]
+    case = mazur("simultaneous")
+    from reference import network, training
+    X, Y, p = training.cast(case)
+    AL, caches = network.forward_propagation(X, p, case.activations)
+    _, grads = network.backward_propagation(X, Y, p, case.activations, case.loss, case.reduction)
+    arrays = {"X": X, "Y": Y, "W[1]": p["W1"], "W[2]": p["W2"], "Z[1]": caches[0]["Z"],
+              "A[1]": caches[0]["A"], "Z[2]": caches[1]["Z"], "A[2]": AL,
+              "dW[2]": grads["dW2"], "W[2]+": p["W2"] - case.lr * grads["dW2"]}
+    checked = 0
+    for line in table.splitlines()[2:]:
+        _, names, here, values, _ = [c.strip() for c in line.split("|")]
+        places = re.findall(r"([A-Za-z]+(?:\[\d\])?\+?)\[(\d),(\d)\]", here)
+        quoted = [v.strip() for v in values.split(",")]
+        if not places:
+            continue
+        assert len(places) == len(quoted), line
+        for (name, i, j), v in zip(places, quoted):
+            assert printed(arrays[name][int(i), int(j)], v), (line, name, i, j)
+            checked += 1
+    assert checked >= 20

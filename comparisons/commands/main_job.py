@@ -66,6 +66,7 @@ def command(args) -> int:
                              judged_case=plotter.case if plotter is not None else None,
                              slowest_first=report.training_seconds(out))
         print(report.text_table(session.verdicts))
+        show(len(session.cases), len(cases), f"writing the report to {out}")
         _, published_ok = report.write(
             stage, session, manifest.manifest(session.environments,
                                               digest=manifest.digest(impls), options=options),

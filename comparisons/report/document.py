@@ -17,6 +17,7 @@ from comparisons import catalogue
 from comparisons.judge.oracle import ORACLE_NAME
 from comparisons.judge.verdict import ERROR, FAIL, PASS, SKIPPED, XFAIL, XPASS, summary
 from comparisons.protocol import devices
+from comparisons.protocol.cost import case_cost
 
 from . import figures
 from .bench import markdown_table as bench_table
@@ -131,6 +132,21 @@ def _note(v, sources: dict) -> str:
     return v.message + (f" [diagnose: {cmd}]" if cmd else "")
 
 
+def message_notes(verdicts, sources: dict | None = None) -> list[str]:
+    """Each pair's message, one line per case and message: the pairs that share it named
+    (three, then how many more)."""
+    groups: dict[tuple, list] = {}
+    for v in verdicts:
+        if v.message:
+            groups.setdefault((v.case, _note(v, sources or {})), []).append(v.pair)
+    out = []
+    for (case, note), pairs in groups.items():
+        named = ", ".join(f"{a} vs {b}" for a, b in pairs[:3])
+        more = f" (+{len(pairs) - 3} more pairs)" if len(pairs) > 3 else ""
+        out.append(f"{case} {named}{more}: {note}")
+    return out
+
+
 def not_judged_notes(verdicts) -> list[str]:
     """What was not judged, one line per case and reason: the tensors, and the pairs when
     fewer than all of the case's share the reason."""
@@ -159,8 +175,7 @@ def text_table(verdicts, sources: dict | None = None) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(COLUMNS, *rows)]
     fmt = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip()  # noqa: E731
     lines = [fmt(COLUMNS), "-" * len(fmt(COLUMNS))] + [fmt(r) for r in rows]
-    notes = [f"  {v.case} {v.pair[0]} vs {v.pair[1]}: {_note(v, sources or {})}"
-             for v in verdicts if v.message]
+    notes = [f"  {line}" for line in message_notes(verdicts, sources or {})]
     notes += [f"  {line}" for line in not_judged_notes(verdicts)]
     if notes:
         lines += ["notes:"] + notes
@@ -225,10 +240,31 @@ def not_run_lines(session) -> list[str]:
 
 # --- The report directory ---------------------------------------------------------------
 
-def runs_dict(runs: dict) -> dict:
-    """{impl: its results and seconds, or its status and message} of one case's runs."""
-    return {impl: (r.result.to_dict() | {"seconds": r.seconds}) if r.status == "ok"
-            else {"status": r.status, "message": r.message} for impl, r in runs.items()}
+# The main job's report keeps each run's arrays where they are small: a case whose results
+# block holds more numbers than this (the wide cases: 10 MB of JSON per implementation) keeps
+# only its status and time, so that the catalogue's report stays under 20 MB. `run CASE
+# --json` writes every number of one case, whatever its size.
+REPORT_RESULT_ELEMENTS = 50_000
+
+
+def result_elements(case) -> int:
+    """The numbers a run's results block holds: losses, gradients and final parameters,
+    initial and final outputs."""
+    cost = case_cost(case)
+    return (cost.updates + 1) + 2 * cost.parameters + 2 * case.layers[-1] * case.m
+
+
+def runs_dict(runs: dict, case=None) -> dict:
+    """{impl: its results and seconds, or its status and message} of one case's runs; with
+    `case`, a run too large for the report (REPORT_RESULT_ELEMENTS) keeps its seconds and
+    why its arrays are not there."""
+    big = case is not None and result_elements(case) > REPORT_RESULT_ELEMENTS
+    omitted = {"results": f"not kept: {result_elements(case) if case else 0} numbers; "
+                          f"`python -m comparisons run {case.name if case else ''} --json` "
+                          "writes them"}
+    return {impl: ((omitted if big else r.result.to_dict()) | {"seconds": r.seconds})
+            if r.status == "ok" else {"status": r.status, "message": r.message}
+            for impl, r in runs.items()}
 
 
 def run_document(case, session) -> dict:
@@ -261,10 +297,14 @@ ORACLES_FILE = "oracles.pickle"
 def write_oracles(out: Path, oracles: dict) -> None:
     """The run's oracles ({case name: judge.Oracle}: the float64 reference's run, bounds and
     kappa), for whoever judges more results of this very code against them (the test suite
-    reads them when the report's digest is its own, instead of computing them again). Trusted
-    like the code that wrote them: a pickle, loaded only from a report this checkout wrote."""
+    reads them when the report's digest is its own, instead of computing them again), but for
+    the cases too large to keep results of (REPORT_RESULT_ELEMENTS), which can be recomputed.
+    Trusted like the code that wrote them: a pickle, loaded only from a report this checkout
+    wrote."""
     tmp = out / (ORACLES_FILE + ".tmp")
-    tmp.write_bytes(pickle.dumps(oracles, protocol=pickle.HIGHEST_PROTOCOL))
+    small = {n: o for n, o in oracles.items()  # a large one is recomputed where it is needed
+             if result_elements(o.case) <= REPORT_RESULT_ELEMENTS}
+    tmp.write_bytes(pickle.dumps(small, protocol=pickle.HIGHEST_PROTOCOL))
     tmp.replace(out / ORACLES_FILE)
 
 
@@ -317,7 +357,7 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
            "sensitivity_wide": figures.wide_sensitivities(session.oracles),
            "min_margin": {n: float(np.min(o.amp.bounds["margins"], initial=np.inf))
                           for n, o in session.oracles.items()},
-           "cases": {name: runs_dict(runs) for name, runs in session.runs.items()},
+           "cases": {c.name: runs_dict(session.runs[c.name], c) for c in session.cases},
            "parity": [v.to_dict() for v in session.verdicts], "published": pub,
            "device_matrix": device_matrix(session, manifest)}
     (out / "results.json").write_text(dumps(doc) + "\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from comparisons.judge.oracle import ORACLE_NAME
+from comparisons.judge.oracle import ORACLE_NAME, oracle_label
 from comparisons.judge.parity import first_nonfinite, loss_bounds
 
 STYLES = ["-", "--", ":", "-."]
@@ -35,8 +35,8 @@ def plot_case(path: Path, oracle, runs: dict) -> tuple[float, float]:
     runs = {k: r for k, r in runs.items() if r.status == "ok"}
     # A fixed layout (the legend in a band below the axes): a constrained layout costs more
     # than the drawing, and the plots are drawn while the slowest implementation still runs.
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
-    fig.subplots_adjust(left=0.06, right=0.98, top=0.92, bottom=0.24, wspace=0.22)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 5.0))
+    fig.subplots_adjust(left=0.06, right=0.98, top=0.92, bottom=0.31, wspace=0.22)
     per_epoch = len(case.batch_order()) // max(case.epochs, 1) if case.batches is None else 1
     for i, (impl, r) in enumerate(runs.items()):
         losses = np.asarray(r.result.losses, dtype=np.float64)
@@ -45,10 +45,10 @@ def plot_case(path: Path, oracle, runs: dict) -> tuple[float, float]:
             ax1.plot(np.arange(len(losses)), losses, style, lw=0.5, alpha=0.25, color=f"C{i}")
             x, means = _epoch_means(losses, per_epoch)
             ax1.plot(x, means, style, lw=2.2 - 0.4 * i, color=f"C{i}",
-                     label=f"{impl} (per-epoch mean)")
+                     label=f"{impl}, {case.dtype} (per-epoch mean)")
         else:
             ax1.plot(np.arange(len(losses)), losses, style, lw=2.6 - 0.5 * i, color=f"C{i}",
-                     label=impl)
+                     label=f"{impl}, {case.dtype}")
     ax1.set(title=f"{name} ({case.dtype}): loss", xlabel="update", ylabel="loss")
     finite = [np.asarray(r.result.losses)[np.isfinite(r.result.losses)] for r in runs.values()]
     if finite and all(f.size and np.all(f > 0) for f in finite):
@@ -70,11 +70,12 @@ def plot_case(path: Path, oracle, runs: dict) -> tuple[float, float]:
     lo = min(1e-3, float(finite.min()) / 2) if finite.size else 1e-3
     hi = max(3.0, float(finite.max()) * 2) if finite.size else 3.0
     x = np.arange(n)
+    against = f"{oracle_label(case.dtype)} (float64)"
     for impl, ratio in ratios.items():
         color = f"C{list(runs).index(impl)}"
         pos = np.isfinite(ratio) & (ratio > 0)
         ax2.plot(x[pos], ratio[pos], ".", ms=2.5, alpha=0.7, color=color,
-                 label=f"{impl} vs reference")
+                 label=f"{impl}, {case.dtype} vs {against}")
         zero, inf = ratio == 0, ~np.isfinite(ratio)
         if zero.any():
             ax2.plot(x[zero], np.full(int(zero.sum()), lo), "v", ms=3, color=color, alpha=0.5,
@@ -83,13 +84,18 @@ def plot_case(path: Path, oracle, runs: dict) -> tuple[float, float]:
             ax2.plot(x[inf], np.full(int(inf.sum()), hi), "^", ms=6, color=color,
                      label=f"{impl}: beyond any bound ({int(inf.sum())})")
     cut = _judged_until(oracle, n)
-    if cut < len(ref.losses):
-        ax2.axvspan(cut, len(ref.losses), color="0.85", alpha=0.6,
-                    label=f"not judged from update {cut}")
+    last = max(len(ref.losses) - 1, 1)
+    if cut < len(ref.losses):  # the losses after update cut - 1: the notes' "from update"
+        ax2.axvspan(cut - 0.5, last, color="0.85", alpha=0.6,
+                    label=f"from update {cut - 1}: not judged globally (the notes say why)")
     ax2.axhline(1.0, color="black", lw=1.2, label="bound (above it: FAIL)")
+    ax2.axhline(lo, color="0.5", lw=0.8, ls=":",
+                label="floor: an exact 0 is drawn here (v)")
+    for ax in (ax1, ax2):  # both axes end at the last loss
+        ax.set_xlim(-0.02 * last, last * 1.02)
     ax2.set(title="|difference| / bound per update (1 passes; every point drawn)",
             xlabel="update", ylabel="error / bound", yscale="log", ylim=(lo / 1.5, hi * 1.5))
-    fig.legend(loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.legend(loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return ax2.get_ylim()
