@@ -517,3 +517,29 @@ def test_the_walkthrough_keeps_its_columns_and_marks_rows_outside_their_bound(
     assert marked and marked[0].startswith("dZ2") and not any(
         r.split()[0].startswith(("Z", "A", "E")) for r in rows if "<- outside" in r)
     assert any("row(s) outside their bound" in x for x in lines)
+
+
+def test_without_matplotlib_the_main_job_says_so_on_the_terminal(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now fails
+    assert main(["--out", str(tmp_path / "r"), "--impl", "jax", "--cases", "reduction-sum",
+                 "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "note: matplotlib is not installed: no plots (pip install" in err
+    assert not (tmp_path / "r" / "plots").exists()
+
+
+def test_the_report_keeps_the_arrays_of_small_cases_only():
+    """A wide case's runs keep their status and time in results.json, and say how to get
+    their arrays; a small case's keep every number."""
+    from comparisons.judge.verdict import Run
+    from comparisons.report import document
+    from reference import train
+    small, wide = catalogue.get("gd-batch"), catalogue.get("wide-tanh-float32")
+    assert document.result_elements(wide) > document.REPORT_RESULT_ELEMENTS
+    assert document.result_elements(small) <= document.REPORT_RESULT_ELEMENTS
+    run = {"reference": Run("reference", "ok", train(small), 0.5)}
+    kept = document.runs_dict(run, small)["reference"]
+    assert kept["losses"] and kept["seconds"] == 0.5
+    dropped = document.runs_dict(run, wide)["reference"]
+    assert set(dropped) == {"results", "seconds"}
+    assert "python -m comparisons run wide-tanh-float32 --json" in dropped["results"]
