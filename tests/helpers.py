@@ -39,6 +39,28 @@ def cli_popen(*args, pythonpath=None, env=None, cwd=ROOT, **popen):
                             env=_cli_env(pythonpath, env), **popen)
 
 
+# Runs the CLI and, at exit, writes the peak resident memory of this process's own address space
+# (VmHWM, KiB) to a file. Not ru_maxrss: Linux carries that across exec from the parent.
+_MEASURED = ("import atexit, os, runpy, sys; atexit.register(lambda: open("
+             "os.environ['BP_PEAK_FILE'], 'w').write(next(l.split()[1] for l in "
+             "open('/proc/self/status') if l.startswith('VmHWM')))); "
+             "sys.argv = ['comparisons'] + sys.argv[1:]; "
+             "runpy.run_module('comparisons', run_name='__main__')")
+
+
+def cli_measured(*args, cwd=None, env=None, timeout=300):
+    """The same command line, tests/plugins on the path, and its peak resident memory:
+    (CompletedProcess, the child's peak in MB)."""
+    with tempfile.NamedTemporaryFile("r") as peak:
+        proc = subprocess.run([sys.executable, "-c", _MEASURED, *map(str, args)],
+                              capture_output=True, text=True, cwd=cwd or ROOT, timeout=timeout,
+                              env=_cli_env([ROOT / "tests"], dict(env or {},
+                                                                  BP_PEAK_FILE=peak.name)),
+                              stdin=subprocess.DEVNULL)
+        kib = peak.read().strip()
+    return proc, int(kib) / 1024 if kib else float("nan")
+
+
 def _cli_env(pythonpath, env) -> dict:
     out = dict(os.environ, **(env or {}))
     if pythonpath is not None:

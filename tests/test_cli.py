@@ -2,7 +2,6 @@
 nothing written, nothing large allocated), and what a new user hit (issue #9)."""
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -13,30 +12,9 @@ import pytest
 
 from comparisons import catalogue
 from comparisons.cli import main
-from helpers import ROOT, cli_popen, registered_names
+from helpers import ROOT, cli_measured, cli_popen, registered_names
 
 TESTS = ROOT / "tests"
-
-
-# Runs the CLI and, at exit, writes the peak resident memory of this process's own address space
-# (VmHWM, KiB) to a file. Not ru_maxrss: Linux carries that across exec from the parent.
-_MEASURED = ("import atexit, os, runpy, sys; atexit.register(lambda: open("
-             "os.environ['BP_PEAK_FILE'], 'w').write(next(l.split()[1] for l in "
-             "open('/proc/self/status') if l.startswith('VmHWM')))); "
-             "sys.argv = ['comparisons'] + sys.argv[1:]; "
-             "runpy.run_module('comparisons', run_name='__main__')")
-
-
-def run_cli(*args, cwd=None, env=None, timeout=300):
-    """The CLI in a child process: (CompletedProcess, the child's peak resident memory in MB)."""
-    import tempfile
-    with tempfile.NamedTemporaryFile("r") as peak:
-        proc = subprocess.run([sys.executable, "-c", _MEASURED, *args], capture_output=True,
-                              text=True, cwd=cwd or ROOT, check=False, timeout=timeout,
-                              env=dict(os.environ, PYTHONPATH=str(TESTS), BP_PEAK_FILE=peak.name,
-                                       **(env or {})))
-        kib = peak.read().strip()
-    return proc, int(kib) / 1024 if kib else float("nan")
 
 
 def write_case(tmp_path, mutate=None, name="case.json", base="shallow-3-4-1"):
@@ -137,7 +115,7 @@ def test_run_with_the_reference_alone_says_nothing_was_compared(capsys):
 
 
 def test_main_job_with_the_reference_alone_is_not_a_pass(tmp_path):
-    proc, _ = run_cli("--impl", "reference", "--out", str(tmp_path / "r"))
+    proc, _ = cli_measured("--impl", "reference", "--out", str(tmp_path / "r"))
     assert proc.returncode == 3 and "PASS" not in proc.stdout + proc.stderr
     assert "INCOMPLETE: nothing was compared" in proc.stderr
 
@@ -270,7 +248,7 @@ BAD_INPUT = {
 @pytest.mark.parametrize("what", BAD_INPUT)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, what):
     path = write_case(tmp_path, BAD_INPUT[what])
-    proc, _ = run_cli("run", str(path), "--json", cwd=tmp_path)
+    proc, _ = cli_measured("run", str(path), "--json", cwd=tmp_path)
     assert_one_line_exit_2(proc)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json"]
 
@@ -299,28 +277,28 @@ def test_cost_is_refused_before_allocation(tmp_path, what):
     mutate, message = RESOURCES[what]
     path = write_case(tmp_path, mutate)
     t = time.perf_counter()
-    proc, peak_mb = run_cli("run", str(path), cwd=tmp_path)
+    proc, peak_mb = cli_measured("run", str(path), cwd=tmp_path)
     assert_one_line_exit_2(proc, contains=message)
     assert time.perf_counter() - t < 30 and peak_mb < 400, (time.perf_counter() - t, peak_mb)
 
 
 def test_a_deeply_nested_file_is_refused_in_one_line(tmp_path):
-    proc, _ = run_cli("run", str(_deep_json(tmp_path)), cwd=tmp_path)
+    proc, _ = cli_measured("run", str(_deep_json(tmp_path)), cwd=tmp_path)
     assert_one_line_exit_2(proc, contains="nested too deeply")
 
 
 def test_the_cost_message_names_the_estimate_and_the_limit(tmp_path):
     path = write_case(tmp_path, RESOURCES["two hidden layers of 10^5"][0])
-    proc, _ = run_cli("run", str(path), "--max-memory", "100M", cwd=tmp_path)
+    proc, _ = cli_measured("run", str(path), "--max-memory", "100M", cwd=tmp_path)
     assert_one_line_exit_2(proc, contains="needs an estimated")
     assert "the limit is 100.0 MiB (raise it with --max-memory)" in proc.stderr
 
 
 def test_max_memory_raises_the_limit(tmp_path):
     path = write_case(tmp_path, lambda d: d.update(layers=[3, 2000, 1]))
-    proc, _ = run_cli("run", str(path), "--impl", "reference", "--max-memory", "10M", cwd=tmp_path)
+    proc, _ = cli_measured("run", str(path), "--impl", "reference", "--max-memory", "10M", cwd=tmp_path)
     assert proc.returncode == 2 and "cost: " in proc.stderr
-    proc, _ = run_cli("run", str(path), "--impl", "reference", "--max-memory", "8G", cwd=tmp_path)
+    proc, _ = cli_measured("run", str(path), "--impl", "reference", "--max-memory", "8G", cwd=tmp_path)
     assert proc.returncode == 3  # it ran (the reference alone: nothing compared)
 
 
@@ -330,7 +308,7 @@ def test_an_unwritable_out_fails_before_any_work(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     t = time.perf_counter()
-    proc, _ = run_cli("--out", str(blocker / "report"))
+    proc, _ = cli_measured("--out", str(blocker / "report"))
     assert_one_line_exit_2(proc, contains="--out: cannot write to")
     assert time.perf_counter() - t < 20
 
@@ -346,7 +324,7 @@ def test_list_into_a_closed_pipe_is_quiet(tmp_path):
                                   ["export", "d", "--impl", "torch"],
                                   ["list", "--quiet"]])
 def test_options_are_offered_only_where_they_act(args):
-    proc, _ = run_cli(*args)
+    proc, _ = cli_measured(*args)
     assert_one_line_exit_2(proc)
 
 
@@ -366,12 +344,12 @@ def test_unreadable_file_and_bad_arguments(tmp_path, args, capsys):
 
 
 def test_help_lists_the_exit_statuses():
-    proc, _ = run_cli("--help")
+    proc, _ = cli_measured("--help")
     assert proc.returncode == 0
     for line in ("0  every comparison made agrees", "1  a disagreement", "2  bad input",
                  "3  nothing was compared"):
         assert line in proc.stdout
-    proc, _ = run_cli("run", "--help")
+    proc, _ = cli_measured("run", "--help")
     assert "exit status:" in proc.stdout and "--dtype" in proc.stdout and "--out" not in proc.stdout
 
 
@@ -386,7 +364,7 @@ def test_list_shows_the_catalogue_and_the_implementations(capsys):
 def test_a_misbehaving_plugin_is_judged_in_the_main_job(tmp_path):
     """A plugin named by module path that crashes: an error verdict naming the cause, exit
     1, the other implementations still judged, no traceback, no process left behind."""
-    proc, _ = run_cli("--impl", "jax", "plugins.misbehaving", "--cases", "reduction-sum",
+    proc, _ = cli_measured("--impl", "jax", "plugins.misbehaving", "--cases", "reduction-sum",
                       "--no-plots", "--quiet", "--out", str(tmp_path / "r"),
                       env={"BP_MISBEHAVE": "segfault"})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
@@ -447,11 +425,14 @@ def test_scale_reports_what_the_targets_ask_for_each_network(capsys):
     for r in rows:
         assert r["verdict"] == "PASS" and r["trajectory_not_judged"] == 0
         assert r["slowest"] == "torch" and r["ratio"] > 0
+        # the cost stated against the reference's own float64 run, once per implementation judged
+        assert r["reference_s"] > 0 and r["ratio_reference"] == pytest.approx(
+            r["wall_s"] / r["reference_s"])
         assert 0 < r["memory_estimate"] < r["memory_peaks"]  # imports dominate at this size
 
 
 def test_scale_refuses_a_network_beyond_the_memory_limit_before_any_work():
-    proc, _ = run_cli("scale", "--width", "1024", "--updates", "100", "--impl", "torch")
+    proc, _ = cli_measured("scale", "--width", "1024", "--updates", "100", "--impl", "torch")
     assert_one_line_exit_2(proc, contains="needs an estimated")
 
 

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-IGNORED = {"seconds": "run times are not results",
+IGNORED = {"seconds": "run times are not results", "cost": "the session's times",
            "digest": "the hash of the code that ran (a change of code changes it)"}
 
 

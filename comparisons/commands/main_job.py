@@ -75,8 +75,13 @@ def command(args) -> int:
     path = out / "report.md"
     wall = time.perf_counter() - STARTED
     slowest = max(session.training_seconds().items(), key=lambda kv: kv[1], default=None)
-    pace = (f" ({wall / slowest[1]:.2f} x the training time of the slowest implementation, "
-            f"{slowest[0]}: {slowest[1]:.1f} s)" if slowest and slowest[1] > 0 else "")
+    costs = ([f"{wall / slowest[1]:.2f} x the training time of the slowest implementation, "
+              f"{slowest[0]}: {slowest[1]:.1f} s"] if slowest and slowest[1] > 0 else [])
+    multiple = session.reference_multiple(wall)
+    if multiple is not None:
+        costs.append(f"{multiple:.0f} x the reference's float64 runs, once per implementation "
+                     f"judged: {session.reference_seconds():.2f} s")
+    pace = f" ({'; '.join(costs)})" if costs else ""
     print(f"{report.verdict_line(session, published_ok)}; {len(session.cases)} cases in "
           f"{wall:.1f} s{pace}; report: {path}")
     for line in report.not_run_lines(session):

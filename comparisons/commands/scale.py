@@ -104,6 +104,10 @@ def measure(widths, activations, dtypes, schedules, updates, impls: dict, max_me
             "wall_s": wall, "slowest": slowest,
             "slowest_training_s": training.get(slowest),
             "ratio": wall / training[slowest] if slowest and training[slowest] else None,
+            # the cost stated against the reference: its own float64 run of the same updates,
+            # once per implementation judged
+            "reference_s": session.reference_seconds(),
+            "ratio_reference": session.reference_multiple(wall),
             # the estimate that --max-memory is checked against (what judging adds), and what
             # the processes held at their peaks, their imports included (an upper bound of
             # their peak together)
@@ -127,11 +131,12 @@ def _verdict(session) -> str:
 
 def text_table(rows) -> str:
     cols = ("case", "verdict", "trajectory not judged", "worst error/p-bound", "wall s",
-            "slowest framework (training s)", "wall / slowest", "memory estimate",
-            "process peaks")
+            "reference x impls s", "wall / reference", "slowest framework (training s)",
+            "wall / slowest", "memory estimate", "process peaks")
     body = [(r["case"], r["verdict"], str(r["trajectory_not_judged"]),
              "–" if r["worst_p_ratio"] is None else f"{r['worst_p_ratio']:.3g}",
-             f"{r['wall_s']:.1f}",
+             f"{r['wall_s']:.1f}", f"{r['reference_s']:.2f}",
+             "–" if r["ratio_reference"] is None else f"{r['ratio_reference']:.1f}x",
              "–" if r["slowest"] is None else f"{r['slowest']} ({r['slowest_training_s']:.2f})",
              "–" if r["ratio"] is None else f"{r['ratio']:.1f}x",
              format_bytes(r["memory_estimate"]), format_bytes(r["memory_peaks"])) for r in rows]

@@ -59,6 +59,23 @@ class Session:
             return EXIT_DISAGREE
         return EXIT_OK if self.compared else EXIT_INCOMPLETE
 
+    def reference_seconds(self) -> float:
+        """The reference's own float64 runs of the session's cases, each counted once per
+        implementation judged against it (the unit the judge's cost is stated in)."""
+        total = 0.0
+        for c in self.cases:
+            judged = sum(1 for v in self.verdicts if v.case == c.name
+                         and v.pair[1].startswith(ORACLE_NAME) and v.judged)
+            total += self.oracles[c.name].seconds * judged
+        return total
+
+    def reference_multiple(self, wall: float | None = None) -> float | None:
+        """The wall time (default: the session's) as a multiple of `reference_seconds`: what
+        judging costs against the reference's own float64 run, per implementation judged
+        (None where nothing was judged)."""
+        ref = self.reference_seconds()
+        return (self.wall_seconds if wall is None else wall) / ref if ref > 0 else None
+
     def training_seconds(self) -> dict:
         """impl -> total seconds of its runs (the oracle's plain runs for the reference)."""
         out = {}

@@ -605,15 +605,23 @@ def _fused_output_delta(ZL, Y, loss, reduction):
     """The reference's route, traced, or the log-sum-exp route of autodiff, whichever bound
     is larger (see the module docstring)."""
     out = losses.fused_output_delta.dispatch(object)(ZL, Y, loss, reduction)
-    z, y = ZL.v, np.abs(_parts(Y)[0])
-    if loss == "bce":  # (1 - y) sigma(z) - y sigma(-z), each term to (C + 2|z|) u
+    route = logits_route(ZL.v, _parts(Y)[0], loss, reduction, ZL.shape[1]) + np.abs(out.v)
+    return Traced(out.v, np.maximum(out.bound, route))
+
+
+def logits_route(z, y, loss: str, reduction: str, m: int):
+    """The rounding of the fused output delta by autodiff's route, in units of u: (1 - y)
+    sigma(z) - y sigma(-z) for bce, softmax(z) sum(y) - y through exp(z - logsumexp(z)) for
+    cce (columns: axis -2), each term to (C_ELEMENTARY + 2|z|) u, times the reduction's
+    factor. Both levels use it (noise.py: the size of one more rounding event)."""
+    y = np.abs(y)
+    if loss == "bce":
         terms, size = (1 - y) * activations.sigmoid(z) + y * activations.sigmoid(-z), np.abs(z)
-    else:  # softmax(z) sum(y) - y, softmax through exp(z - logsumexp(z)); columns: axis -2
+    else:
         E = np.exp(z - z.max(axis=-2, keepdims=True))
         terms, size = E / E.sum(axis=-2, keepdims=True) + y, np.abs(z).max(axis=-2, keepdims=True)
-    factor = abs(losses.reduction_factor(reduction, ZL.shape[1]))
-    route = (C_ELEMENTARY + 2 * size) * terms * factor + np.abs(out.v)
-    return Traced(out.v, np.maximum(out.bound, route))
+    factor = abs(losses.reduction_factor(reduction, m))
+    return (C_ELEMENTARY + 2 * size) * terms * factor
 
 
 @activations.tanh_derivative.register(Traced)

@@ -49,7 +49,7 @@ import numpy as np
 from comparisons.protocol.cost import K_SAMPLES, group_size
 from reference import activations, losses, network, training
 
-from .bounds import C_ELEMENTARY
+from .bounds import C_ELEMENTARY, logits_route
 from .tracing import Shell, add_terms, install_operators, like, scoped
 
 # The noise of evaluations 1..K, in units of each event's size b_s: small enough that the
@@ -345,14 +345,8 @@ Noisy.function_rules = NoisyBool.function_rules = {
 @losses.fused_output_delta.register(Noisy)
 def _fused_output_delta(ZL, Y, loss, reduction):
     out = losses.fused_output_delta.dispatch(object)(ZL, Y, loss, reduction)
-    z, y = ZL.v[0], np.abs(np.asarray(Y))
-    if loss == "bce":
-        terms, size = (1 - y) * activations.sigmoid(z) + y * activations.sigmoid(-z), np.abs(z)
-    else:
-        E = np.exp(z - z.max(axis=-2, keepdims=True))
-        terms, size = E / E.sum(axis=-2, keepdims=True) + y, np.abs(z).max(axis=-2, keepdims=True)
-    factor = abs(losses.reduction_factor(reduction, z.shape[-1]))
-    _perturb(out.v, (C_ELEMENTARY + 2 * size) * terms * factor)
+    z = ZL.v[0]
+    _perturb(out.v, logits_route(z, np.asarray(Y), loss, reduction, z.shape[-1]))
     return out
 
 

@@ -359,7 +359,11 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
                           for n, o in session.oracles.items()},
            "cases": {c.name: runs_dict(session.runs[c.name], c) for c in session.cases},
            "parity": [v.to_dict() for v in session.verdicts], "published": pub,
-           "device_matrix": device_matrix(session, manifest)}
+           "device_matrix": device_matrix(session, manifest),
+           # what judging cost, stated against the reference's own float64 runs
+           "cost": {"wall_seconds": session.wall_seconds,
+                    "reference_seconds": session.reference_seconds(),
+                    "multiple_of_reference": session.reference_multiple()}}
     (out / "results.json").write_text(dumps(doc) + "\n")
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     impls = list(session.impls)
@@ -406,7 +410,12 @@ def write(out: Path, session, manifest: dict, bench: dict | None = None,
            + f" | {r['worst_at'] or '–'} |" for r in matrix]
     if any(r["tf32_note"] for r in matrix):
         md += ["", f"Expected: {devices.TF32_NOTE}."]
+    multiple = session.reference_multiple()
     md += ["", "## Run time per case (s)", "",
+           f"The session took {session.wall_seconds:.1f} s: "
+           + (f"{multiple:.0f} x the reference's own float64 runs of the same updates, once "
+              f"per implementation judged ({session.reference_seconds():.2f} s)." if multiple
+              else "nothing was judged against the reference."), "",
            "| case | updates | " + " | ".join(impls) + " | κ run |",
            "|---|---|" + "---|" * (len(impls) + 1)]
     for c in session.cases:
