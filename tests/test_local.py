@@ -130,3 +130,55 @@ def test_a_trajectory_streamed_one_update_at_a_time_is_judged_as_in_one_piece(mo
     assert signature(streamed) == signature(one_piece)
     rows = [r for v in streamed.verdicts for r in v.rows if r.name.endswith(local.SUFFIX)]
     assert rows and all(r.shape[0] == case.updates for r in rows)
+
+
+def diverging():
+    """A relu net at a step size that overflows after a few updates (test_judge.py's)."""
+    from comparisons.protocol.case import Case, generate_data, init_params
+    layers = [3, 8, 2]
+    X, Y = generate_data(layers, "mse", {"generator": "regression", "m": 6, "seed": 1})
+    return Case(name="diverging", layers=layers, activations=["relu", "identity"], loss="mse",
+                reduction="sum", params=init_params(layers, "normal", 1, scale=3.0), X=X, Y=Y,
+                lr=3.0, epochs=40, schedule="simultaneous")
+
+
+def test_a_diverging_run_is_judged_one_step_at_a_time_up_to_its_edge():
+    """Updates before the edge of the float range are judged one at a time; what lies past it
+    is listed, with why, never counted as judged (issue #34)."""
+    from comparisons import judge
+    from comparisons.execution import runner
+    case = diverging()
+    with np.errstate(all="ignore"):
+        oracle = judge.make_oracle(case)
+    stop = local.judged_updates(oracle)
+    assert 0 < stop < case.updates and local.needed(oracle).startswith("a diverging run")
+    impls, _ = runner.select(["torch"])
+    session = runner.run([case], impls)
+    (v,) = [v for v in session.verdicts if v.pair[0] == "torch"]
+    assert v.status == "pass", v.message
+    local_rows = [r for r in v.rows if r.name.endswith(local.SUFFIX) and not r.skipped]
+    assert local_rows and all(r.shape[0] == stop for r in local_rows)
+    (past,) = [r for r in v.not_judged if r.name == "updates past the edge" + local.SUFFIX]
+    assert past.shape == (case.updates - stop,)
+    assert f"updates {stop} to {case.updates - 1} are not judged" in past.skipped
+    assert "edge of the float range" in past.skipped
+
+
+def test_an_error_before_the_edge_fails_at_its_update():
+    case = diverging()
+    from comparisons import judge
+    with np.errstate(all="ignore"):
+        oracle = judge.make_oracle(case)
+        stop = local.judged_updates(oracle)
+        runs = trajectory(case.replace(epochs=stop))
+
+    def plant(t, r):
+        if t != stop - 2:
+            return r
+        return dataclasses.replace(r, gradients=dict(
+            r.gradients, W2=np.asarray(r.gradients["W2"]) * (1 + 1e-9)))
+    with np.errstate(all="ignore"):
+        rows = local.Judging(case, "float64").add(case.params,
+                                                  [plant(t, r) for t, r in enumerate(runs)]).rows()
+    bad = {r.name: r for r in rows}["dW2" + local.SUFFIX]
+    assert not bad.ok and local.update_of(bad) == stop - 2, bad.line()

@@ -226,12 +226,14 @@ def local_runs(pool, case, oracle, runs, impls, options, submitted) -> dict:
         else:
             names.append(n)
     size, batches = chunk_updates(case), batches_of(case)
+    limit = local.judged_updates(oracle)  # a diverging run: up to its edge
     judges = [k for k in LOCAL_WORKERS if k in pool.workers]
-    state = {n: local.Judging(case, case.dtype) for n in names}
+    state = {n: local.Judging(case, case.dtype, past_edge=local.past_the_edge(oracle))
+             for n in names}
     params = {n: case.params for n in names}
 
     def run_part(n, start):
-        piece = part(case, params[n], start, min(start + size, case.updates), batches)
+        piece = part(case, params[n], start, min(start + size, limit), batches)
         if n == ORACLE_NAME:  # the float32 reference, here
 
             def go():
@@ -259,14 +261,15 @@ def local_runs(pool, case, oracle, runs, impls, options, submitted) -> dict:
         while running:
             for i, n in enumerate(list(running)):
                 try:
-                    results = running.pop(n).result()[0]
+                    results = running.pop(n).result()[0][:limit - done[n]]  # not past the edge
                 except (WorkerError, Unavailable) as e:
                     out[n] = f"its one-update runs failed: {e}"
                     judging.pop(n, None)
                     continue
                 before, params[n] = params[n], results[-1].final_params
                 done[n] += len(results)
-                if done[n] < case.updates:
+                ended = not all(np.all(np.isfinite(v)) for v in params[n].values())
+                if done[n] < limit and not ended:  # no case starts from non-finite parameters
                     running[n] = run_part(n, done[n])
                 if n in judging:
                     judged(n, judging.pop(n))

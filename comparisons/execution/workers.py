@@ -166,12 +166,17 @@ def _watch_parent(parent: int) -> None:
 def trajectory(train, case, **options) -> list:
     """The implementation's run of `case`, one update at a time from its own parameters:
     one result per update (what `train` returns for that one-update case), for local judging
-    (comparisons/judge/local.py). Runs in the implementation's worker."""
+    (comparisons/judge/local.py). Runs in the implementation's worker. It ends early at an
+    update whose parameters are no longer finite (no case starts from them): that result is
+    the last."""
     batches, params, out = batches_of(case), case.params, []
     for t in range(case.updates):
         r = result_from(as_arrays(train(one_update(case, params, t, batches), **options)))
         params = r.final_params
         out.append(r)
+        if not all(np.all(np.isfinite(np.asarray(v, dtype=np.float64)))
+                   for v in params.values()):
+            break
     return out
 
 

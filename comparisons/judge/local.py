@@ -42,7 +42,7 @@ from comparisons.protocol.parts import batches_of, one_update
 from . import bounds, noise
 from .bounds import KAPPA_MAX
 from .oracle import oracle_case
-from .parity import TRAJECTORY, Amplification, Comparison, compare_results, skipped
+from .parity import TRAJECTORY, Amplification, Comparison, compare_results, edge, skipped
 
 # The kind of the row that lists the updates the probabilistic level does not judge
 LEVEL2 = "probabilistic level"
@@ -109,13 +109,45 @@ def always(case) -> bool:
     return 0 < case.updates <= ALWAYS_UPDATES
 
 
+def edge_of(oracle) -> int | None:
+    """In a run that diverges, the first update local judging does not reach: where the
+    oracle's values come within reach of the float range's edge (parity.edge), or where its
+    loss is no longer finite, whichever comes first; None for a run that stays finite."""
+    amp, case = oracle.amp, oracle.case
+    if amp.diverged_at is None:
+        return None
+    h = edge(amp.bounds["losses"], case, case.dtype)
+    return amp.diverged_at if h is None else min(h, amp.diverged_at)
+
+
+def judged_updates(oracle) -> int:
+    """How many updates local judging judges: all, or those before the edge."""
+    stop = edge_of(oracle)
+    return oracle.case.updates if stop is None else min(stop, oracle.case.updates)
+
+
+def past_the_edge(oracle) -> str:
+    """Why the updates from `judged_updates` on are not judged one step at a time ('' when
+    every update is)."""
+    stop = edge_of(oracle)
+    if stop is None or stop >= oracle.case.updates:
+        return ""
+    return (f"from update {stop} the values reach the edge of the float range (the run "
+            f"diverges at update {oracle.amp.diverged_at}), where whether a sum overflows "
+            "depends on the order of its terms")
+
+
 def needed(oracle) -> str:
     """Why the trajectory of this case is judged update by update ('' when it is not): the
     horizon, a flip or kappa beyond KAPPA_MAX leave global judging short (as compare_results
-    decides), or the run is short enough (ALWAYS_UPDATES) to judge both ways."""
+    decides), a diverging run is judged up to its edge, or the run is short enough
+    (ALWAYS_UPDATES) to judge both ways."""
     amp, case = oracle.amp, oracle.case
-    if amp.diverged_at is not None or case.updates == 0:
+    if case.updates == 0:
         return ""
+    if amp.diverged_at is not None:
+        stop = judged_updates(oracle)
+        return f"a diverging run, judged up to its edge (update {stop})" if stop else ""
     if always(case):
         return f"{case.updates} updates"
     if amp.bounds.get("horizon") is not None:
@@ -145,6 +177,7 @@ class Judging:
     dtype: str
     t: int = 0                                     # the next update to judge
     worst: dict = dataclasses.field(default_factory=dict)
+    past_edge: str = ""                            # why updates from t on are not judged
 
     def add(self, params, results: list) -> "Judging":
         """Judge the next len(results) updates; `params`: the parameters before the first of
@@ -196,6 +229,11 @@ class Judging:
                                f"worst-case level only; the probabilistic level judges updates "
                                f"{', '.join(map(str, level2))} (its cost: "
                                "comparisons/judge/local.py, LEVEL2_WORK)"))
+        rest = self.case.updates - n
+        if self.past_edge and rest > 0:  # listed, never counted as judged
+            out.append(skipped(f"{name_prefix}updates past the edge{SUFFIX}", (rest,),
+                               TRAJECTORY, f"updates {n} to {self.case.updates - 1} are not "
+                               f"judged one step at a time: {self.past_edge}"))
         return out
 
 
