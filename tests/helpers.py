@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from comparisons import catalogue, protocol
+from comparisons.protocol.case import Case, generate_data, init_params
 from reference import TrainResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,6 +124,15 @@ def printed(value, published):
 def mazur(schedule="sequential", **changes):
     case = catalogue.get(f"mazur-{schedule}")
     return case.replace(**changes) if changes else case
+
+
+def diverging():
+    """Mean squared error on a relu net at a step size that overflows after a few updates."""
+    layers = [3, 8, 2]
+    X, Y = generate_data(layers, "mse", {"generator": "regression", "m": 6, "seed": 1})
+    return Case(name="diverging", layers=layers, activations=["relu", "identity"], loss="mse",
+                reduction="sum", params=init_params(layers, "normal", 1, scale=3.0), X=X, Y=Y,
+                lr=3.0, epochs=40, schedule="simultaneous")
 
 
 # --- The main job's results: the report of the install command's main job when it is fresh,

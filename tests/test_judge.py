@@ -11,6 +11,7 @@ from comparisons.judge import FAIL, PASS, XFAIL, XPASS, Run
 from comparisons.judge.parity import Amplification
 from reference import Case
 from comparisons.protocol.case import generate_data, init_params
+from helpers import diverging
 
 
 def _verdicts(case, results, expected=None, oracle=None):
@@ -40,20 +41,11 @@ def test_a_drift_of_1e_9_in_the_final_parameters_fails_and_names_them():
     assert v.status == FAIL and v.message.startswith("final W1: error/bound")
 
 
-def _diverging():
-    """Half squared error on a relu net at a step size that overflows after a few updates."""
-    layers = [3, 8, 2]
-    X, Y = generate_data(layers, "mse", {"generator": "regression", "m": 6, "seed": 1})
-    return Case(name="diverging", layers=layers, activations=["relu", "identity"], loss="mse",
-                reduction="sum", params=init_params(layers, "normal", 1, scale=3.0), X=X, Y=Y,
-                lr=3.0, epochs=40, schedule="simultaneous")
-
-
 def test_diverging_runs_are_compared_on_their_finite_prefix():
     """Compared up to the edge of the float range (or the divergence, if earlier); the final
     state is listed as not judged, with the reason."""
     from comparisons.judge.parity import edge
-    case = _diverging()
+    case = diverging()
     with np.errstate(all="ignore"):
         r = reference.train(case)
         k = int(np.argmax(~np.isfinite(r.losses)))
@@ -88,7 +80,7 @@ def test_overflow_past_the_edge_depends_on_the_order_of_summation():
 
 
 def test_diverging_at_another_update_is_a_disagreement():
-    case = _diverging()
+    case = diverging()
     with np.errstate(all="ignore"):
         r = reference.train(case)
         k = int(np.argmax(~np.isfinite(r.losses)))

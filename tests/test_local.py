@@ -15,6 +15,7 @@ from comparisons.protocol import cost
 from comparisons.protocol.parts import chunk_updates
 from comparisons.judge.parity import TRAJECTORY
 from comparisons.protocol.case import case_from_dict
+from helpers import diverging
 
 
 def small(updates: int, dtype: str = "float64", **train):
@@ -130,16 +131,6 @@ def test_a_trajectory_streamed_one_update_at_a_time_is_judged_as_in_one_piece(mo
     assert signature(streamed) == signature(one_piece)
     rows = [r for v in streamed.verdicts for r in v.rows if r.name.endswith(local.SUFFIX)]
     assert rows and all(r.shape[0] == case.updates for r in rows)
-
-
-def diverging():
-    """A relu net at a step size that overflows after a few updates (test_judge.py's)."""
-    from comparisons.protocol.case import Case, generate_data, init_params
-    layers = [3, 8, 2]
-    X, Y = generate_data(layers, "mse", {"generator": "regression", "m": 6, "seed": 1})
-    return Case(name="diverging", layers=layers, activations=["relu", "identity"], loss="mse",
-                reduction="sum", params=init_params(layers, "normal", 1, scale=3.0), X=X, Y=Y,
-                lr=3.0, epochs=40, schedule="simultaneous")
 
 
 def test_a_diverging_run_is_judged_one_step_at_a_time_up_to_its_edge():

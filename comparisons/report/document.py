@@ -258,11 +258,10 @@ def runs_dict(runs: dict, case=None) -> dict:
     """{impl: its results and seconds, or its status and message} of one case's runs; with
     `case`, a run too large for the report (REPORT_RESULT_ELEMENTS) keeps its seconds and
     why its arrays are not there."""
-    big = case is not None and result_elements(case) > REPORT_RESULT_ELEMENTS
-    omitted = {"results": f"not kept: {result_elements(case) if case else 0} numbers; "
-                          f"`python -m comparisons run {case.name if case else ''} --json` "
-                          "writes them"}
-    return {impl: ((omitted if big else r.result.to_dict()) | {"seconds": r.seconds})
+    n = 0 if case is None else result_elements(case)
+    omitted = {"results": f"not kept: {n} numbers; `python -m comparisons run "
+                          f"{case.name} --json` writes them"} if n > REPORT_RESULT_ELEMENTS else None
+    return {impl: ((omitted or r.result.to_dict()) | {"seconds": r.seconds})
             if r.status == "ok" else {"status": r.status, "message": r.message}
             for impl, r in runs.items()}
 
