@@ -1,5 +1,6 @@
 """Local judging (comparisons/judge/local.py): every update of an implementation's own trajectory,
-one step at a time, and the probabilistic level's share of them (LEVEL2_WORK)."""
+one step at a time, at both levels (or at the probabilistic level on a sample a user asks
+for)."""
 
 from __future__ import annotations
 
@@ -35,23 +36,18 @@ def wide(width: int, updates: int):
 
 @pytest.mark.parametrize("width, updates", [(256, 5), (256, 100), (1024, 100), (1024, 1000)],
                          ids=lambda x: str(x))
-def test_the_probabilistic_level_judges_first_last_and_evenly_between(width, updates):
-    case = wide(width, updates)
-    ts = local.level2_updates(case)
-    affordable = int(local.LEVEL2_WORK // local.update_work(case))
+def test_by_default_the_probabilistic_level_judges_every_update_whatever_the_size(width, updates):
+    assert local.level2_updates(wide(width, updates)) == list(range(updates))
+
+
+@pytest.mark.parametrize("updates, sample", [(5, 2), (100, 30), (100, 99), (1000, 7), (5, 9)],
+                         ids=lambda x: str(x))
+def test_a_sample_asked_for_judges_first_last_and_evenly_between(updates, sample):
+    ts = local.level2_updates(wide(256, updates), sample)
     assert ts[0] == 0 and ts[-1] == updates - 1
-    assert len(ts) == min(updates, max(2, affordable))
-    assert len(ts) * local.update_work(case) <= max(local.LEVEL2_WORK,
-                                                    2 * local.update_work(case))
+    assert len(ts) == min(updates, sample)
     gaps = np.diff(ts)
     assert gaps.max() - gaps.min() <= 1  # evenly spread
-
-
-def test_every_catalogue_trajectory_judged_locally_gets_the_probabilistic_level_throughout():
-    from comparisons import catalogue
-    for case in catalogue.all_cases():
-        if local.always(case):
-            assert local.level2_updates(case) == list(range(case.updates)), case.name
 
 
 def trajectory(case, plant=None):
@@ -61,18 +57,16 @@ def trajectory(case, plant=None):
     return [plant(t, r) if plant else r for t, r in enumerate(out)]
 
 
-def test_an_error_of_one_update_fails_at_that_update_where_the_probabilistic_level_is_not_run(
-        monkeypatch):
-    monkeypatch.setattr(local, "LEVEL2_WORK", 0.0)  # two updates at the probabilistic level
+def test_an_error_of_one_update_fails_at_that_update_where_the_probabilistic_level_is_not_run():
     case = small(12)
-    assert local.level2_updates(case) == [0, 11]
+    assert local.level2_updates(case, 2) == [0, 11]  # two updates at the probabilistic level
 
     def plant(t, r):
         if t != 5:
             return r
         W = dict(r.final_params, W1=np.asarray(r.final_params["W1"]) * (1 + 1e-9))
         return dataclasses.replace(r, final_params=W)
-    rows = {r.name: r for r in local.judge(case, trajectory(case, plant), "float64")}
+    rows = {r.name: r for r in local.judge(case, trajectory(case, plant), "float64", sample=2)}
     bad = rows["final W1" + local.SUFFIX]
     assert not bad.ok and bad.certain and local.update_of(bad) == 5, bad.line()
     listed = rows["probabilistic level" + local.SUFFIX]
@@ -81,10 +75,9 @@ def test_an_error_of_one_update_fails_at_that_update_where_the_probabilistic_lev
     assert "updates 0, 11 " in listed.skipped
 
 
-def test_a_correct_trajectory_passes_with_the_unsampled_updates_listed(monkeypatch):
-    monkeypatch.setattr(local, "LEVEL2_WORK", 0.0)
+def test_a_correct_trajectory_passes_with_the_unsampled_updates_listed():
     case = small(12)
-    rows = local.judge(case, trajectory(case), "float64")
+    rows = local.judge(case, trajectory(case), "float64", sample=2)
     judged = [r for r in rows if not r.skipped]
     assert judged and all(r.ok for r in judged), [r.line() for r in rows if not r.ok]
     assert all(r.kind == TRAJECTORY for r in judged)
@@ -93,7 +86,7 @@ def test_a_correct_trajectory_passes_with_the_unsampled_updates_listed(monkeypat
     assert any(r.p_ratio == r.p_ratio for r in judged)
 
 
-def test_where_every_update_is_affordable_nothing_is_listed():
+def test_where_every_update_is_judged_nothing_is_listed():
     case = small(6)
     rows = local.judge(case, trajectory(case), "float64")
     assert not [r for r in rows if r.skipped]

@@ -138,22 +138,24 @@ def test_the_float32_reference_is_within_the_probabilistic_bound_of_its_step0_va
         assert np.all(np.isfinite(S) | (np.abs(b) < 1e-30)), key
 
 
-def test_step_units_bound_the_loss_and_every_updated_parameter():
+def test_step_units_bound_the_gradients_the_loss_and_every_updated_parameter():
     case = catalogue.get("gd-batch")
     one = case.replace(epochs=1)
     units = noise.step_units(one, "float32", 32)
-    assert set(units["S"]) == {"losses"} | {f"final {k}" for k in one.params}
+    assert set(units["S"]) == ({"losses"} | {f"final {k}" for k in one.params}
+                               | {f"d{k}" for k in one.params})
     assert units["S"]["losses"].shape == (2,) and np.isinf(units["S"]["losses"][1])
     for k, v in one.params.items():
         assert units["S"][f"final {k}"].shape == v.shape
 
 
 def test_the_forward_pass_runs_unchanged_on_noisy_arrays():
-    """The reference's own functions, unchanged: evaluation 0 is the plain value exactly."""
+    """The reference's own functions, unchanged: the exact value is the plain value exactly,
+    and K responses stand beside it."""
     case = catalogue.get("shallow-3-4-1")
     with np.errstate(all="ignore"), noise.context(8, 0, 1.0, "float64"):
         P = {k: noise.exact(v) for k, v in case.params.items()}
         AL, _ = network.forward_propagation(case.X, P, case.activations)
     plain, _ = network.forward_propagation(case.X, case.params, case.activations)
-    np.testing.assert_array_equal(AL.v[0], plain)
-    assert AL.v.shape == (9,) + plain.shape
+    np.testing.assert_array_equal(AL.b, plain)
+    assert AL.t.shape == (8,) + plain.shape

@@ -117,6 +117,26 @@ def add_device(p, dest_prefix=""):
                         "own, possibly TF32) or highest; set for the run, restored after it")
 
 
+def at_least_two(text):
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 2:
+        raise argparse.ArgumentTypeError(f"expected a whole number of updates >= 2 (the first "
+                                         f"and the last), got {text!r}")
+    return v
+
+
+def add_probabilistic_updates(p, dest=None):
+    p.add_argument("--probabilistic-updates", type=at_least_two, metavar="N",
+                   **({"dest": dest} if dest else {}),
+                   help="judge the probabilistic level on N updates of each trajectory judged "
+                        "one step at a time, spread evenly from the first to the last, instead "
+                        "of every update (cheaper; the updates left out are listed; the "
+                        "worst-case level still judges every update)")
+
+
 def add_quiet(p, dest=None):
     p.add_argument("--quiet", action="store_true", help="no progress on stderr",
                    **({"dest": dest} if dest else {}))

@@ -39,6 +39,7 @@ def add_arguments(p) -> None:
     common.add_quiet(p, dest="main_quiet")
     common.add_device(p, "main_")
     common.add_world_size(p, "main_")
+    common.add_probabilistic_updates(p, dest="main_probabilistic_updates")
 
 
 def command(args) -> int:
@@ -64,7 +65,8 @@ def command(args) -> int:
         session = runner.run(cases, impls, missing, timeout=args.timeout, progress=show,
                              exitfirst=args.exitfirst, options=options,
                              judged_case=plotter.case if plotter is not None else None,
-                             slowest_first=report.training_seconds(out))
+                             slowest_first=report.training_seconds(out),
+                             probabilistic_updates=args.probabilistic_updates)
         print(report.text_table(session.verdicts))
         show(len(session.cases), len(cases), f"writing the report to {out}")
         _, published_ok = report.write(

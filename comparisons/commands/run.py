@@ -23,6 +23,7 @@ def add_arguments(p) -> None:
     common.add_run_limits(p)
     common.add_device(p)
     common.add_world_size(p)
+    common.add_probabilistic_updates(p)
     common.add_quiet(p)
 
 
@@ -38,7 +39,8 @@ def command(args) -> int:
         return common.incomplete("nothing was compared: only the reference is available; "
                                  + common.listed(missing))
     session = runner.run([case], impls, missing, timeout=args.timeout, options=options,
-                         progress=common.progress(not args.quiet and not args.json))
+                         progress=common.progress(not args.quiet and not args.json),
+                         probabilistic_updates=args.probabilistic_updates)
     code = session.exit_code
     if args.json:
         print(output.dumps(report.run_document(case, session)))

@@ -104,14 +104,16 @@ def select(names=None) -> tuple[dict, dict]:
 def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None = None,
         timeout: float = DEFAULT_TIMEOUT, progress=None, max_tasks=None, max_rss=None,
         oracles: dict | None = None, exitfirst: bool = False, judged_case=None,
-        slowest_first: dict | None = None) -> Session:
+        slowest_first: dict | None = None, probabilistic_updates: int | None = None) -> Session:
     """Every case through every implementation in `impls`, judged. `oracles`, a dict by case
     name, supplies oracles computed before and receives those computed here; `options` go to
     every implementation's train. With `exitfirst`, the session ends after the first case with
     a failing pair (the remaining runs are cancelled). `judged_case(oracle, runs)` is called
     as soon as each case is judged, while the later cases still run (the main job's plots).
     The workers start one by one; `slowest_first`, {impl: seconds} of an earlier run, puts
-    the slowest first, so that the run's critical path starts soonest."""
+    the slowest first, so that the run's critical path starts soonest.
+    `probabilistic_updates`: the probabilistic level of local judging on that many updates of
+    each trajectory instead of every one (local.level2_updates)."""
     t0 = time.perf_counter()
     options = options or {}
     missing, impls = dict(missing or {}), dict(impls)
@@ -180,7 +182,7 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
             expected = {n: impls[n].expected_failure(case) for n in ordered}
             trajectories = local_runs(pool, case, o, ordered, impls, options,
                                        {n: f for (c, n), f in local_futures.items()
-                                        if c == case.name})
+                                        if c == case.name}, probabilistic_updates)
             new = judge.judge_case(o, ordered, {n: r for n, r in expected.items() if r},
                                    trajectories)
             verdicts += new
@@ -203,11 +205,13 @@ def run(cases, impls: dict, missing: dict | None = None, *, options: dict | None
                    time.perf_counter() - t0, dict(pool.peak_rss))
 
 
-def local_runs(pool, case, oracle, runs, impls, options, submitted) -> dict:
+def local_runs(pool, case, oracle, runs, impls, options, submitted,
+               sample: int | None = None) -> dict:
     """{impl: its trajectory judged update by update (local.Judged), or the message of why
     there is none} for every implementation that ran, where the trajectory is judged update
     by update (`local.needed`); {} where it is not. `submitted`: {impl: future} of the first
-    chunks submitted before the oracle was known.
+    chunks submitted before the oracle was known; `sample`: the probabilistic level's updates
+    (local.level2_updates; None: every one).
 
     A trajectory streams in chunks (protocol.cost.TRAJECTORY_CHUNK_BYTES): while the local
     workers judge one chunk of an implementation's trajectory (round robin; here when the pool
@@ -228,8 +232,8 @@ def local_runs(pool, case, oracle, runs, impls, options, submitted) -> dict:
     size, batches = chunk_updates(case), batches_of(case)
     limit = local.judged_updates(oracle)  # a diverging run: up to its edge
     judges = [k for k in LOCAL_WORKERS if k in pool.workers]
-    state = {n: local.Judging(case, case.dtype, past_edge=local.past_the_edge(oracle))
-             for n in names}
+    state = {n: local.Judging(case, case.dtype, past_edge=local.past_the_edge(oracle),
+                              sample=sample) for n in names}
     params = {n: case.params for n in names}
 
     def run_part(n, start):

@@ -25,8 +25,9 @@ A long trajectory travels in parts (comparisons/protocol/parts.py: updates start
 case of their own, from the parameters before `start`): the implementation's worker runs one
 part (comparisons/execution/workers.py, `trajectory`) while a local worker judges the one
 before (`Judging` carries each value's row from part to part), so that no process holds a
-whole trajectory. The probabilistic level gets
-a budget per trajectory (LEVEL2_WORK); the updates it does not reach are listed.
+whole trajectory. The probabilistic level judges every update (K_LOCAL responses each); a
+user who wants less asks for a sample of updates (`Judging.sample`), and the updates it does
+not reach are listed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import dataclasses
 import numpy as np
 
 import reference
-from comparisons.protocol.cost import K_STEP, case_cost
+from comparisons.protocol.cost import K_STEP
 from comparisons.protocol.parts import batches_of, one_update
 
 from . import bounds, noise
@@ -61,32 +62,18 @@ def update_of(row: Comparison) -> int | None:
 
 
 # The probabilistic level of one update: fewer responses than at step 0 (protocol.cost.
-# K_SAMPLES), since every update of every implementation needs its own.
+# K_SAMPLES), since every update of every implementation needs its own (TOLERANCES.md,
+# "Every update, one step": its cost and its sensitivity).
 K_LOCAL = K_STEP
 
-# Its cost: K_LOCAL stacked evaluations of an update, about K_LOCAL times the reference's own
-# update (noise.py). A trajectory's probabilistic level gets at most this much work,
-# in multiply-adds of the simulation's matrix products (about 20 s on one core here): every
-# update where that suffices (every catalogue case), else updates spread evenly from the first
-# to the last, never fewer than those two. The worst-case level judges every update.
-LEVEL2_WORK = 2e11
 
-
-def update_work(case) -> float:
-    """Multiply-adds of one update's probabilistic level: K_LOCAL evaluations of the forward
-    pass, dZ, dA and dW products (3 per layer), on the largest batch."""
-    batch = case_cost(case).max_batch
-    return K_LOCAL * 3.0 * batch * sum(case.layers[l] * case.layers[l - 1]
-                                       for l in range(1, len(case.layers)))
-
-
-def level2_updates(case) -> list[int]:
-    """The updates of `case` judged at the probabilistic level (see LEVEL2_WORK)."""
+def level2_updates(case, sample: int | None = None) -> list[int]:
+    """The updates of `case` judged at the probabilistic level: every one, or with `sample`
+    (a user's choice, >= 2) that many spread evenly from the first to the last."""
     n = case.updates
-    s = max(2, int(LEVEL2_WORK // update_work(case)))
-    if s >= n:
+    if sample is None or sample >= n:
         return list(range(n))
-    return sorted({round(i * (n - 1) / (s - 1)) for i in range(s)})
+    return sorted({round(i * (n - 1) / (sample - 1)) for i in range(sample)})
 
 
 @dataclasses.dataclass
@@ -159,13 +146,14 @@ def needed(oracle) -> str:
     return ""
 
 
-def judge(case, results: list, dtype: str, name_prefix: str = "") -> list[Comparison]:
+def judge(case, results: list, dtype: str, name_prefix: str = "",
+          sample: int | None = None) -> list[Comparison]:
     """Every update of one implementation's trajectory (`results`, one per update: what the
     implementation's worker returns for a trajectory, comparisons/execution/workers.py) against
     the reference's one-update runs from the same parameters. One row per value: at the
     first update where it fails (where the failure starts), else at its worst update; the
     index is (update, element...)."""
-    return Judging(case, dtype).add(case.params, results).rows(name_prefix)
+    return Judging(case, dtype, sample=sample).add(case.params, results).rows(name_prefix)
 
 
 @dataclasses.dataclass
@@ -178,13 +166,14 @@ class Judging:
     t: int = 0                                     # the next update to judge
     worst: dict = dataclasses.field(default_factory=dict)
     past_edge: str = ""                            # why updates from t on are not judged
+    sample: int | None = None                      # updates at the probabilistic level
 
     def add(self, params, results: list) -> "Judging":
         """Judge the next len(results) updates; `params`: the parameters before the first of
         them (the implementation's own, as it returned them)."""
         case, dtype = self.case, self.dtype
         batches = batches_of(case)
-        level2 = set(level2_updates(case))
+        level2 = set(level2_updates(case, self.sample))
         for r in results:
             t = self.t
             sub = oracle_case(one_update(case, params, t, batches))
@@ -222,13 +211,13 @@ class Judging:
                                            kind=TRAJECTORY, worst_index=at(row.worst_index),
                                            p_index=at(row.p_index),
                                            note=f"update {t}: {row.note}" if row.note else ""))
-        level2 = [t for t in level2_updates(self.case) if t < n]
+        level2 = [t for t in level2_updates(self.case, self.sample) if t < n]
         if n and len(level2) < n:  # listed, never counted as judged
             out.append(skipped(f"{name_prefix}probabilistic level{SUFFIX}", (n - len(level2),),
                                LEVEL2, f"{n - len(level2)} of {n} updates judged at the "
                                f"worst-case level only; the probabilistic level judges updates "
-                               f"{', '.join(map(str, level2))} (its cost: "
-                               "comparisons/judge/local.py, LEVEL2_WORK)"))
+                               f"{', '.join(map(str, level2))} (a sample asked for: "
+                               "--probabilistic-updates)"))
         rest = self.case.updates - n
         if self.past_edge and rest > 0:  # listed, never counted as judged
             out.append(skipped(f"{name_prefix}updates past the edge{SUFFIX}", (rest,),

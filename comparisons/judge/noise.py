@@ -18,16 +18,23 @@ elementary function, and for a sum of n terms in any order (blocked, pairwise, F
 most n - 1 partial sums, each <= sum|x|, so one source of size sqrt(n) sum|x| covers them.
 
 `V` is measured, not bounded: the reference's own functions run on `Noisy` arrays (the tracing
-shell, comparisons/judge/tracing.py), which hold K + 1 evaluations at once (a leading axis, as
-bounds.stacked): evaluation 0 exact,
-evaluations 1..K with every operation's result moved by a Gaussian of standard deviation
-AMP b_s. Their responses y_k = (v_k - v_0) / AMP are exact Gaussian samples of that linear
-error with variance V (the correlations that the worst case cannot see, the cancellation of
-errors propagated through W with both signs, are in them), so sum y_k^2 / V is chi-squared
-with K degrees of freedom and sqrt(V) <= sigma_hat * inflation(K, p) with probability 1 - p.
+shell, comparisons/judge/tracing.py), each the exact value (float64) and K tangents beside it
+(a leading axis): the first-order response of the value to K independent draws of every
+event's error, each event moving its result by b_s times a standard Gaussian, carried forward
+through every later operation by its derivative (forward-mode differentiation of the
+reference, a JVP with the noise as its seed). The K responses y_k of a value are exact
+Gaussian samples of its linear error, with variance V (the correlations that the worst case
+cannot see, the cancellation of errors propagated through W with both signs, are in them), so
+sum y_k^2 / V is chi-squared with K degrees of freedom and sqrt(V) <= sigma_hat *
+inflation(K, p) with probability 1 - p. A value no rounding has reached carries no tangents.
 
-Decisions (relu', leaky_relu', which operand a max picks) are taken once, on evaluation 0, so
-the response stays linear. A decision whose margin |x - y| lies within the probabilistic
+The tangents are computed in the dtype judged (float32 for a float32 comparison): they
+estimate a standard deviation, which the rounding of their own arithmetic moves by a relative
+n u at most (TOLERANCES.md, "Every update, one step"), while float32 halves their memory and
+runs their products three times faster than float64.
+
+Decisions (relu', leaky_relu', which operand a max picks) are taken once, on the exact value,
+so the response stays linear. A decision whose margin |x - y| lies within the probabilistic
 reach of its operands' errors may go either way in another correct implementation: there the
 jump (1 for a mask, the gap between branches) becomes a worst-case source `J`, propagated
 like bounds' worst-case bound (absolute values), and the probabilistic bound of every value is
@@ -52,27 +59,53 @@ from reference import activations, losses, network, training
 from .bounds import C_ELEMENTARY, logits_route
 from .tracing import Shell, add_terms, install_operators, like, scoped
 
-# The noise of evaluations 1..K, in units of each event's size b_s: small enough that the
-# response is linear (second-order terms AMP^2 against AMP), large enough that the float64
-# rounding of the simulation itself (2^-53 of its terms) stays 2^-33 of it.
-AMP = 2.0 ** -20
-
 
 @dataclasses.dataclass
 class Context:
     K: int
     rng: np.random.Generator
     reach: float        # a decision with |x - y| <= reach * sigma_hat(x - y) may flip
-    exact_scalars: str  # the dtype in which Python scalars are checked for exactness
-    ambiguous: int = 0  # decisions found within reach
+    exact_scalars: str  # the dtype judged: Python scalars are checked for exactness in it,
+                        # and the tangents are computed in it
+    tape: list | None = None  # shared by the passes of one evaluation (`measure`)
+    jumps: bool = True  # decide which decisions lie within reach, and carry J
+    pos: int = 0        # the next entry of the tape
+
+    @property
+    def tangent(self):
+        return np.dtype(self.exact_scalars)
 
 
 _CONTEXT: contextvars.ContextVar[Context | None] = contextvars.ContextVar("noise", default=None)
 
 
-def context(K: int, seed: int, reach: float, dtype: str):
-    """Evaluate with K noisy evaluations drawn from `seed` (the block yields the Context)."""
-    return scoped(_CONTEXT, Context(K, np.random.default_rng(seed), reach, dtype))
+def context(K: int, seed: int, reach: float, dtype: str, tape: list | None = None,
+            jumps: bool = True):
+    """Evaluate with K responses drawn from `seed` (the block yields the Context). Passes
+    that share a `tape` compute each matrix product's exact value once and pool every
+    decision's responses (`measure`); with `jumps`, decisions within reach become jumps."""
+    # SFC64: the fastest of NumPy's generators here; its Gaussians are the generator's own
+    rng = np.random.Generator(np.random.SFC64(seed))
+    return scoped(_CONTEXT, Context(K, rng, reach, dtype, tape, jumps))
+
+
+def _taped(key, compute):
+    """The tape's entry for this operation (computed by the pass that first reaches it), or
+    compute() where there is no tape. An evaluation takes the same operations in the same
+    order in every pass (its decisions are the exact values'); a pass that does not is
+    refused."""
+    c = _ctx()
+    if c.tape is None:
+        return compute()
+    i, c.pos = c.pos, c.pos + 1
+    if i < len(c.tape):
+        if c.tape[i][0] != key:
+            raise RuntimeError(f"comparisons.judge.noise: operation {i} is {key}, "
+                               f"{c.tape[i][0]} in the pass before")
+        return c.tape[i][1]
+    value = compute()
+    c.tape.append((key, value))
+    return value
 
 
 def _ctx() -> Context:
@@ -83,92 +116,119 @@ def _ctx() -> Context:
 
 
 def _parts(x):
-    """(stacked values or a plain array/scalar, J or None, is_python_scalar)."""
+    """(exact value, tangents or None, J or None, is_python_scalar)."""
     if type(x) is Noisy:
-        return x.v, x.j, False
+        return x.b, x.t, x.j, False
     if isinstance(x, NoisyBool):
         raise TypeError("a comparison result is used as a number; call .astype first")
     if isinstance(x, np.ndarray):
-        return x, None, False
-    return x, None, True
+        return x, None, None, False
+    return x, None, None, True
 
 
 def _b(x):
-    """Evaluation 0 of a noisy operand; a plain operand as it is."""
-    return x.v[0] if type(x) is Noisy else x
+    """The exact value of a noisy operand; a plain operand as it is."""
+    return x.b if type(x) is Noisy else x
 
 
-def _perturb(r, b):
-    """Move evaluations 1..K of r by AMP * b * N(0, 1), independently per element (in place).
-    b: the event's size, of one evaluation's shape (or broadcastable to it)."""
+def _low(a):
+    """An exact value in the tangents' dtype (to multiply them)."""
+    return np.asarray(a).astype(_ctx().tangent, copy=False)
+
+
+def _event(t, b, shape):
+    """Tangents `t` (None: zero) plus a new event: every element moved by b * N(0, 1),
+    independently per element and response. b: the event's size (broadcastable to shape)."""
     c = _ctx()
-    noise = c.rng.standard_normal(r[1:].shape)
-    noise *= AMP * np.asarray(b)
-    r[1:] += noise
-    return r
+    noise = c.rng.standard_normal((c.K,) + tuple(shape), dtype=c.tangent)
+    with np.errstate(over="ignore", invalid="ignore"):
+        noise *= _low(b)
+    if t is None:
+        return noise
+    noise += t
+    return noise
 
 
-def _shared(r, c_scalar, size=None):
-    """A Python scalar rounded to the computation's dtype is one event shared by every
-    element (not an independent one per element): one draw per evaluation, of `size` (by
-    default |r|, the elements the scalar multiplied)."""
+def _shared(t, c_scalar, size):
+    """A Python scalar rounded to the dtype judged is one event shared by every element (not
+    an independent one per element): one draw per response, of `size` (the elements the
+    scalar multiplied)."""
     c = _ctx()
     if float(np.dtype(c.exact_scalars).type(c_scalar)) == float(c_scalar):
-        return r
-    d = c.rng.standard_normal(c.K) * AMP
-    r[1:] += d.reshape((c.K,) + (1,) * (r.ndim - 1)) * (np.abs(r[0]) if size is None else size)
-    return r
+        return t
+    d = c.rng.standard_normal(c.K).astype(c.tangent)
+    shared = d.reshape((c.K,) + (1,) * np.ndim(size)) * _low(size)
+    return shared if t is None else t + shared
+
+
+def _add(*tangents):
+    """The sum of the tangents that are not None (None: zero)."""
+    return add_terms(*tangents)
+
+
+def _scaled(t, s):
+    """Tangents times an exact factor (None stays None)."""
+    return None if t is None else t * _low(s)
 
 
 class Noisy(Shell):
-    """K + 1 evaluations of one value (leading axis; 0 exact) and J, the worst-case jump
-    bound (absolute, of one evaluation's shape; None where no ambiguous decision reaches)."""
+    """One value: `b`, its exact evaluation (float64); `t`, its K responses to random
+    rounding (leading axis, the dtype judged; None where no rounding reached it); and `j`, the
+    worst-case jump bound (absolute, of b's shape; None where no ambiguous decision reaches)."""
 
-    __slots__ = ("v", "j")
+    __slots__ = ("b", "t", "j")
     level = "comparisons.judge.noise"
 
-    def __init__(self, v, j=None):
-        self.v, self.j = v, j
+    def __init__(self, b, t=None, j=None):
+        self.b, self.t, self.j = b, t, j
 
-    shape = property(lambda self: self.v.shape[1:])
-    ndim = property(lambda self: self.v.ndim - 1)
+    shape = property(lambda self: np.shape(self.b))
+    ndim = property(lambda self: np.ndim(self.b))
     size = property(lambda self: int(np.prod(self.shape)))
-    dtype = property(lambda self: self.v.dtype)
+    dtype = property(lambda self: np.asarray(self.b).dtype)
 
     @property
     def T(self):
-        return Noisy(self.v.swapaxes(-1, -2), None if self.j is None else self.j.T)
+        return Noisy(self.b.T, None if self.t is None else self.t.swapaxes(-1, -2),
+                     None if self.j is None else self.j.T)
 
     def astype(self, dtype):
         return self
 
     def sum(self, axis=None, keepdims=False):
         n = self.size if axis is None else self.shape[axis]
-        ax = tuple(range(1, self.v.ndim)) if axis is None else (axis + 1 if axis >= 0 else axis)
-        r = self.v.sum(axis=ax, keepdims=keepdims)
-        terms = np.abs(self.v[0])
-        a = None if axis is None else axis
-        size = np.sqrt(max(n - 1, 0)) * terms.sum(axis=a, keepdims=keepdims)
-        equal = np.ptp(terms, axis=a, keepdims=keepdims) == 0  # equal terms: worst case
-        _perturb(r, np.where(equal, (n - 1) * terms.sum(axis=a, keepdims=keepdims), size))
-        j = None if self.j is None else self.j.sum(axis=None if axis is None else axis,
-                                                    keepdims=keepdims)
-        return Noisy(r, j)
+        r = self.b.sum(axis=axis, keepdims=keepdims)
+        terms = np.abs(self.b)
+        size = np.sqrt(max(n - 1, 0)) * terms.sum(axis=axis, keepdims=keepdims)
+        equal = np.ptp(terms, axis=axis, keepdims=keepdims) == 0  # equal terms: worst case
+        size = np.where(equal, (n - 1) * terms.sum(axis=axis, keepdims=keepdims), size)
+        t = None
+        if self.t is not None:
+            ax = tuple(range(1, self.t.ndim)) if axis is None else (
+                axis + 1 if axis >= 0 else axis)
+            t = self.t.sum(axis=ax, keepdims=keepdims)
+        j = None if self.j is None else self.j.sum(axis=axis, keepdims=keepdims)
+        return Noisy(r, _event(t, size, np.shape(r)), j)
 
     def max(self, axis=None, keepdims=False):
         if axis is None:
             raise TypeError(f"{self.level}: max over every axis")
-        ax = axis + 1 if axis >= 0 else axis
-        idx = np.expand_dims(np.argmax(self.v[0], axis=axis), axis)  # the base's choice
-        r = np.take_along_axis(self.v, idx[None].repeat(self.v.shape[0], 0), axis=ax)
+        idx = np.expand_dims(np.argmax(self.b, axis=axis), axis)  # the exact value's choice
+        r = np.take_along_axis(self.b, idx, axis=axis)
+        t = None
+        if self.t is not None:
+            ax = axis + 1 if axis >= 0 else axis
+            t = np.take_along_axis(self.t, idx[None], axis=ax)
         j = None if self.j is None else np.take_along_axis(self.j, idx, axis=axis)
         if not keepdims:
-            r, j = r.squeeze(ax), None if j is None else j.squeeze(axis)
-        return Noisy(r, j)
+            r = r.squeeze(axis)
+            t = None if t is None else t.squeeze(axis + 1 if axis >= 0 else axis)
+            j = None if j is None else j.squeeze(axis)
+        return Noisy(r, t, j)
 
 
 class NoisyBool(Shell):
-    """A decision taken on evaluation 0, and where it lies within reach of its threshold."""
+    """A decision taken on the exact value, and where it lies within reach of its threshold."""
 
     __slots__ = ("v", "near")
     level = Noisy.level
@@ -177,155 +237,197 @@ class NoisyBool(Shell):
         self.v, self.near = v, near
 
     def astype(self, dtype):
-        return Noisy(_stack(self.v.astype(np.float64)), None if self.near is None
-                     else self.near.astype(np.float64))
-
-
-def _stack(a):
-    """A value of one evaluation as K + 1 identical evaluations (a read-only view)."""
-    return np.broadcast_to(a, (_ctx().K + 1,) + np.shape(a))
+        return Noisy(self.v.astype(np.float64), None,
+                     None if self.near is None else self.near.astype(np.float64))
 
 
 def exact(a) -> Noisy:
     """An exact input."""
-    return Noisy(_stack(np.asarray(a, dtype=np.float64)))
+    _ctx()
+    return Noisy(np.asarray(a, dtype=np.float64))
 
 
-def _add_sub(op):
+def _add_sub(op, sign):
     def rule(a, b):
-        va, ja, _ = _parts(a)
-        vb, jb, _ = _parts(b)
+        va, ta, ja, _ = _parts(a)
+        vb, tb, jb, _ = _parts(b)
         r = op(va, vb)
-        _perturb(r, np.abs(r[0]))
-        return Noisy(r, add_terms(ja, jb))
+        t = _add(ta, None if tb is None else (tb if sign > 0 else -tb))
+        if t is not None and t.shape[1:] != np.shape(r):
+            t = np.broadcast_to(t, (t.shape[0],) + np.shape(r))
+        return Noisy(r, _event(t, np.abs(r), np.shape(r)), add_terms(ja, jb))
     return rule
 
 
 def _multiply(a, b):
-    va, ja, ca = _parts(a)
-    vb, jb, cb = _parts(b)
+    va, ta, ja, ca = _parts(a)
+    vb, tb, jb, cb = _parts(b)
     r = va * vb
-    _perturb(r, np.abs(r[0]))
+    t = _add(_scaled(ta, vb), _scaled(tb, va))
+    t = _event(t, np.abs(r), np.shape(r))
     if ca:
-        _shared(r, va)
+        t = _shared(t, va, np.abs(r))
     if cb:
-        _shared(r, vb)
-    j = add_terms(None if ja is None else np.abs(_b(b)) * ja,
-             None if jb is None else np.abs(_b(a)) * jb)
-    return Noisy(r, j)
+        t = _shared(t, vb, np.abs(r))
+    j = add_terms(None if ja is None else np.abs(vb) * ja,
+                  None if jb is None else np.abs(va) * jb)
+    return Noisy(r, t, j)
 
 
 def _divide(a, b):
-    va, ja, ca = _parts(a)
-    vb, jb, cb = _parts(b)
+    va, ta, ja, ca = _parts(a)
+    vb, tb, jb, cb = _parts(b)
     r = va / vb
-    _perturb(r, np.abs(r[0]))
+    with np.errstate(all="ignore"):
+        t = _add(_scaled(ta, 1 / np.asarray(vb, dtype=np.float64)),
+                 _scaled(tb, -r / np.asarray(vb, dtype=np.float64)))
+    t = _event(t, np.abs(r), np.shape(r))
     if ca:
-        _shared(r, va)
+        t = _shared(t, va, np.abs(r))
     if cb:
-        _shared(r, vb)
+        t = _shared(t, vb, np.abs(r))
     j = None
     if ja is not None or jb is not None:
-        den = np.abs(_b(b))
+        den = np.abs(vb)
         j = add_terms(None if ja is None else ja / den,
-                 None if jb is None else np.abs(r[0]) * jb / den)
-    return Noisy(r, j)
+                      None if jb is None else np.abs(r) * jb / den)
+    return Noisy(r, t, j)
 
 
-def _exact_unary(op):
+def _negative(a):
+    va, ta, ja, _ = _parts(a)
+    return Noisy(-va, None if ta is None else -ta, ja)
+
+
+def _positive(a):
+    va, ta, ja, _ = _parts(a)
+    return Noisy(+va, ta, ja)
+
+
+def _absolute(a):
+    """|x| is exact; its derivative is sign(x) (at an exact 0, +1: the squared response is
+    the same either way)."""
+    va, ta, ja, _ = _parts(a)
+    return Noisy(np.abs(va), None if ta is None else np.where(va < 0, -ta, ta), ja)
+
+
+def _elementary(f, derivative):
+    """f's result to C_ELEMENTARY |f| (one event); the tangents through f'(x), J through
+    |f'(x)|."""
     def rule(a):
-        va, ja, _ = _parts(a)
-        return Noisy(op(va), ja)
-    return rule
-
-
-def _elementary(f, slope):
-    """f's result to C_ELEMENTARY |f| (one event), J through |f'(x)|."""
-    def rule(a):
-        va, ja, _ = _parts(a)
+        va, ta, ja, _ = _parts(a)
         r = f(va)
-        _perturb(r, C_ELEMENTARY * np.abs(r[0]))
-        return Noisy(r, None if ja is None else slope(_b(a), r[0]) * ja)
+        d = derivative(va, r)
+        return Noisy(r, _event(_scaled(ta, d), C_ELEMENTARY * np.abs(r), np.shape(r)),
+                     None if ja is None else np.abs(d) * ja)
     return rule
 
 
 def _select(op, pick_a):
     def rule(a, b):
-        va, ja, _ = _parts(a)
-        vb, jb, _ = _parts(b)
-        pick = pick_a(_b(a), _b(b))
+        va, ta, ja, _ = _parts(a)
+        vb, tb, jb, _ = _parts(b)
+        pick = pick_a(va, vb)
         r = np.where(pick, va, vb)
+        t = None
+        if ta is not None or tb is not None:
+            K = _ctx().K
+            za = np.zeros((K,) + np.shape(r), _ctx().tangent) if ta is None else ta
+            zb = np.zeros((K,) + np.shape(r), _ctx().tangent) if tb is None else tb
+            t = np.where(pick, za, zb)
         j = None
         if ja is not None or jb is not None:  # continuous: either side's jump
             za = 0.0 if ja is None else ja
             zb = 0.0 if jb is None else jb
-            j = np.broadcast_to(np.maximum(za, zb), r.shape[1:]).copy()
-        return Noisy(r, j)
+            j = np.broadcast_to(np.maximum(za, zb), np.shape(r)).copy()
+        return Noisy(r, t, j)
     return rule
 
 
 def _compare(op):
+    """A decision, on the exact values. Its margin's responses are pooled over the passes of
+    one evaluation (the tape); where they are all in, a margin within reach of its
+    probabilistic error plus the operands' jumps may flip."""
     def rule(a, b):
-        va, ja, _ = _parts(a)
-        vb, jb, _ = _parts(b)
-        d = np.asarray(va, dtype=np.float64) - vb  # stacked: one side is noisy
-        sigma = np.sqrt(np.mean(((d[1:] - d[0]) / AMP) ** 2, axis=0))
+        va, ta, ja, _ = _parts(a)
+        vb, tb, jb, _ = _parts(b)
+        d = np.asarray(va, dtype=np.float64) - vb
+        td = _add(ta, None if tb is None else -tb)
         c = _ctx()
+        pooled = _taped(("compare", np.shape(d)), lambda: [np.zeros(np.shape(d)), 0])
+        if td is not None and c.K:
+            pooled[0] = pooled[0] + np.square(td, dtype=np.float64).sum(axis=0)
+            pooled[1] += td.shape[0]
+        if not c.jumps:
+            return NoisyBool(op(va, vb), None)
+        sigma = np.sqrt(pooled[0] / max(pooled[1], 1))
         jump = add_terms(ja, jb)
-        near = np.abs(d[0]) <= c.reach * sigma + (0 if jump is None else jump)
+        near = np.abs(d) <= c.reach * sigma + (0 if jump is None else jump)
         near &= sigma + (0 if jump is None else jump) > 0
-        c.ambiguous += int(near.sum())
-        return NoisyBool(op(_b(a), _b(b)), near if near.any() else None)
+        return NoisyBool(op(va, vb), near if near.any() else None)
     return rule
 
 
-def _matmul(a, b):
-    va, ja, _ = _parts(a)
-    vb, jb, _ = _parts(b)
+def _matmul_exact(va, vb):
+    """The exact product and its event's size (in the tangents' dtype): sqrt(n) |A| |B|, or
+    for equal terms (a constant row of A times a constant column of B), which round alike,
+    the worst case's n |A| |B|."""
     r = va @ vb
-    if not r.flags.writeable:
-        r = r.copy()
     n = np.shape(va)[-1]
-    aa, ab = np.abs(_b(a)), np.abs(_b(b))
-    size = math.sqrt(n) * (aa @ ab)
-    # Equal terms (a constant row of A times a constant column of B) round alike: worst case.
+    aa, ab = np.abs(va), np.abs(vb)
+    terms = aa @ ab
+    size = math.sqrt(n) * terms
     equal = (np.ptp(aa, axis=-1) == 0)[..., :, None] & (np.ptp(ab, axis=-2) == 0)[..., None, :]
     if equal.any():
-        size = np.where(equal, n * (aa @ ab), size)
-    _perturb(r, size)
-    j = add_terms(None if ja is None else ja @ ab, None if jb is None else aa @ jb)
-    return Noisy(r, j)
+        size = np.where(equal, n * terms, size)
+    return r, _low(size)
+
+
+def _matmul(a, b):
+    va, ta, ja, _ = _parts(a)
+    vb, tb, jb, _ = _parts(b)
+    r, size = _taped(("matmul", np.shape(va), np.shape(vb)), lambda: _matmul_exact(va, vb))
+    t = _add(None if ta is None else ta @ _low(vb), None if tb is None else _low(va) @ tb)
+    j = None
+    if ja is not None or jb is not None:
+        j = add_terms(None if ja is None else ja @ np.abs(vb),
+                      None if jb is None else np.abs(va) @ jb)
+    return Noisy(r, _event(t, size, np.shape(r)), j)
 
 
 def _where(cond, x, y):
-    """A branch on evaluation 0's decision; where it may flip, the gap is a jump."""
+    """A branch on the exact value's decision; where it may flip, the gap is a jump."""
     c = cond.v if isinstance(cond, NoisyBool) else np.asarray(cond)
-    vx, jx, cx = _parts(x)
-    vy, jy, cy = _parts(y)
-    r = np.where(c, vx, vy)
-    r = np.array(np.broadcast_to(r, (_ctx().K + 1,) + np.shape(c)), dtype=np.float64)
+    vx, tx, jx, cx = _parts(x)
+    vy, ty, jy, cy = _parts(y)
+    r = np.array(np.broadcast_to(np.where(c, vx, vy), np.shape(c)), dtype=np.float64)
+    t = None
+    if tx is not None or ty is not None:
+        K = _ctx().K
+        zx = np.zeros((K,) + r.shape, _ctx().tangent) if tx is None else tx
+        zy = np.zeros((K,) + r.shape, _ctx().tangent) if ty is None else ty
+        t = np.where(c, zx, zy)
     if cx:
-        _shared(r, vx, np.where(c, abs(vx), 0.0))
+        t = _shared(t, vx, np.where(c, abs(vx), 0.0))
     if cy:
-        _shared(r, vy, np.where(~c, abs(vy), 0.0))
+        t = _shared(t, vy, np.where(~c, abs(vy), 0.0))
     j = None
     if jx is not None or jy is not None:
         j = np.where(c, 0.0 if jx is None else jx, 0.0 if jy is None else jy)
     if isinstance(cond, NoisyBool) and cond.near is not None:
-        gap = np.abs(np.asarray(_b(x), dtype=np.float64) - _b(y))
+        gap = np.abs(np.asarray(vx, dtype=np.float64) - vy)
         extra = np.where(cond.near, gap, 0.0)
         j = extra if j is None else j + extra
-    return Noisy(r, j)
+    return Noisy(r, t, j)
 
 
 Noisy.ufunc_rules = {
-    np.add: _add_sub(np.add), np.subtract: _add_sub(np.subtract),
+    np.add: _add_sub(np.add, 1), np.subtract: _add_sub(np.subtract, -1),
     np.multiply: _multiply, np.true_divide: _divide,
-    np.negative: _exact_unary(np.negative), np.positive: _exact_unary(np.positive),
-    np.absolute: _exact_unary(np.absolute),
+    np.negative: _negative, np.positive: _positive, np.absolute: _absolute,
     np.exp: _elementary(np.exp, lambda x, r: r),
-    np.log: _elementary(np.log, lambda x, r: 1 / np.abs(x)),
-    np.log1p: _elementary(np.log1p, lambda x, r: 1 / np.abs(1 + x)),
+    np.log: _elementary(np.log, lambda x, r: 1 / x),
+    np.log1p: _elementary(np.log1p, lambda x, r: 1 / (1 + x)),
     np.tanh: _elementary(np.tanh, lambda x, r: 1 - r * r),
     np.maximum: _select(np.maximum, np.greater_equal),
     np.minimum: _select(np.minimum, np.less_equal),
@@ -342,26 +444,29 @@ Noisy.function_rules = NoisyBool.function_rules = {
 
 # --- Other routes (as bounds.py): one more independent source of their size ----------
 
+def _also(out: Noisy, size) -> Noisy:
+    """`out` with one more independent event of `size`."""
+    out.t = _event(out.t, size, out.shape)
+    return out
+
+
 @losses.fused_output_delta.register(Noisy)
 def _fused_output_delta(ZL, Y, loss, reduction):
     out = losses.fused_output_delta.dispatch(object)(ZL, Y, loss, reduction)
-    z = ZL.v[0]
-    _perturb(out.v, logits_route(z, np.asarray(Y), loss, reduction, z.shape[-1]))
-    return out
+    z = ZL.b
+    return _also(out, logits_route(z, np.asarray(Y), loss, reduction, z.shape[-1]))
 
 
 @activations.tanh_derivative.register(Noisy)
 def _tanh_derivative(Z):
     out = activations.tanh_derivative.dispatch(object)(Z)
-    _perturb(out.v, (2 * C_ELEMENTARY + 2) * np.abs(out.v[0]))
-    return out
+    return _also(out, (2 * C_ELEMENTARY + 2) * np.abs(out.b))
 
 
 @losses.softplus.register(Noisy)
 def _softplus(Z):
     out = losses.softplus.dispatch(object)(Z)
-    _perturb(out.v, C_ELEMENTARY * np.abs(out.v[0]))
-    return out
+    return _also(out, C_ELEMENTARY * np.abs(out.b))
 
 
 # --- From samples to a bound ------------------------------------------------------------------
@@ -423,11 +528,12 @@ class Level:
 
 
 def squared_responses(x: Noisy) -> np.ndarray:
-    """The sum over its evaluations of each element's squared response, in units of u
+    """The sum over its responses of each element's squared response, in units of u
     (sigma_hat^2 times their number; inf where a response overflows: no statement there)."""
+    if x.t is None:
+        return np.zeros(x.shape)
     with np.errstate(over="ignore", invalid="ignore"):
-        y = (x.v[1:] - x.v[0]) / AMP
-        return (y * y).sum(axis=0)
+        return np.square(x.t, dtype=np.float64).sum(axis=0)
 
 
 # --- The probabilistic level of a case's step-0 values -----------------------------------------
@@ -461,10 +567,35 @@ def duplicates(case, X, params) -> int:
     return D
 
 
-def _group(params, layers, m: int, K: int) -> int:
-    """How many noisy evaluations to stack at once: about GROUP_BYTES of values alive
+def _group(params, layers, m: int, K: int, dtype: str) -> int:
+    """How many responses to compute at once: about GROUP_BYTES of tangents alive
     (protocol.cost.group_size)."""
-    return group_size(sum(v.size for v in params.values()), layers, m, K)
+    return group_size(sum(v.size for v in params.values()), layers, m, K,
+                      np.dtype(dtype).itemsize)
+
+
+def measure(evaluate, K: int, G: int, reach: float, dtype: str) -> tuple[dict, dict, dict]:
+    """Run `evaluate()` (inside a context; it returns {name: value}) for K responses, G at a
+    time, then once more without responses to decide, from all K, which decisions lie within
+    reach and carry their jumps. The passes share one tape: each matrix product's exact value
+    and size are computed once. Returns ({name: sum of squared responses}, {name: J or None},
+    {name: exact value})."""
+    tape, ss = [], {}
+    for g0 in range(0, K, G):
+        with np.errstate(all="ignore"), context(min(G, K - g0), SEED + g0, reach, dtype, tape,
+                                                jumps=False):
+            values = evaluate()
+        for name, v in values.items():  # None: no rounding reached it (a frozen parameter)
+            if type(v) is Noisy and v.t is not None:
+                ss[name] = ss.get(name, 0.0) + squared_responses(v)
+            else:
+                ss.setdefault(name, None)
+        del values
+    with np.errstate(all="ignore"), context(0, SEED, reach, dtype, tape, jumps=True):
+        values = evaluate()
+    J = {name: v.j if type(v) is Noisy else None for name, v in values.items()}
+    base = {name: v.b if type(v) is Noisy else np.asarray(v) for name, v in values.items()}
+    return ss, J, base
 
 
 def initial_units(case, dtype: str) -> dict:
@@ -478,25 +609,18 @@ def initial_units(case, dtype: str) -> dict:
     _, first = case.update_batches()
     level = Level(K_SAMPLES, P_RUN, judged_elements(case))
     u = float(np.finfo(dtype).eps) / 2
-    G = _group(params, case.layers, case.m, K_SAMPLES)
-    ss, J = {}, {}
-    for g0 in range(0, K_SAMPLES, G):
-        k = min(G, K_SAMPLES - g0)
-        with np.errstate(all="ignore"), context(k, SEED + g0, level.factor * 2 * u, dtype):
-            P = {name: exact(v) for name, v in params.items()}
-            grads = training.initial_gradients(P, X[:, first], Y[:, first], case.activations,
-                                               case.loss, case.reduction)
-            AL, _ = network.forward_propagation(X, P, case.activations)
-        values = {f"d{n}": v for n, v in grads.items()} | {"initial A[L]": AL}
-        for name, v in values.items():
-            ss[name] = ss.get(name, 0.0) + squared_responses(v)
-            J.setdefault(name, v.j)
+    G = _group(params, case.layers, case.m, K_SAMPLES, dtype)
+
+    def evaluate():
+        P = {name: exact(v) for name, v in params.items()}
+        grads = training.initial_gradients(P, X[:, first], Y[:, first], case.activations,
+                                           case.loss, case.reduction)
+        AL, _ = network.forward_propagation(X, P, case.activations)
+        return {f"d{n}": v for n, v in grads.items()} | {"initial A[L]": AL}
+    ss, J, ref = measure(evaluate, K_SAMPLES, G, level.factor * 2 * u, dtype)
     D = duplicates(case, X[:, first], params)
     n = max(max(case.layers), case.m) + 1
     tiny = float(np.finfo(dtype).tiny) * n
-    ref = {f"d{k}": v for k, v in training.initial_gradients(
-        params, X[:, first], Y[:, first], case.activations, case.loss, case.reduction).items()}
-    ref["initial A[L]"] = network.forward_propagation(X, params, case.activations)[0]
     S = {}
     for name in ss:
         s = level.factor * np.sqrt(ss[name] / K_SAMPLES * D)
@@ -507,42 +631,43 @@ def initial_units(case, dtype: str) -> dict:
 
 def step_units(case, dtype: str, K: int) -> dict:
     """The probabilistic level of a one-update case from exact parameters (local judging):
-    S and J (as `initial_units`) of the loss before the update ("losses", with inf for the
-    final loss, which the worst-case level judges) and of every parameter after it
-    ("final W1", ...), from K responses of the update step."""
+    S and J (as `initial_units`) of the gradients at the parameters the update starts from
+    ("dW1", ...), of the loss before the update ("losses", with inf for the final loss, which
+    the worst-case level judges) and of every parameter after it ("final W1", ...), from K
+    responses of the update step. In the simultaneous schedule the gradients are the
+    update's own (one evaluation); in the sequential one, whose update takes each layer's
+    delta through the updated W[l], they are evaluated beside it."""
     X, Y, params = training.cast(case)
     (idx,), _ = case.update_batches()
     level = Level(K, P_RUN, judged_elements(case))
     u = float(np.finfo(dtype).eps) / 2
     step = training.STEPS[case.schedule]
     m = X[:, idx].shape[1]
-    G = _group(params, case.layers, m, K)
-    ss, J, base, frozen = {}, {}, {}, set()
-    for g0 in range(0, K, G):  # groups of evaluations within GROUP_BYTES, as initial_units
-        with np.errstate(all="ignore"), context(min(G, K - g0), SEED + g0, level.factor * 2 * u,
-                                                dtype):
-            P = {name: exact(v) for name, v in params.items()}
-            value, new = step(P, X[:, idx], Y[:, idx], case.activations, case.loss,
-                              case.reduction, case.lr, case.trainable_names)
-        for name, v in [("losses", value)] + [(f"final {k}", x) for k, x in new.items()]:
-            if type(v) is not Noisy:  # a frozen parameter: returned as it came, exactly
-                frozen.add(name)
-                base[name] = np.asarray(v)
-                continue
-            ss[name] = ss.get(name, 0.0) + squared_responses(v)
-            J.setdefault(name, v.j)
-            base.setdefault(name, v.v[0])
+    G = _group(params, case.layers, m, K, dtype)
+    Xb, Yb, net = X[:, idx], Y[:, idx], (case.activations, case.loss, case.reduction)
+
+    def evaluate():
+        P = {name: exact(v) for name, v in params.items()}
+        if case.schedule == "simultaneous":  # the update's own gradients
+            value, grads = network.backward_propagation(Xb, Yb, P, *net, input_grad=False)
+            new = training.update_parameters(P, grads, case.lr, case.trainable_names)
+        else:
+            value, new = step(P, Xb, Yb, *net, case.lr, case.trainable_names)
+            _, grads = network.backward_propagation(Xb, Yb, P, *net, input_grad=False)
+        return ({f"d{k}": grads[f"d{k}"] for k in params} | {"losses": value}
+                | {f"final {k}": x for k, x in new.items()})
+    ss, J, base = measure(evaluate, K, G, level.factor * 2 * u, dtype)
     D = duplicates(case, X[:, idx], params)
     n = max(max(case.layers), case.m) + 1
     tiny = float(np.finfo(dtype).tiny) * n
     S = {}
     for name, v in base.items():
-        if name in frozen:
-            S[name], J[name] = np.zeros(np.shape(v)), np.zeros(np.shape(v))
+        J[name] = np.zeros(np.shape(v)) if J[name] is None else J[name]
+        if ss[name] is None:  # a frozen parameter: returned as it came, exactly
+            S[name] = np.zeros(np.shape(v))
             continue
         s = level.factor * np.sqrt(ss[name] / K * D)
         S[name] = np.where(np.abs(v) < tiny, np.inf, s)
-        J[name] = np.zeros(np.shape(s)) if J[name] is None else J[name]
     S["losses"] = np.array([float(S["losses"]), np.inf])
     J["losses"] = np.array([float(J["losses"]), 0.0])
     return {"S": S, "J": J, "p": P_RUN, "factor": level.factor, "K": K, "D": D, "N": level.N}

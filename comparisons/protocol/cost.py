@@ -23,20 +23,31 @@ K_STEP = 32          # responses per update where every update needs its own (lo
 GROUP_BYTES = 256 * 2 ** 20  # the stacked evaluations of one group, about this much memory
 
 
-def per_eval_bytes(parameters: int, layers, m: int) -> int:
-    """The values one noisy evaluation of a pass on m samples keeps alive."""
-    return 8 * (parameters + 6 * sum(layers) * m)
+def per_eval_bytes(parameters: int, layers, m: int, itemsize: int = 8) -> int:
+    """The values one response (or the exact evaluation, itemsize 8) of a pass on m samples
+    keeps alive."""
+    return itemsize * (parameters + 6 * sum(layers) * m)
 
 
-def group_size(parameters: int, layers, m: int, K: int) -> int:
-    """How many noisy evaluations to stack at once: about GROUP_BYTES of values alive."""
-    return max(2, min(K, GROUP_BYTES // max(per_eval_bytes(parameters, layers, m), 1)) // 2 * 2)
+def group_size(parameters: int, layers, m: int, K: int, itemsize: int = 8) -> int:
+    """How many responses to compute at once: about GROUP_BYTES of tangents alive, each of
+    `itemsize` bytes (the dtype judged)."""
+    return max(1, min(K, GROUP_BYTES // max(per_eval_bytes(parameters, layers, m, itemsize), 1)))
 
 
-def stacked_bytes(parameters: int, layers, m: int, K: int) -> int:
-    """The values alive while one group of evaluations (and the exact one) is computed: the
-    memory that K responses add to a process (Cost.memory)."""
-    return (min(K, group_size(parameters, layers, m, K)) + 1) * per_eval_bytes(parameters, layers, m)
+def tape_bytes(parameters: int, layers, m: int) -> int:
+    """The tape of one evaluation (noise.measure): each matrix product's exact value (8
+    bytes) and its event's size (at most 8), forward (A[l] sized) and backward (dW[l] and
+    dA[l] sized)."""
+    return 16 * (parameters + 2 * sum(layers) * m)
+
+
+def stacked_bytes(parameters: int, layers, m: int, K: int, itemsize: int = 8) -> int:
+    """The values alive while one group of responses is computed, beside the exact
+    evaluation and the tape: the memory that K responses add to a process (Cost.memory)."""
+    return (min(K, group_size(parameters, layers, m, K, itemsize))
+            * per_eval_bytes(parameters, layers, m, itemsize)
+            + per_eval_bytes(parameters, layers, m) + tape_bytes(parameters, layers, m))
 
 
 @dataclasses.dataclass(frozen=True)
