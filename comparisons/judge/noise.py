@@ -69,24 +69,32 @@ class Context:
                         # and the tangents are computed in it
     tape: list | None = None  # shared by the passes of one evaluation (`measure`)
     jumps: bool = True  # decide which decisions lie within reach, and carry J
+    uses: dict | None = None  # each value's consumers, by creation order (`measure`)
+    record: bool = False  # count them (the first pass), or fold by them (the later ones)
     pos: int = 0        # the next entry of the tape
+    made: int = 0       # values created so far
 
     @property
     def tangent(self):
         return np.dtype(self.exact_scalars)
+
+    @property
+    def fuse(self) -> bool:
+        return self.uses is not None and not self.record
 
 
 _CONTEXT: contextvars.ContextVar[Context | None] = contextvars.ContextVar("noise", default=None)
 
 
 def context(K: int, seed: int, reach: float, dtype: str, tape: list | None = None,
-            jumps: bool = True):
+            jumps: bool = True, uses: dict | None = None, record: bool = False):
     """Evaluate with K responses drawn from `seed` (the block yields the Context). Passes
     that share a `tape` compute each matrix product's exact value once and pool every
-    decision's responses (`measure`); with `jumps`, decisions within reach become jumps."""
+    decision's responses (`measure`); with `jumps`, decisions within reach become jumps.
+    `uses`: filled with each value's consumers (`record`), or read to fold events (`fold`)."""
     # SFC64: the fastest of NumPy's generators here; its Gaussians are the generator's own
     rng = np.random.Generator(np.random.SFC64(seed))
-    return scoped(_CONTEXT, Context(K, rng, reach, dtype, tape, jumps))
+    return scoped(_CONTEXT, Context(K, rng, reach, dtype, tape, jumps, uses, record))
 
 
 def _taped(key, compute):
@@ -113,17 +121,6 @@ def _ctx() -> Context:
     if c is None:
         raise RuntimeError("comparisons.judge.noise: evaluate inside noise.context(...)")
     return c
-
-
-def _parts(x):
-    """(exact value, tangents or None, J or None, is_python_scalar)."""
-    if type(x) is Noisy:
-        return x.b, x.t, x.j, False
-    if isinstance(x, NoisyBool):
-        raise TypeError("a comparison result is used as a number; call .astype first")
-    if isinstance(x, np.ndarray):
-        return x, None, None, False
-    return x, None, None, True
 
 
 def _b(x):
@@ -161,26 +158,20 @@ def _shared(t, c_scalar, size):
     return shared if t is None else t + shared
 
 
-def _add(*tangents):
-    """The sum of the tangents that are not None (None: zero)."""
-    return add_terms(*tangents)
-
-
-def _scaled(t, s):
-    """Tangents times an exact factor (None stays None)."""
-    return None if t is None else t * _low(s)
-
-
 class Noisy(Shell):
     """One value: `b`, its exact evaluation (float64); `t`, its K responses to random
-    rounding (leading axis, the dtype judged; None where no rounding reached it); and `j`, the
-    worst-case jump bound (absolute, of b's shape; None where no ambiguous decision reaches)."""
+    rounding (leading axis, the dtype judged; None where no rounding reached it); `j`, the
+    worst-case jump bound (absolute, of b's shape; None where no ambiguous decision
+    reaches); and `pv`, the variance of its events not drawn yet (None: none; `measure`)."""
 
-    __slots__ = ("b", "t", "j")
+    __slots__ = ("b", "t", "j", "pv", "id")
     level = "comparisons.judge.noise"
 
-    def __init__(self, b, t=None, j=None):
-        self.b, self.t, self.j = b, t, j
+    def __init__(self, b, t=None, j=None, pv=None):
+        self.b, self.t, self.j, self.pv = b, t, j, pv
+        c = _CONTEXT.get()
+        if c is not None:
+            self.id, c.made = c.made, c.made + 1
 
     shape = property(lambda self: np.shape(self.b))
     ndim = property(lambda self: np.ndim(self.b))
@@ -189,6 +180,7 @@ class Noisy(Shell):
 
     @property
     def T(self):
+        _settled(self)
         return Noisy(self.b.T, None if self.t is None else self.t.swapaxes(-1, -2),
                      None if self.j is None else self.j.T)
 
@@ -196,6 +188,7 @@ class Noisy(Shell):
         return self
 
     def sum(self, axis=None, keepdims=False):
+        _settled(self)
         n = self.size if axis is None else self.shape[axis]
         r = self.b.sum(axis=axis, keepdims=keepdims)
         terms = np.abs(self.b)
@@ -208,11 +201,12 @@ class Noisy(Shell):
                 axis + 1 if axis >= 0 else axis)
             t = self.t.sum(axis=ax, keepdims=keepdims)
         j = None if self.j is None else self.j.sum(axis=axis, keepdims=keepdims)
-        return Noisy(r, _event(t, size, np.shape(r)), j)
+        return _with_event(r, t, None, size, j)
 
     def max(self, axis=None, keepdims=False):
         if axis is None:
             raise TypeError(f"{self.level}: max over every axis")
+        _settled(self)
         idx = np.expand_dims(np.argmax(self.b, axis=axis), axis)  # the exact value's choice
         r = np.take_along_axis(self.b, idx, axis=axis)
         t = None
@@ -247,86 +241,164 @@ def exact(a) -> Noisy:
     return Noisy(np.asarray(a, dtype=np.float64))
 
 
+# --- Events drawn late ------------------------------------------------------------------------
+#
+# Drawing an event's K Gaussians costs more than the arithmetic around it. Where a value's
+# only consumer is an element-wise operation of its own shape, its events need not be drawn:
+# their variance (`pv`, per element) goes through the operation's derivative squared into the
+# result's, whose events are drawn once, where the value is consumed otherwise (in place, so
+# that every consumer sees the same draw) or returned. Independent Gaussians at one element
+# sum to one Gaussian of the summed variance, so the responses are the same in distribution.
+# Who consumes what is counted in a first pass (`measure`); the later passes take the same
+# operations in the same order (the tape checks it).
+
+def _use(x) -> None:
+    """Count one consumption of x (the first pass)."""
+    c = _CONTEXT.get()
+    if c is not None and c.record and type(x) is Noisy:
+        c.uses[x.id] = c.uses.get(x.id, 0) + 1
+
+
+def _settled(x):
+    """x with its pending events drawn (in place) and counted as consumed."""
+    if type(x) is not Noisy:
+        return x
+    _use(x)
+    if x.pv is not None:
+        x.t = _event(x.t, np.sqrt(x.pv), x.shape)
+        x.pv = None
+    return x
+
+
+def _with_event(r, t, pv, size, j=None) -> Noisy:
+    """A result with one more event of `size`: drawn, or pending where its pass folds."""
+    if _ctx().fuse:
+        return Noisy(r, t, j, add_terms(pv, np.square(np.asarray(size, dtype=np.float64))))
+    if pv is not None:
+        t = _event(t, np.sqrt(pv), np.shape(r))
+    return Noisy(r, _event(t, size, np.shape(r)), j)
+
+
+def _linear(r, terms, size=None, j=None) -> Noisy:
+    """An element-wise result: its tangents sum_i d_i t_i over its operands (`terms`:
+    (operand, d_i = the derivative)), their pending variance where it folds, and its own
+    event of `size` (None: exact)."""
+    c = _ctx()
+    t = pv = None
+    if len(terms) == 2 and terms[0][0] is terms[1][0]:  # x * x: one operand, d = d_1 + d_2
+        (x, d1), (_, d2) = terms
+        terms = [(x, d1 + d2 if type(d1) is int and type(d2) is int
+                  else np.add(d1, d2, dtype=np.float64))]
+    for x, d in terms:
+        if type(x) is not Noisy:
+            continue
+        _use(x)
+        if x.pv is not None:
+            if c.fuse and c.uses.get(x.id) == 1 and x.shape == np.shape(r):
+                pv = add_terms(pv, x.pv * np.square(np.asarray(d, dtype=np.float64)))
+            else:
+                x.t, x.pv = _event(x.t, np.sqrt(x.pv), x.shape), None
+        if x.t is not None:
+            unit = type(d) is int and d in (1, -1)
+            t = add_terms(t, (x.t if d == 1 else -x.t) if unit else x.t * _low(d))
+    if size is None:
+        return Noisy(r, t, j, pv)
+    return _with_event(r, t, pv, size, j)
+
+
+def _scalar(x) -> bool:
+    return not isinstance(x, (Noisy, NoisyBool, np.ndarray))
+
+
+def _refuse_bool(*xs):
+    for x in xs:
+        if isinstance(x, NoisyBool):
+            raise TypeError("a comparison result is used as a number; call .astype first")
+
+
 def _add_sub(op, sign):
     def rule(a, b):
-        va, ta, ja, _ = _parts(a)
-        vb, tb, jb, _ = _parts(b)
+        _refuse_bool(a, b)
+        va, vb = _b(a), _b(b)
         r = op(va, vb)
-        t = _add(ta, None if tb is None else (tb if sign > 0 else -tb))
-        if t is not None and t.shape[1:] != np.shape(r):
-            t = np.broadcast_to(t, (t.shape[0],) + np.shape(r))
-        return Noisy(r, _event(t, np.abs(r), np.shape(r)), add_terms(ja, jb))
+        return _linear(r, [(a, 1), (b, sign)], np.abs(r),
+                       add_terms(getattr(a, "j", None), getattr(b, "j", None)))
     return rule
 
 
 def _multiply(a, b):
-    va, ta, ja, ca = _parts(a)
-    vb, tb, jb, cb = _parts(b)
+    _refuse_bool(a, b)
+    va, vb = _b(a), _b(b)
+    ja, jb = getattr(a, "j", None), getattr(b, "j", None)
     r = va * vb
-    t = _add(_scaled(ta, vb), _scaled(tb, va))
-    t = _event(t, np.abs(r), np.shape(r))
-    if ca:
-        t = _shared(t, va, np.abs(r))
-    if cb:
-        t = _shared(t, vb, np.abs(r))
     j = add_terms(None if ja is None else np.abs(vb) * ja,
                   None if jb is None else np.abs(va) * jb)
-    return Noisy(r, t, j)
+    out = _linear(r, [(a, vb), (b, va)], np.abs(r), j)
+    if _scalar(a):
+        out.t = _shared(out.t, va, np.abs(r))
+    if _scalar(b):
+        out.t = _shared(out.t, vb, np.abs(r))
+    return out
 
 
 def _divide(a, b):
-    va, ta, ja, ca = _parts(a)
-    vb, tb, jb, cb = _parts(b)
+    _refuse_bool(a, b)
+    va, vb = _b(a), _b(b)
+    ja, jb = getattr(a, "j", None), getattr(b, "j", None)
     r = va / vb
-    with np.errstate(all="ignore"):
-        t = _add(_scaled(ta, 1 / np.asarray(vb, dtype=np.float64)),
-                 _scaled(tb, -r / np.asarray(vb, dtype=np.float64)))
-    t = _event(t, np.abs(r), np.shape(r))
-    if ca:
-        t = _shared(t, va, np.abs(r))
-    if cb:
-        t = _shared(t, vb, np.abs(r))
     j = None
     if ja is not None or jb is not None:
         den = np.abs(vb)
         j = add_terms(None if ja is None else ja / den,
                       None if jb is None else np.abs(r) * jb / den)
-    return Noisy(r, t, j)
+    with np.errstate(all="ignore"):
+        inv = 1 / np.asarray(vb, dtype=np.float64)
+        out = _linear(r, [(a, inv), (b, -r * inv)], np.abs(r), j)
+    if _scalar(a):
+        out.t = _shared(out.t, va, np.abs(r))
+    if _scalar(b):
+        out.t = _shared(out.t, vb, np.abs(r))
+    return out
 
 
 def _negative(a):
-    va, ta, ja, _ = _parts(a)
-    return Noisy(-va, None if ta is None else -ta, ja)
+    _refuse_bool(a)
+    return _linear(-_b(a), [(a, -1)], None, getattr(a, "j", None))
 
 
 def _positive(a):
-    va, ta, ja, _ = _parts(a)
-    return Noisy(+va, ta, ja)
+    _refuse_bool(a)
+    return _linear(+_b(a), [(a, 1)], None, getattr(a, "j", None))
 
 
 def _absolute(a):
     """|x| is exact; its derivative is sign(x) (at an exact 0, +1: the squared response is
     the same either way)."""
-    va, ta, ja, _ = _parts(a)
-    return Noisy(np.abs(va), None if ta is None else np.where(va < 0, -ta, ta), ja)
+    _refuse_bool(a)
+    va = _b(a)
+    return _linear(np.abs(va), [(a, np.where(va < 0, -1.0, 1.0))], None, getattr(a, "j", None))
 
 
 def _elementary(f, derivative):
     """f's result to C_ELEMENTARY |f| (one event); the tangents through f'(x), J through
     |f'(x)|."""
     def rule(a):
-        va, ta, ja, _ = _parts(a)
+        _refuse_bool(a)
+        va, ja = _b(a), getattr(a, "j", None)
         r = f(va)
         d = derivative(va, r)
-        return Noisy(r, _event(_scaled(ta, d), C_ELEMENTARY * np.abs(r), np.shape(r)),
-                     None if ja is None else np.abs(d) * ja)
+        return _linear(r, [(a, d)], C_ELEMENTARY * np.abs(r),
+                       None if ja is None else np.abs(d) * ja)
     return rule
 
 
 def _select(op, pick_a):
     def rule(a, b):
-        va, ta, ja, _ = _parts(a)
-        vb, tb, jb, _ = _parts(b)
+        _refuse_bool(a, b)
+        a, b = _settled(a), _settled(b)
+        va, vb = _b(a), _b(b)
+        ta, tb = getattr(a, "t", None), getattr(b, "t", None)
+        ja, jb = getattr(a, "j", None), getattr(b, "j", None)
         pick = pick_a(va, vb)
         r = np.where(pick, va, vb)
         t = None
@@ -349,10 +421,12 @@ def _compare(op):
     one evaluation (the tape); where they are all in, a margin within reach of its
     probabilistic error plus the operands' jumps may flip."""
     def rule(a, b):
-        va, ta, ja, _ = _parts(a)
-        vb, tb, jb, _ = _parts(b)
+        _refuse_bool(a, b)
+        a, b = _settled(a), _settled(b)
+        va, vb = _b(a), _b(b)
+        ta, tb = getattr(a, "t", None), getattr(b, "t", None)
         d = np.asarray(va, dtype=np.float64) - vb
-        td = _add(ta, None if tb is None else -tb)
+        td = add_terms(ta, None if tb is None else -tb)
         c = _ctx()
         pooled = _taped(("compare", np.shape(d)), lambda: [np.zeros(np.shape(d)), 0])
         if td is not None and c.K:
@@ -361,7 +435,7 @@ def _compare(op):
         if not c.jumps:
             return NoisyBool(op(va, vb), None)
         sigma = np.sqrt(pooled[0] / max(pooled[1], 1))
-        jump = add_terms(ja, jb)
+        jump = add_terms(getattr(a, "j", None), getattr(b, "j", None))
         near = np.abs(d) <= c.reach * sigma + (0 if jump is None else jump)
         near &= sigma + (0 if jump is None else jump) > 0
         return NoisyBool(op(va, vb), near if near.any() else None)
@@ -384,22 +458,28 @@ def _matmul_exact(va, vb):
 
 
 def _matmul(a, b):
-    va, ta, ja, _ = _parts(a)
-    vb, tb, jb, _ = _parts(b)
+    _refuse_bool(a, b)
+    a, b = _settled(a), _settled(b)
+    va, vb = _b(a), _b(b)
+    ta, tb = getattr(a, "t", None), getattr(b, "t", None)
+    ja, jb = getattr(a, "j", None), getattr(b, "j", None)
     r, size = _taped(("matmul", np.shape(va), np.shape(vb)), lambda: _matmul_exact(va, vb))
-    t = _add(None if ta is None else ta @ _low(vb), None if tb is None else _low(va) @ tb)
+    t = add_terms(None if ta is None else ta @ _low(vb), None if tb is None else _low(va) @ tb)
     j = None
     if ja is not None or jb is not None:
         j = add_terms(None if ja is None else ja @ np.abs(vb),
                       None if jb is None else np.abs(va) @ jb)
-    return Noisy(r, _event(t, size, np.shape(r)), j)
+    return _with_event(r, t, None, size, j)
 
 
 def _where(cond, x, y):
     """A branch on the exact value's decision; where it may flip, the gap is a jump."""
     c = cond.v if isinstance(cond, NoisyBool) else np.asarray(cond)
-    vx, tx, jx, cx = _parts(x)
-    vy, ty, jy, cy = _parts(y)
+    _refuse_bool(x, y)
+    x, y = _settled(x), _settled(y)
+    vx, vy = _b(x), _b(y)
+    tx, ty = getattr(x, "t", None), getattr(y, "t", None)
+    jx, jy = getattr(x, "j", None), getattr(y, "j", None)
     r = np.array(np.broadcast_to(np.where(c, vx, vy), np.shape(c)), dtype=np.float64)
     t = None
     if tx is not None or ty is not None:
@@ -407,9 +487,9 @@ def _where(cond, x, y):
         zx = np.zeros((K,) + r.shape, _ctx().tangent) if tx is None else tx
         zy = np.zeros((K,) + r.shape, _ctx().tangent) if ty is None else ty
         t = np.where(c, zx, zy)
-    if cx:
+    if _scalar(x):
         t = _shared(t, vx, np.where(c, abs(vx), 0.0))
-    if cy:
+    if _scalar(y):
         t = _shared(t, vy, np.where(~c, abs(vy), 0.0))
     j = None
     if jx is not None or jy is not None:
@@ -445,9 +525,19 @@ Noisy.function_rules = NoisyBool.function_rules = {
 # --- Other routes (as bounds.py): one more independent source of their size ----------
 
 def _also(out: Noisy, size) -> Noisy:
-    """`out` with one more independent event of `size`."""
-    out.t = _event(out.t, size, out.shape)
+    """`out` with one more independent event of `size` (pending where its pass folds)."""
+    if _ctx().fuse:
+        out.pv = add_terms(out.pv, np.square(np.asarray(size, dtype=np.float64)))
+    else:
+        out.t = _event(_settled_t(out), size, out.shape)
     return out
+
+
+def _settled_t(x: Noisy):
+    """x's tangents with its pending events drawn (not a consumption)."""
+    if x.pv is not None:
+        x.t, x.pv = _event(x.t, np.sqrt(x.pv), x.shape), None
+    return x.t
 
 
 @losses.fused_output_delta.register(Noisy)
@@ -575,22 +665,29 @@ def _group(params, layers, m: int, K: int, dtype: str) -> int:
 
 
 def measure(evaluate, K: int, G: int, reach: float, dtype: str) -> tuple[dict, dict, dict]:
-    """Run `evaluate()` (inside a context; it returns {name: value}) for K responses, G at a
-    time, then once more without responses to decide, from all K, which decisions lie within
-    reach and carry their jumps. The passes share one tape: each matrix product's exact value
-    and size are computed once. Returns ({name: sum of squared responses}, {name: J or None},
-    {name: exact value})."""
-    tape, ss = [], {}
-    for g0 in range(0, K, G):
-        with np.errstate(all="ignore"), context(min(G, K - g0), SEED + g0, reach, dtype, tape,
-                                                jumps=False):
+    """Run `evaluate()` (inside a context; it returns {name: value}) for K responses, then once
+    more without responses to decide, from all K, which decisions lie within reach and carry
+    their jumps. The passes share one tape: each matrix product's exact value and size are
+    computed once. The first pass counts who consumes each value; where the responses take
+    more than one pass (G at a time), it computes one response and the later passes draw
+    events late (see "Events drawn late"). Returns ({name: sum of squared responses, None for
+    a value no rounding reached}, {name: J or None}, {name: exact value})."""
+    tape, uses, ss = [], {}, {}
+    sizes = [K] if K <= G else [1] + [min(G, K - 1 - i) for i in range(0, K - 1, G)]
+    g0 = 0
+    for i, k in enumerate(sizes):
+        with np.errstate(all="ignore"), context(k, SEED + g0, reach, dtype, tape, jumps=False,
+                                                uses=uses, record=i == 0):
             values = evaluate()
+            for v in values.values():  # returned: consumed once more, and drawn now
+                _settled(v)
         for name, v in values.items():  # None: no rounding reached it (a frozen parameter)
             if type(v) is Noisy and v.t is not None:
                 ss[name] = ss.get(name, 0.0) + squared_responses(v)
             else:
                 ss.setdefault(name, None)
         del values
+        g0 += k
     with np.errstate(all="ignore"), context(0, SEED, reach, dtype, tape, jumps=True):
         values = evaluate()
     J = {name: v.j if type(v) is Noisy else None for name, v in values.items()}
