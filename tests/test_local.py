@@ -166,3 +166,54 @@ def test_an_error_before_the_edge_fails_at_its_update():
                                                   [plant(t, r) for t, r in enumerate(runs)]).rows()
     bad = {r.name: r for r in rows}["dW2" + local.SUFFIX]
     assert not bad.ok and local.update_of(bad) == stop - 2, bad.line()
+
+
+@pytest.mark.parametrize("value", ["1", "0", "two"])
+def test_a_sample_of_fewer_than_two_updates_is_one_line_and_exit_2(capsys, value):
+    from comparisons.cli import main
+    assert main(["run", "reduction-mean-float32", "--probabilistic-updates", value]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1, err
+    assert "--probabilistic-updates: expected a whole number of updates >= 2" in err
+
+
+def test_run_with_a_sample_lists_the_updates_it_leaves_out(capsys):
+    from comparisons.cli import main
+    assert main(["run", "reduction-mean-float32", "--impl", "reference",
+                 "--probabilistic-updates", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert ("probabilistic level @ each update not judged: 38 of 40 updates judged at the "
+            "worst-case level only; the probabilistic level judges updates 0, 39") in out
+    assert "pass (1 not judged)" in out
+
+
+@pytest.fixture(scope="module")
+def wide_run():
+    """[784, 256, 256, 10], m = 256, float32, 100 updates: the float32 reference's own first
+    38 updates, one at a time (an implementation's trajectory)."""
+    case = wide(256, 100)
+    with np.errstate(all="ignore"):
+        return case, trajectory_of(reference.train, case.replace(epochs=38))
+
+
+@pytest.mark.parametrize("t, kind, error", [(0, "dW", 1e-4), (0, "loss", 1e-4),
+                                            (37, "dW", 1e-3), (37, "loss", 5e-4)],
+                         ids=lambda x: str(x))
+def test_an_error_at_one_update_of_a_realistic_run_fails_at_that_update(wide_run, t, kind,
+                                                                         error):
+    """Issue #34: an error planted at update t only (comparisons/catalogue/mutants.py,
+    ONE_UPDATE) fails there at the probabilistic level, and the same update unplanted
+    passes. 1e-4 fails at update 0; at update 37 the gradients and the loss are judged at
+    that level too, and detect from about 5e-4 and 1.5e-4 (tools/intermittent.py,
+    TOLERANCES.md "Every update, one step"): the errors here are twice that."""
+    from comparisons.catalogue import mutants
+    from reference import network
+    case, runs = wide_run
+    before = case.params if t == 0 else runs[t - 1].final_params
+    clean = local.Judging(case, "float32", t=t).add(before, [runs[t]]).rows()
+    assert all(r.ok or r.skipped for r in clean), [r.line() for r in clean if not r.ok]
+    bad = mutants.planted_update(case, before, runs[t], kind, error, network.forward_propagation)
+    rows = local.Judging(case, "float32", t=t).add(before, [bad]).rows()
+    failing = [r for r in rows if not r.ok and not r.skipped]
+    assert failing and all(local.update_of(r) == t for r in failing), [r.line() for r in rows]
+    assert not any(r.certain for r in failing)  # the probabilistic level's find

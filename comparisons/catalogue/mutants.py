@@ -146,3 +146,48 @@ def plant(directory: Path, package: str, mutant=None) -> str:
         assert source.count(old) == 1, f"mutant {mutant[0]}: its text occurs {source.count(old)} times"
         path.write_text(source.replace(old, new))
     return package
+
+
+# --- Defects of one update -------------------------------------------------------------------
+#
+# The power of local judging at every update (TOLERANCES.md, "Every update, one step";
+# tools/intermittent.py, tests/test_local.py): a float32 one-update result with a defect of
+# relative size `error` planted in it, as an implementation with an intermittent defect (a
+# data-dependent kernel path, a schedule's step, a bias correction's t) would return it.
+
+ONE_UPDATE = {
+    "dW": "dW2 off: the gradients at P[k] and the update they make (P[k+1], A[L] after it)",
+    "loss": "the loss before the update off",
+    "step": "the update's step alone, lr * dW2, off: P[k+1] and A[L] after it",
+}
+
+
+def planted_update(case, params, result, kind: str, error: float, forward):
+    """`result`, the float32 one-update run of `case` from `params`, with the defect `kind`
+    (ONE_UPDATE) of relative size `error`, recomputed in float32 where it moves later values;
+    `forward(X, params, activations)` -> (A[L], caches) computes A[L] after the update (the
+    reference's forward pass: this package imports no implementation)."""
+    import dataclasses
+
+    import numpy as np
+
+    f32 = np.float32
+    if kind not in ONE_UPDATE:
+        raise ValueError(f"kind: {kind!r}, expected one of {', '.join(ONE_UPDATE)}")
+    if kind == "loss":
+        losses = np.asarray(result.losses, dtype=f32).copy()
+        losses[0] = f32(losses[0] * (1 + error))
+        return dataclasses.replace(result, losses=losses)
+    W = np.asarray(params["W2"], dtype=f32)
+    g = np.asarray(result.gradients["W2"], dtype=f32)
+    grads = dict(result.gradients)
+    if kind == "dW":
+        g = (g * (1 + error)).astype(f32)
+        grads["W2"] = g
+        new = W - f32(case.lr) * g
+    else:  # the step alone
+        new = (W - (f32(case.lr) * g).astype(np.float64) * (1 + error)).astype(f32)
+    final = dict(result.final_params, W2=new)
+    AL, _ = forward(case.X.astype(f32), {k: np.asarray(v, dtype=f32) for k, v in final.items()},
+                    case.activations)
+    return dataclasses.replace(result, gradients=grads, final_params=final, final_outputs=AL)

@@ -183,7 +183,8 @@ class Judging:
                     traced = bounds.train(sub)
             E = dict(traced.bounds, horizon=None)
             if t in level2:
-                E["probabilistic"] = noise.step_units(sub, dtype, K_LOCAL)
+                E["probabilistic"] = noise.step_units(sub, dtype, K_LOCAL,
+                                                      noise.judged_elements(case))
             amp = _OneStep(0.0, E, None)
             with np.errstate(all="ignore"):
                 rows = compare_results(r, base, amp, dtype, "float64", sub)

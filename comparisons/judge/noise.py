@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
-import functools
 import math
 
 import numpy as np
@@ -561,39 +560,17 @@ def _softplus(Z):
 
 # --- From samples to a bound ------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=None)
-def chi2_lower(K: int, p: float) -> float:
-    """The p-quantile of chi-squared with K (even) degrees of freedom: the x with
-    P(chi2_K <= x) = p = exp(-x/2) sum_{j >= K/2} (x/2)^j / j!  (bisection on a log scale)."""
-    if K % 2:
-        raise ValueError("K must be even")
-
-    def cdf(x):
-        h = x / 2
-        term = math.exp(-h + (K // 2) * math.log(h) - math.lgamma(K // 2 + 1)) if h > 0 else 0.0
-        total, j = 0.0, K // 2
-        while term > 1e-300 and j < K // 2 + 10000:
-            total += term
-            j += 1
-            term *= h / j
-            if term < total * 1e-17:
-                break
-        return total
-    lo, hi = 1e-12, float(K)
-    for _ in range(200):
-        mid = math.sqrt(lo * hi)
-        if cdf(mid) < p:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
 @dataclasses.dataclass(frozen=True)
 class Level:
-    """The probabilistic level's constants for a run of N judged elements and decisions at
-    failure probability p: lam from Hoeffding (2 exp(-lam^2/2) <= p / (2N) per element) and
-    the inflation of sqrt(V) over sigma_hat from chi2_K (P <= p / (2N) per element)."""
+    """The probabilistic level's constant for a run of N judged elements and decisions at
+    failure probability p (TOLERANCES.md, "Two levels"). An element's error e is
+    sub-Gaussian with variance proxy u^2 V (Hoeffding: P(|e| >= t) <= 2 exp(-t^2 / (2 u^2 V))),
+    and sigma_hat^2 = V chi2_K / K comes from the simulation, independent of e. So
+
+        P(|e| >= x u sigma_hat) <= E[2 exp(-x^2 chi2_K / (2K))] = 2 (1 + x^2 / K)^(-K/2),
+
+    the moment generating function of chi2_K; `factor` is the x that makes this p / N. As K
+    grows it falls to `lam`, Hoeffding's constant with V known."""
 
     K: int
     p: float
@@ -601,20 +578,22 @@ class Level:
 
     @property
     def per_element(self) -> float:
-        return self.p / (2 * self.N)
+        return self.p / self.N
 
-    @property
-    def lam(self) -> float:
-        return math.sqrt(2 * math.log(2 / self.per_element))
-
-    @property
-    def inflation(self) -> float:
-        return math.sqrt(self.K / chi2_lower(self.K, self.per_element))
+    def tail(self, x: float) -> float:
+        """P(|e| >= x u sigma_hat) at most."""
+        return 2 * (1 + x * x / self.K) ** (-self.K / 2)
 
     @property
     def factor(self) -> float:
-        """sigma_hat -> the probabilistic bound (in units of u, before the pair's u_a + u_b)."""
-        return self.lam * self.inflation
+        """sigma_hat -> the probabilistic bound (in units of u, before the pair's u_a + u_b):
+        the x with tail(x) = p / N."""
+        return math.sqrt(self.K * math.expm1(2 * math.log(2 / self.per_element) / self.K))
+
+    @property
+    def lam(self) -> float:
+        """The limit of `factor` for K -> infinity (V known): 2 exp(-lam^2 / 2) = p / N."""
+        return math.sqrt(2 * math.log(2 / self.per_element))
 
 
 def squared_responses(x: Noisy) -> np.ndarray:
@@ -632,6 +611,16 @@ def squared_responses(x: Noisy) -> np.ndarray:
 # memory estimate checked before any work counts them.
 P_RUN = 1e-9         # the probability that a correct pair fails at this level, per pair and case
 SEED = 0
+
+
+def widening(case, dtype: str) -> float:
+    """The tangents' own rounding (in the dtype judged): each layer's sums of n terms move a
+    response by n u sum|terms| at most, and sum|terms| <= sqrt(n) times their root mean
+    square, which sigma_hat estimates; over the L layers, sigma_hat by a relative
+    L n^(3/2) u at most. The bound is widened by that factor (6e-3 for float32 at width
+    1,024; TOLERANCES.md, "How the responses are computed")."""
+    n = max(max(case.layers), case.m) + 1
+    return 1 + (len(case.layers) - 1) * n ** 1.5 * float(np.finfo(dtype).eps) / 2
 
 
 def judged_elements(case) -> int:
@@ -670,14 +659,17 @@ def measure(evaluate, K: int, G: int, reach: float, dtype: str) -> tuple[dict, d
     their jumps. The passes share one tape: each matrix product's exact value and size are
     computed once. The first pass counts who consumes each value; where the responses take
     more than one pass (G at a time), it computes one response and the later passes draw
-    events late (see "Events drawn late"). Returns ({name: sum of squared responses, None for
+    events late (see "Events drawn late"), and where there are decisions a last pass
+    without responses carries their jumps. Returns ({name: sum of squared responses, None for
     a value no rounding reached}, {name: J or None}, {name: exact value})."""
     tape, uses, ss = [], {}, {}
     sizes = [K] if K <= G else [1] + [min(G, K - 1 - i) for i in range(0, K - 1, G)]
     g0 = 0
     for i, k in enumerate(sizes):
-        with np.errstate(all="ignore"), context(k, SEED + g0, reach, dtype, tape, jumps=False,
-                                                uses=uses, record=i == 0):
+        # one pass holds all K: its decisions see every response, and it carries the jumps
+        with np.errstate(all="ignore"), context(k, SEED + g0, reach, dtype, tape,
+                                                jumps=len(sizes) == 1, uses=uses,
+                                                record=i == 0):
             values = evaluate()
             for v in values.values():  # returned: consumed once more, and drawn now
                 _settled(v)
@@ -686,10 +678,12 @@ def measure(evaluate, K: int, G: int, reach: float, dtype: str) -> tuple[dict, d
                 ss[name] = ss.get(name, 0.0) + squared_responses(v)
             else:
                 ss.setdefault(name, None)
-        del values
         g0 += k
-    with np.errstate(all="ignore"), context(0, SEED, reach, dtype, tape, jumps=True):
-        values = evaluate()
+        if i < len(sizes) - 1:
+            del values
+    if len(sizes) > 1 and any(key[0] == "compare" for key, _ in tape):
+        with np.errstate(all="ignore"), context(0, SEED, reach, dtype, tape, jumps=True):
+            values = evaluate()  # the jumps, from every decision's K responses
     J = {name: v.j if type(v) is Noisy else None for name, v in values.items()}
     base = {name: v.b if type(v) is Noisy else np.asarray(v) for name, v in values.items()}
     return ss, J, base
@@ -720,23 +714,25 @@ def initial_units(case, dtype: str) -> dict:
     tiny = float(np.finfo(dtype).tiny) * n
     S = {}
     for name in ss:
-        s = level.factor * np.sqrt(ss[name] / K_SAMPLES * D)
+        s = level.factor * widening(case, dtype) * np.sqrt(ss[name] / K_SAMPLES * D)
         S[name] = np.where(np.abs(ref[name]) < tiny, np.inf, s)
     return {"S": S, "J": {k: (np.zeros(S[k].shape) if v is None else v) for k, v in J.items()},
             "p": P_RUN, "factor": level.factor, "K": K_SAMPLES, "D": D, "N": level.N}
 
 
-def step_units(case, dtype: str, K: int) -> dict:
+def step_units(case, dtype: str, K: int, N: int | None = None) -> dict:
     """The probabilistic level of a one-update case from exact parameters (local judging):
     S and J (as `initial_units`) of the gradients at the parameters the update starts from
     ("dW1", ...), of the loss before the update ("losses", with inf for the final loss, which
     the worst-case level judges) and of every parameter after it ("final W1", ...), from K
     responses of the update step. In the simultaneous schedule the gradients are the
     update's own (one evaluation); in the sequential one, whose update takes each layer's
-    delta through the updated W[l], they are evaluated beside it."""
+    delta through the updated W[l], they are evaluated beside it. N: the union bound's count
+    (`judged_elements` of the whole trajectory this update belongs to, so that p holds for
+    the trajectory; by default the one-update case's own)."""
     X, Y, params = training.cast(case)
     (idx,), _ = case.update_batches()
-    level = Level(K, P_RUN, judged_elements(case))
+    level = Level(K, P_RUN, judged_elements(case) if N is None else N)
     u = float(np.finfo(dtype).eps) / 2
     step = training.STEPS[case.schedule]
     m = X[:, idx].shape[1]
@@ -763,7 +759,7 @@ def step_units(case, dtype: str, K: int) -> dict:
         if ss[name] is None:  # a frozen parameter: returned as it came, exactly
             S[name] = np.zeros(np.shape(v))
             continue
-        s = level.factor * np.sqrt(ss[name] / K * D)
+        s = level.factor * widening(case, dtype) * np.sqrt(ss[name] / K * D)
         S[name] = np.where(np.abs(v) < tiny, np.inf, s)
     S["losses"] = np.array([float(S["losses"]), np.inf])
     J["losses"] = np.array([float(J["losses"]), 0.0])

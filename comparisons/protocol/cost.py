@@ -18,7 +18,7 @@ TRAJECTORY_CHUNK_BYTES = 32 * 2 ** 20
 MAX_FILE_BYTES = 256 * 1024 ** 2
 
 # The probabilistic level's sizes (comparisons/judge/noise.py, TOLERANCES.md "Two levels").
-K_SAMPLES = 128      # responses per value at step 0; chi2_128 gives the inflation (noise.Level)
+K_SAMPLES = 128      # responses per value at step 0 (noise.Level: the bound's factor from K)
 K_STEP = 32          # responses per update where every update needs its own (local judging)
 GROUP_BYTES = 256 * 2 ** 20  # the stacked evaluations of one group, about this much memory
 
