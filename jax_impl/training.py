@@ -46,10 +46,16 @@ def simultaneous_step(params, X, Y, activations, loss, reduction, lr, trainable)
     Returns (loss before the update, new params)."""
     value, grads = backward_propagation(X, Y, params, activations, loss, reduction,
                                         input_grad=False)
+    return value, update_parameters(params, grads, lr, trainable)
+
+
+def update_parameters(params, grads, lr, trainable):
+    """W[l] = W[l] - lr * dW[l], b[l] = b[l] - lr * db[l] for every trainable parameter
+    (`grads` holds "dW1", "db1", ...; shapes as the parameters'); the others as they are."""
     new = dict(params)
     for k in trainable:
         new[k] = params[k] - lr * grads["d" + k]
-    return value, new
+    return new
 
 
 def sequential_step(params, X, Y, activations, loss, reduction, lr, trainable):

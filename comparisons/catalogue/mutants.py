@@ -8,9 +8,12 @@ formulas alone: what the judge traces stays the judge's (comparisons/judge/)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import shutil
 from pathlib import Path
+
+import numpy as np
 
 from comparisons import catalogue
 
@@ -167,10 +170,6 @@ def planted_update(case, params, result, kind: str, error: float, forward):
     (ONE_UPDATE) of relative size `error`, recomputed in float32 where it moves later values;
     `forward(X, params, activations)` -> (A[L], caches) computes A[L] after the update (the
     reference's forward pass: this package imports no implementation)."""
-    import dataclasses
-
-    import numpy as np
-
     f32 = np.float32
     if kind not in ONE_UPDATE:
         raise ValueError(f"kind: {kind!r}, expected one of {', '.join(ONE_UPDATE)}")

@@ -25,10 +25,14 @@ def cast(case):
 def simultaneous_step(params, X, Y, activations, loss, reduction, lr, trainable):
     value, grads = backward_propagation(X, Y, params, activations, loss, reduction,
                                         input_grad=False)
+    return value, update_parameters(params, grads, lr, trainable)
+
+
+def update_parameters(params, grads, lr, trainable):
     new = dict(params)
     for k in trainable:
         new[k] = params[k] - lr * grads["d" + k]
-    return value, new
+    return new
 
 
 def sequential_step(params, X, Y, activations, loss, reduction, lr, trainable):
