@@ -48,7 +48,7 @@ def _responses(fn, *arrays, K=4096, seed=3, dtype="float64"):
     """sigma_hat^2 of fn(*arrays) from K responses (in units of u, per element)."""
     with np.errstate(all="ignore"), noise.context(K, seed, 1.0, dtype):
         out = fn(*(noise.exact(a) for a in arrays))
-        return noise.squared_responses(out) / K, out
+        return noise.response_norm(out.t) ** 2 / K, out
 
 
 def test_one_rounding_has_the_variance_of_its_result():
@@ -194,3 +194,25 @@ def test_a_pass_that_takes_other_operations_is_refused():
         noise.exact(np.ones((2, 3))) @ noise.exact(np.ones((3, 2)))
     with noise.context(2, 1, 1.0, "float64", tape), pytest.raises(RuntimeError, match="operation 0"):
         noise.exact(np.ones((2, 2))) @ noise.exact(np.ones((2, 2)))
+
+
+def test_responses_of_values_far_below_the_square_root_of_the_smallest_double_are_measured():
+    """float64 values of 1e-186 (a saturated sigmoid's gradients) round like any other: their
+    responses are of that size, whose squares underflow. The norm of the responses is
+    measured without squaring them unscaled, and events drawn late keep their size (found by
+    the nightly campaign on 2026-12-02: S was 0 there, a false alarm)."""
+    x, y = np.array([[1.5e-186, -2e-186]]), np.array([[0.25e-186, 1e-186]])
+    K = 256
+
+    def fn(a, b):
+        return (a + b) * 3.0 + a
+    r = fn(x, y)
+    with noise.context(K, 5, 1.0, "float64"):
+        once = fn(noise.exact(x), noise.exact(y))
+    sigma = noise.response_norm(once.t) / math.sqrt(K)  # three roundings, each about |r|
+    assert np.all((sigma > 0.5 * np.abs(r)) & (sigma < 10 * np.abs(r))), sigma / np.abs(r)
+    tape, uses = [], {}
+    for record in (True, False):  # a first pass that counts, then one that draws late
+        with noise.context(K, 6, 1.0, "float64", tape, uses=uses, record=record):
+            late = noise._settled(fn(noise.exact(x), noise.exact(y)))
+    np.testing.assert_allclose(noise.response_norm(late.t) / math.sqrt(K), sigma, rtol=0.25)

@@ -161,13 +161,14 @@ class Noisy(Shell):
     """One value: `b`, its exact evaluation (float64); `t`, its K responses to random
     rounding (leading axis, the dtype judged; None where no rounding reached it); `j`, the
     worst-case jump bound (absolute, of b's shape; None where no ambiguous decision
-    reaches); and `pv`, the variance of its events not drawn yet (None: none; `measure`)."""
+    reaches); and `ps`, the standard deviation of its events not drawn yet (None: none;
+    `measure`)."""
 
-    __slots__ = ("b", "t", "j", "pv", "id")
+    __slots__ = ("b", "t", "j", "ps", "id")
     level = "comparisons.judge.noise"
 
-    def __init__(self, b, t=None, j=None, pv=None):
-        self.b, self.t, self.j, self.pv = b, t, j, pv
+    def __init__(self, b, t=None, j=None, ps=None):
+        self.b, self.t, self.j, self.ps = b, t, j, ps
         c = _CONTEXT.get()
         if c is not None:
             self.id, c.made = c.made, c.made + 1
@@ -244,7 +245,7 @@ def exact(a) -> Noisy:
 #
 # Drawing an event's K Gaussians costs more than the arithmetic around it. Where a value's
 # only consumer is an element-wise operation of its own shape, its events need not be drawn:
-# their variance (`pv`, per element) goes through the operation's derivative squared into the
+# their standard deviation (`ps`, per element) goes through the operation's derivative into the
 # result's, whose events are drawn once, where the value is consumed otherwise (in place, so
 # that every consumer sees the same draw) or returned. Independent Gaussians at one element
 # sum to one Gaussian of the summed variance, so the responses are the same in distribution.
@@ -263,18 +264,26 @@ def _settled(x):
     if type(x) is not Noisy:
         return x
     _use(x)
-    if x.pv is not None:
-        x.t = _event(x.t, np.sqrt(x.pv), x.shape)
-        x.pv = None
+    if x.ps is not None:
+        x.t = _event(x.t, x.ps, x.shape)
+        x.ps = None
     return x
 
 
-def _with_event(r, t, pv, size, j=None) -> Noisy:
+def _rss(a, b):
+    """sqrt(a^2 + b^2), either None for 0, without the underflow of squaring (np.hypot):
+    independent events at one element, whatever their size in the dtype's range."""
+    if a is None:
+        return None if b is None else np.abs(np.asarray(b, dtype=np.float64))
+    return a if b is None else np.hypot(a, b)
+
+
+def _with_event(r, t, ps, size, j=None) -> Noisy:
     """A result with one more event of `size`: drawn, or pending where its pass folds."""
     if _ctx().fuse:
-        return Noisy(r, t, j, add_terms(pv, np.square(np.asarray(size, dtype=np.float64))))
-    if pv is not None:
-        t = _event(t, np.sqrt(pv), np.shape(r))
+        return Noisy(r, t, j, _rss(ps, size))
+    if ps is not None:
+        t = _event(t, ps, np.shape(r))
     return Noisy(r, _event(t, size, np.shape(r)), j)
 
 
@@ -283,7 +292,7 @@ def _linear(r, terms, size=None, j=None) -> Noisy:
     (operand, d_i = the derivative)), their pending variance where it folds, and its own
     event of `size` (None: exact)."""
     c = _ctx()
-    t = pv = None
+    t = ps = None
     if len(terms) == 2 and terms[0][0] is terms[1][0]:  # x * x: one operand, d = d_1 + d_2
         (x, d1), (_, d2) = terms
         terms = [(x, d1 + d2 if type(d1) is int and type(d2) is int
@@ -292,17 +301,17 @@ def _linear(r, terms, size=None, j=None) -> Noisy:
         if type(x) is not Noisy:
             continue
         _use(x)
-        if x.pv is not None:
+        if x.ps is not None:
             if c.fuse and c.uses.get(x.id) == 1 and x.shape == np.shape(r):
-                pv = add_terms(pv, x.pv * np.square(np.asarray(d, dtype=np.float64)))
+                ps = _rss(ps, x.ps * np.abs(np.asarray(d, dtype=np.float64)))
             else:
-                x.t, x.pv = _event(x.t, np.sqrt(x.pv), x.shape), None
+                x.t, x.ps = _event(x.t, x.ps, x.shape), None
         if x.t is not None:
             unit = type(d) is int and d in (1, -1)
             t = add_terms(t, (x.t if d == 1 else -x.t) if unit else x.t * _low(d))
     if size is None:
-        return Noisy(r, t, j, pv)
-    return _with_event(r, t, pv, size, j)
+        return Noisy(r, t, j, ps)
+    return _with_event(r, t, ps, size, j)
 
 
 def _scalar(x) -> bool:
@@ -429,11 +438,11 @@ def _compare(op):
         c = _ctx()
         pooled = _taped(("compare", np.shape(d)), lambda: [np.zeros(np.shape(d)), 0])
         if td is not None and c.K:
-            pooled[0] = pooled[0] + np.square(td, dtype=np.float64).sum(axis=0)
+            pooled[0] = _rss(pooled[0], response_norm(td))
             pooled[1] += td.shape[0]
         if not c.jumps:
             return NoisyBool(op(va, vb), None)
-        sigma = np.sqrt(pooled[0] / max(pooled[1], 1))
+        sigma = pooled[0] / math.sqrt(max(pooled[1], 1))
         jump = add_terms(getattr(a, "j", None), getattr(b, "j", None))
         near = np.abs(d) <= c.reach * sigma + (0 if jump is None else jump)
         near &= sigma + (0 if jump is None else jump) > 0
@@ -526,7 +535,7 @@ Noisy.function_rules = NoisyBool.function_rules = {
 def _also(out: Noisy, size) -> Noisy:
     """`out` with one more independent event of `size` (pending where its pass folds)."""
     if _ctx().fuse:
-        out.pv = add_terms(out.pv, np.square(np.asarray(size, dtype=np.float64)))
+        out.ps = _rss(out.ps, size)
     else:
         out.t = _event(_settled_t(out), size, out.shape)
     return out
@@ -534,8 +543,8 @@ def _also(out: Noisy, size) -> Noisy:
 
 def _settled_t(x: Noisy):
     """x's tangents with its pending events drawn (not a consumption)."""
-    if x.pv is not None:
-        x.t, x.pv = _event(x.t, np.sqrt(x.pv), x.shape), None
+    if x.ps is not None:
+        x.t, x.ps = _event(x.t, x.ps, x.shape), None
     return x.t
 
 
@@ -596,13 +605,17 @@ class Level:
         return math.sqrt(2 * math.log(2 / self.per_element))
 
 
-def squared_responses(x: Noisy) -> np.ndarray:
-    """The sum over its responses of each element's squared response, in units of u
-    (sigma_hat^2 times their number; inf where a response overflows: no statement there)."""
-    if x.t is None:
-        return np.zeros(x.shape)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.square(x.t, dtype=np.float64).sum(axis=0)
+def response_norm(t) -> np.ndarray:
+    """sqrt(sum over the responses of each element's squared response) (axis 0 of the
+    tangents `t`), in units of u, scaled so that nothing underflows where the responses do
+    not (a float64 value of 1e-186 has responses of that size, whose squares would be 0);
+    inf where a response overflows: no statement there."""
+    t = np.asarray(t)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        scale = np.max(np.abs(t), axis=0).astype(np.float64)
+        safe = np.where((scale > 0) & np.isfinite(scale), scale, 1.0)
+        q = np.square(t / safe.astype(t.dtype), dtype=np.float64).sum(axis=0)
+        return np.where(np.isfinite(scale), scale * np.sqrt(q), np.inf)
 
 
 # --- The probabilistic level of a case's step-0 values -----------------------------------------
@@ -660,8 +673,9 @@ def measure(evaluate, K: int, G: int, reach: float, dtype: str) -> tuple[dict, d
     computed once. The first pass counts who consumes each value; where the responses take
     more than one pass (G at a time), it computes one response and the later passes draw
     events late (see "Events drawn late"), and where there are decisions a last pass
-    without responses carries their jumps. Returns ({name: sum of squared responses, None for
-    a value no rounding reached}, {name: J or None}, {name: exact value})."""
+    without responses carries their jumps. Returns ({name: the root sum of squared responses
+    (`response_norm`), None for a value no rounding reached}, {name: J or None},
+    {name: exact value})."""
     tape, uses, ss = [], {}, {}
     sizes = [K] if K <= G else [1] + [min(G, K - 1 - i) for i in range(0, K - 1, G)]
     g0 = 0
@@ -675,7 +689,7 @@ def measure(evaluate, K: int, G: int, reach: float, dtype: str) -> tuple[dict, d
                 _settled(v)
         for name, v in values.items():  # None: no rounding reached it (a frozen parameter)
             if type(v) is Noisy and v.t is not None:
-                ss[name] = ss.get(name, 0.0) + squared_responses(v)
+                ss[name] = _rss(ss.get(name), response_norm(v.t))
             else:
                 ss.setdefault(name, None)
         g0 += k
@@ -714,7 +728,7 @@ def initial_units(case, dtype: str) -> dict:
     tiny = float(np.finfo(dtype).tiny) * n
     S = {}
     for name in ss:
-        s = level.factor * widening(case, dtype) * np.sqrt(ss[name] / K_SAMPLES * D)
+        s = level.factor * widening(case, dtype) * ss[name] * math.sqrt(D / K_SAMPLES)
         S[name] = np.where(np.abs(ref[name]) < tiny, np.inf, s)
     return {"S": S, "J": {k: (np.zeros(S[k].shape) if v is None else v) for k, v in J.items()},
             "p": P_RUN, "factor": level.factor, "K": K_SAMPLES, "D": D, "N": level.N}
@@ -759,7 +773,7 @@ def step_units(case, dtype: str, K: int, N: int | None = None) -> dict:
         if ss[name] is None:  # a frozen parameter: returned as it came, exactly
             S[name] = np.zeros(np.shape(v))
             continue
-        s = level.factor * widening(case, dtype) * np.sqrt(ss[name] / K * D)
+        s = level.factor * widening(case, dtype) * ss[name] * math.sqrt(D / K)
         S[name] = np.where(np.abs(v) < tiny, np.inf, s)
     S["losses"] = np.array([float(S["losses"]), np.inf])
     J["losses"] = np.array([float(J["losses"]), 0.0])
