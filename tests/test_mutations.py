@@ -90,7 +90,17 @@ def wide_oracles():
     return {}
 
 
-@pytest.mark.parametrize("case,mutant", SCALED, ids=[f"{c}-{m[0]}" for c, m in SCALED])
+# CI judges the first and the last formula of each network (the activation and the update,
+# 8 of 28, about 14 s each on 2 cores); the nightly profile all 28 (tools/scale-mutants.py
+# gives their figures).
+NIGHTLY = os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
+FIRST_LAST = {(c, ms[i][0]) for c in mutants.WIDE for ms in [mutants.scaled_for(c)]
+              for i in (0, -1)}
+SCALED_HERE = [(c, m) for c, m in SCALED if NIGHTLY or (c, m[0]) in FIRST_LAST]
+
+
+@pytest.mark.parametrize("case,mutant", SCALED_HERE,
+                         ids=[f"{c}-{m[0]}" for c, m in SCALED_HERE])
 def test_a_relative_error_at_realistic_width_fails(planted, wide_oracles, case, mutant):
     assert_fails_at_width(planted, wide_oracles, case, mutant, {"float32": 1e-4,
                                                                 "float64": 1e-11})
