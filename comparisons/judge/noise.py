@@ -400,13 +400,17 @@ def _elementary(f, derivative):
     return rule
 
 
+def _drawn(*xs):
+    """For an operation that is not element-wise: each operand's (exact value, tangents, J),
+    its pending events drawn first (`_settled`)."""
+    _refuse_bool(*xs)
+    return [(_b(x), getattr(x, "t", None), getattr(x, "j", None))
+            for x in map(_settled, xs)]
+
+
 def _select(op, pick_a):
     def rule(a, b):
-        _refuse_bool(a, b)
-        a, b = _settled(a), _settled(b)
-        va, vb = _b(a), _b(b)
-        ta, tb = getattr(a, "t", None), getattr(b, "t", None)
-        ja, jb = getattr(a, "j", None), getattr(b, "j", None)
+        (va, ta, ja), (vb, tb, jb) = _drawn(a, b)
         pick = pick_a(va, vb)
         r = np.where(pick, va, vb)
         t = None
@@ -429,10 +433,7 @@ def _compare(op):
     one evaluation (the tape); where they are all in, a margin within reach of its
     probabilistic error plus the operands' jumps may flip."""
     def rule(a, b):
-        _refuse_bool(a, b)
-        a, b = _settled(a), _settled(b)
-        va, vb = _b(a), _b(b)
-        ta, tb = getattr(a, "t", None), getattr(b, "t", None)
+        (va, ta, ja), (vb, tb, jb) = _drawn(a, b)
         d = np.asarray(va, dtype=np.float64) - vb
         td = add_terms(ta, None if tb is None else -tb)
         c = _ctx()
@@ -443,7 +444,7 @@ def _compare(op):
         if not c.jumps:
             return NoisyBool(op(va, vb), None)
         sigma = pooled[0] / math.sqrt(max(pooled[1], 1))
-        jump = add_terms(getattr(a, "j", None), getattr(b, "j", None))
+        jump = add_terms(ja, jb)
         near = np.abs(d) <= c.reach * sigma + (0 if jump is None else jump)
         near &= sigma + (0 if jump is None else jump) > 0
         return NoisyBool(op(va, vb), near if near.any() else None)
@@ -466,11 +467,7 @@ def _matmul_exact(va, vb):
 
 
 def _matmul(a, b):
-    _refuse_bool(a, b)
-    a, b = _settled(a), _settled(b)
-    va, vb = _b(a), _b(b)
-    ta, tb = getattr(a, "t", None), getattr(b, "t", None)
-    ja, jb = getattr(a, "j", None), getattr(b, "j", None)
+    (va, ta, ja), (vb, tb, jb) = _drawn(a, b)
     r, size = _taped(("matmul", np.shape(va), np.shape(vb)), lambda: _matmul_exact(va, vb))
     t = add_terms(None if ta is None else ta @ _low(vb), None if tb is None else _low(va) @ tb)
     j = None
@@ -483,11 +480,7 @@ def _matmul(a, b):
 def _where(cond, x, y):
     """A branch on the exact value's decision; where it may flip, the gap is a jump."""
     c = cond.v if isinstance(cond, NoisyBool) else np.asarray(cond)
-    _refuse_bool(x, y)
-    x, y = _settled(x), _settled(y)
-    vx, vy = _b(x), _b(y)
-    tx, ty = getattr(x, "t", None), getattr(y, "t", None)
-    jx, jy = getattr(x, "j", None), getattr(y, "j", None)
+    (vx, tx, jx), (vy, ty, jy) = _drawn(x, y)
     r = np.array(np.broadcast_to(np.where(c, vx, vy), np.shape(c)), dtype=np.float64)
     t = None
     if tx is not None or ty is not None:
