@@ -274,9 +274,18 @@ def warm_workers():
         if not outer:
             with _WARM_LOCK:
                 kept, _WARM = _WARM, None
-            for ws in kept.values():
-                for w in ws:
-                    w.stop()
+            stop_all([w for ws in kept.values() for w in ws])
+
+
+def stop_all(workers) -> None:
+    """Stop every worker in `workers`, their exits overlapping: each is asked first, then
+    waited for (one after the other, each graceful stop waits up to 2 s for a framework's
+    own teardown: 17 s for a test process's warm workers)."""
+    workers = list(workers)
+    for w in workers:
+        w.ask_to_stop()
+    for w in workers:
+        w.stop()
 
 
 def acquire(module: str, entry: str = "train", threads: int = 1, env: dict | None = None,
@@ -323,6 +332,7 @@ class Worker:
         self.tasks = 0
         self.rss = 0
         self.restarts = 0
+        self._asked = False  # asked to stop (ask_to_stop), not yet stopped
         self._lock = threading.Lock()
 
     @property
@@ -419,6 +429,14 @@ class Worker:
             payload = _as_dtype(payload, args[0].dtype)
         return payload, seconds, self.rss
 
+    def ask_to_stop(self) -> None:
+        """Ask an idle process to end, without waiting (stop() then waits for it)."""
+        with self._lock:
+            if self.proc is not None and self.proc.poll() is None and not self._asked:
+                with contextlib.suppress(Exception):
+                    self.conn.send(("stop",))
+                    self._asked = True
+
     def stop(self, graceful: bool = True) -> None:
         """End the process: asked to stop when idle (graceful), else terminated, then
         killed."""
@@ -430,7 +448,8 @@ class Worker:
             return
         with contextlib.suppress(Exception):
             if graceful and self.proc.poll() is None:
-                self.conn.send(("stop",))
+                if not self._asked:
+                    self.conn.send(("stop",))
                 self.proc.wait(2)
         for end in (self.proc.terminate, self.proc.kill):
             if self.proc.poll() is None:
@@ -441,7 +460,7 @@ class Worker:
             self.conn.close()
         with contextlib.suppress(Exception):
             self.stderr.close()
-        self.proc = None
+        self.proc, self._asked = None, False
 
 
 class Pool:
