@@ -13,6 +13,7 @@ settings.register_profile("ci", derandomize=True, max_examples=10, **_COMMON)
 settings.register_profile("dev", max_examples=40, **_COMMON)
 settings.register_profile("nightly", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+NIGHTLY = os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
 
 # Paddle 3.3.1 crashes when it is loaded after TensorFlow (ERRATA.md), and a test process
 # loads the frameworks in whatever order its tests come: Paddle first, where it is installed.
@@ -37,8 +38,20 @@ def _numpy_errors_raise():
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """Start the main job in the background as soon as a selected test needs its results."""
-    if any(item.get_closest_marker("main_job") for item in items):
+    """A test marked `nightly(why)` runs in the nightly profile only, and is listed as skipped,
+    with its reason, in CI (docs/DEVELOPING.md, "What runs only at night"). Then start the main
+    job in the background as soon as a selected test that runs needs its results."""
+    for item in items:
+        mark = item.get_closest_marker("nightly")
+        if mark is None:
+            continue
+        if len(mark.args) != 1 or not isinstance(mark.args[0], str) or not mark.args[0]:
+            raise pytest.UsageError(f"{item.nodeid}: nightly(...) takes one reason, the test's "
+                                    "cost and what covers it in CI")
+        if not NIGHTLY:
+            item.add_marker(pytest.mark.skip(reason=f"nightly profile only: {mark.args[0]}"))
+    if any(item.get_closest_marker("main_job") and not item.get_closest_marker("skip")
+           for item in items):
         import helpers
         helpers.start_main_job()
 

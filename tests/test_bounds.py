@@ -240,6 +240,8 @@ def test_a_product_of_two_uncertain_zeros_is_not_exact():
     assert p.bound[0] == pytest.approx(u * 3.5e17 * 18.0)
 
 
+@pytest.mark.nightly("the draw through every implementation, 24 s; CI checks its cause, the "
+                     "product's second-order term (the test above)")
 def test_the_nightly_draw_with_a_product_of_uncertain_zeros_passes():
     """The draw itself (tests/cases/second-order-product.json), every update judged: each
     implementation that runs here agrees with the reference."""

@@ -34,8 +34,11 @@ def assert_one_line_exit_2(proc, *, contains=""):
     assert contains in proc.stderr, proc.stderr
 
 
-@pytest.mark.parametrize("sig, code, earlier", [("SIGINT", 130, False), ("SIGTERM", 143, True)],
-                         ids=["ctrl-c-new-out", "sigterm-earlier-report"])
+@pytest.mark.parametrize("sig, code, earlier", [
+    pytest.param("SIGINT", 130, False, id="ctrl-c-new-out", marks=pytest.mark.nightly(
+        "a second interrupted main job, 11 s; CI sends SIGTERM, which cli.py turns into the "
+        "unwinding of Ctrl-C, with an earlier report to keep")),
+    pytest.param("SIGTERM", 143, True, id="sigterm-earlier-report")])
 def test_an_interrupted_main_job_writes_nothing_and_leaves_no_worker(tmp_path, sig, code, earlier):
     """Interrupted mid-run: exit 130 (Ctrl-C) or 143 (SIGTERM), no --out created, an earlier
     report left as it was, and every worker ended."""
@@ -171,8 +174,10 @@ def test_walkthrough_names_each_formula_and_where_every_implementation_computes_
     assert "`--schedule simultaneous` shows textbook gradient descent" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("case", ["gd-minibatch", "gd-sgd", "deep-relu", "seed003-and",
-                                  "cover-cce-sequential"])
+@pytest.mark.parametrize("case", ["gd-minibatch"] + [
+    pytest.param(c, marks=pytest.mark.nightly("another batched case through every framework, "
+                                              "3-5 s; CI walks through gd-minibatch"))
+    for c in ("gd-sgd", "deep-relu", "seed003-and", "cover-cce-sequential")])
 def test_walkthrough_shows_every_implementation_on_batched_cases(case, capsys):
     """The first batch is taken from the case's arrays, so no framework's indexing rules can
     drop its column (TensorFlow's tensors reject an index array)."""

@@ -59,11 +59,20 @@ def _many(name, cases, world_size, **options):
         release(w)
 
 
+class _Runs(dict):
+    """{(implementation, world size): [TrainResult per case]}, each computed once, when a test
+    first asks for it (a world size the profile skips costs nothing)."""
+
+    def __missing__(self, key):
+        name, world_size = key
+        with np.errstate(all="ignore"):
+            self[key] = _many(name, CASES[world_size], world_size)
+        return self[key]
+
+
 @pytest.fixture(scope="module")
 def runs():
-    """{(implementation, world size): [TrainResult per case]}, computed once."""
-    with np.errstate(all="ignore"):
-        return {(n, w): _many(n, cases, w) for n in DP for w, cases in CASES.items()}
+    return _Runs()
 
 
 def test_shards_are_contiguous_and_differ_by_at_most_one():
@@ -90,7 +99,9 @@ def test_world_size_1_is_the_single_process_run_bit_for_bit(runs, name):
         release(w)
 
 
-@pytest.mark.parametrize("world_size", [2, 3, 4])
+@pytest.mark.parametrize("world_size", [2, pytest.param(3, marks=pytest.mark.nightly(
+    "world size 3, 6-10 s per framework; CI runs 2 (float32, an empty shard) and 4 (three "
+    "empty shards, sequential)")), 4])
 @pytest.mark.parametrize("name", DP)
 def test_data_parallel_agrees_with_the_reference(runs, name, world_size):
     impl = protocol.resolve(name).data_parallel_variant(world_size)

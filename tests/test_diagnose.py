@@ -120,7 +120,7 @@ def test_a_rewrite_with_other_rounding_has_nothing_to_diagnose(plant):
 def test_the_command_writes_json_and_a_reproducer_that_fails_the_same_way(tmp_path):
     module = mutants.plant(tmp_path, "cli_mutant", BY_ID["sequential-through-old-weights"])
     out = tmp_path / "dg"
-    proc = cli("diagnose", "mazur-sequential", "--impl", module, "--json", "--out", out,
+    proc = cli("diagnose", "cover-cce-sequential", "--impl", module, "--json", "--out", out,
                pythonpath=[tmp_path], timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     (found,) = json.loads(proc.stdout)
@@ -131,7 +131,7 @@ def test_the_command_writes_json_and_a_reproducer_that_fails_the_same_way(tmp_pa
     assert (found["phase"], found["tensor"]) == (UPDATE, "W1+")
     assert set(found["values"]) == {"cli-mutant", "reference"}
     repro = found["reproducer"]
-    assert repro == str(out / "mazur-sequential-update-0.json")
+    assert repro == str(out / "cover-cce-sequential-update-0.json")
     run = cli("run", repro, "--impl", module, "--quiet", pythonpath=[tmp_path], timeout=300)
     assert run.returncode == 1 and "FAIL" in run.stdout.splitlines()[-1], run.stdout[-2000:]
 

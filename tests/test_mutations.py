@@ -3,7 +3,6 @@ fail, each one; rewrites with other rounding but the same mathematics pass; and 
 unmutated copy passes the whole catalogue (TOLERANCES.md, "How sharp")."""
 
 import importlib
-import os
 
 import numpy as np
 import pytest
@@ -90,17 +89,17 @@ def wide_oracles():
     return {}
 
 
-# CI judges the first and the last formula of each network (the activation and the update,
-# 8 of 28, about 14 s each on 2 cores); the nightly profile all 28 (tools/scale-mutants.py
-# gives their figures).
-NIGHTLY = os.environ.get("HYPOTHESIS_PROFILE") == "nightly"
-FIRST_LAST = {(c, ms[i][0]) for c in mutants.WIDE for ms in [mutants.scaled_for(c)]
-              for i in (0, -1)}
-SCALED_HERE = [(c, m) for c, m in SCALED if NIGHTLY or (c, m[0]) in FIRST_LAST]
+# CI judges two of the 28, one per network and dtype of the catalogue's wide cases: the tanh
+# activation in float32 and the relu network's update in float64 (about 19 s and 9 s on 2
+# cores); the nightly profile all 28 (tools/scale-mutants.py gives their figures).
+IN_CI = {("tanh-float32", "tanh"), ("relu-float64", "update")}
+AT_NIGHT = pytest.mark.nightly("one of the 28 planted errors at realistic width, 8-19 s each; "
+                               "CI plants two (tanh-float32-tanh, relu-float64-update)")
 
 
-@pytest.mark.parametrize("case,mutant", SCALED_HERE,
-                         ids=[f"{c}-{m[0]}" for c, m in SCALED_HERE])
+@pytest.mark.parametrize("case,mutant", [
+    pytest.param(c, m, id=f"{c}-{m[0]}", marks=() if (c, m[0]) in IN_CI else AT_NIGHT)
+    for c, m in SCALED])
 def test_a_relative_error_at_realistic_width_fails(planted, wide_oracles, case, mutant):
     assert_fails_at_width(planted, wide_oracles, case, mutant, {"float32": 1e-4,
                                                                 "float64": 1e-11})
@@ -112,8 +111,7 @@ def test_a_relative_error_at_realistic_width_fails(planted, wide_oracles, case, 
 GOAL = [(case, m) for case, m in SCALED if case.endswith("float64")]
 
 
-@pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE") != "nightly",
-                    reason="issue #20's goal power: the nightly campaign's (HYPOTHESIS_PROFILE)")
+@pytest.mark.nightly("issue #20's goal power, about 3 min")
 @pytest.mark.parametrize("case,mutant", GOAL, ids=[f"{c}-{m[0]}" for c, m in GOAL])
 def test_a_relative_error_of_1e_12_at_realistic_width_fails_in_float64(planted, wide_oracles,
                                                                        case, mutant):

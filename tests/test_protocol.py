@@ -188,9 +188,11 @@ def test_parametrize_with_checks_in_a_frameworks_own_pytest(tmp_path):
     assert "final W1: error/bound" in proc.stdout
 
 
-@pytest.mark.parametrize("plugin, name", [("plugins.undeclared", "undeclared"),
-                                          ("plugins.lazy_undeclared", "lazy-undeclared")],
-                         ids=["at-import", "inside-train"])
+@pytest.mark.parametrize("plugin, name", [
+    pytest.param("plugins.undeclared", "undeclared", id="at-import"),
+    pytest.param("plugins.lazy_undeclared", "lazy-undeclared", id="inside-train",
+                 marks=pytest.mark.nightly("the second place a missing module is found, 14 s; "
+                                           "CI finds one at import"))])
 def test_a_plugins_missing_dependency_is_reported_once_as_cannot_run(tmp_path, plugin, name):
     """A module the plugin imports but this machine lacks is not 35 errors: one line naming
     it and how to install it, exit 3 (nothing compared), as for any implementation that
