@@ -20,4 +20,10 @@ heavy = [m for m in ("torch", "jax", "tensorflow", "pytest", "hypothesis", "matp
 assert not heavy, f"the light environment has {heavy}"
 PY
 echo "light-install: $("$py" -m pip list --format=freeze 2>/dev/null | grep -c .) packages; conform $name"
-"$py" -m comparisons conform "$name" --quiet --out "conform-report/light-$name"
+# The four long trajectories (10,000 and 20,000 updates: 60 of autograd's 85 s here) are left
+# to the main job, which judges every installed plugin on the whole catalogue; listed as skipped.
+cat > "$dir/skip.txt" <<'SKIP'
+mazur-* # 10,000 updates: judged by the main job
+seed003-* # 20,000 updates: judged by the main job
+SKIP
+"$py" -m comparisons conform "$name" --quiet --skip "$dir/skip.txt" --out "conform-report/light-$name"
