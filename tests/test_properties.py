@@ -154,8 +154,8 @@ def test_every_implementation_agrees_on_drawn_networks(pool, case):
     check_drawn(pool, case)
 
 
-@pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE") != "nightly",
-                    reason="realistic width: the nightly campaign's (HYPOTHESIS_PROFILE=nightly)")
+@pytest.mark.nightly("realistic width, 20 draws, about 30 to 60 min; CI draws small networks "
+                     "(test_every_implementation_agrees_on_drawn_networks)")
 @settings(max_examples=20)
 @given(wide_cases())
 def test_every_implementation_agrees_on_drawn_wide_networks(pool, case):
