@@ -4,6 +4,7 @@ what crosses to a worker of another interpreter crosses as exact JSON."""
 
 import dataclasses
 import json
+import time
 
 import numpy as np
 import pytest
@@ -126,6 +127,22 @@ def test_outside_a_block_or_after_an_error_workers_are_stopped(workers):
         pool.submit("m", _case("reduction-sum")).result()
         pool.close(wait=False)  # an interrupted session keeps nothing
         assert not w.alive and workers.acquire(PLUGIN) is not w
+
+
+def test_training_runs_wait_for_a_slot_and_their_timeouts_start_with_it(workers, monkeypatch):
+    # One slot: the second run starts when the first ends (their ends 2 s apart, where they
+    # would be a worker's start apart without the limit), and its 3-s timeout, counted from
+    # its slot, is not spent waiting for it.
+    monkeypatch.setattr(workers, "training_slots", lambda: 1)
+    monkeypatch.setenv("BP_MISBEHAVE", "sleep")
+    ends = []
+    with workers.Pool({k: workers.acquire(PLUGIN) for k in "ab"}, timeout=3.0) as pool:
+        futures = [pool.submit(k, _case("reduction-sum")) for k in "ab"]
+        for f in futures:
+            f.add_done_callback(lambda _: ends.append(time.monotonic()))
+        seconds = [f.result()[1] for f in futures]
+    assert max(ends) - min(ends) >= 1.9
+    assert all(2.0 <= s < 3.0 for s in seconds)
 
 
 def test_cases_and_results_cross_as_exact_json():

@@ -1,7 +1,7 @@
 """Run cases through implementations and judge them: shared by every CLI command.
 
 Each implementation but the reference trains in a worker process of its own
-(workers.py), all at once, while this process computes the oracle of every case
+(workers.py), as many runs at once as there are CPUs, while this process computes the oracle of every case
 (the float64 reference and its amplification kappa) and the reference's own runs.
 """
 

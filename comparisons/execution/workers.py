@@ -10,7 +10,8 @@ must not accumulate in one process. So:
   or a hang of the judge; the worker is started afresh for the next run;
 - a worker is recycled after `max_tasks` runs or when its resident memory passes `max_rss`;
 - thread pools are limited (`threads`, default 1) through the environment before the
-  framework is imported;
+  framework is imported, and a pool runs at most one training run per CPU at a time
+  (`training_slots`); the others wait, their timeouts not started;
 - no orphans: workers watch their parent and exit within a second of it; the pool stops them
   on exit, on error and on interrupt;
 - within `warm_workers()` (a process that runs many sessions: the test suite, a notebook), a
@@ -463,6 +464,14 @@ class Worker:
         self.proc, self._asked = None, False
 
 
+def training_slots() -> int:
+    """How many training runs a Pool lets run at once: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS)
+        return max(1, os.cpu_count() or 1)
+
+
 class Pool:
     """One worker per key, each fed by a thread from its own queue; `submit` returns a
     Future of (result, seconds) that raises WorkerError on failure: a TrainResult for a
@@ -473,6 +482,12 @@ class Pool:
         self.workers = workers
         self.timeout = timeout
         self.max_tasks, self.max_rss = max_tasks, max_rss
+        # At most one training run per CPU at a time (the judge's own workers are not
+        # counted). Every worker at once oversubscribed the cores: on 2 cores the main job's
+        # 8 implementations took 342 s and 654 CPU-s, and with 2 slots 190 s and 366 CPU-s
+        # (2026-12-03; the frameworks' thread pools and caches cost more, the more processes
+        # share a core). A run's timeout starts when it has its slot.
+        self._slots = threading.BoundedSemaphore(training_slots())
         self.queues = {k: queue.Queue() for k in workers}
         self.threads = [threading.Thread(target=self._serve, args=(k,), daemon=True,
                                          name=f"bp-pool-{k}") for k in workers]
@@ -523,27 +538,42 @@ class Pool:
                 release(w)
                 return
             fut, args, options, timeout = item
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                payload, seconds, rss = w.run(*args, timeout=timeout or self.timeout, **options)
-                if w.entry.startswith("train"):
-                    payload = ([result_from(p) for p in payload] if isinstance(payload, list)
-                               else result_from(payload))
-                fut.set_result((payload, seconds))
-            except Unavailable as e:  # no later task can fare better: one error for all
-                fut.set_exception(e)
-                self._fail_all(key, q, e)
+            slot = self._slots if w.entry.startswith("train") else contextlib.nullcontext()
+            with slot:
+                # (closed while waiting for the slot: run nothing, so that no worker starts
+                # again after close stopped it)
+                if self._closing:
+                    fut.cancel()
+                    continue
+                if not fut.set_running_or_notify_cancel():
+                    continue
+                unavailable = self._run(key, w, fut, args, options, timeout)
+            if unavailable is not None:  # no later task can fare better: one error for all
+                self._fail_all(key, q, unavailable)
                 return
-            except WorkerError as e:
-                fut.set_exception(e)
-            except BaseException as e:  # noqa: BLE001  (a pool thread never dies silently)
-                w.stop()
-                fut.set_exception(WorkerError(f"{type(e).__name__}: {e}"))
-            self.peak_rss[key] = max(self.peak_rss[key], w.rss)
-            if w.proc is not None and ((self.max_tasks and w.tasks >= self.max_tasks) or
-                                       (self.max_rss and w.rss > self.max_rss)):
-                w.stop()  # recycled: the next run starts a fresh process
+
+    def _run(self, key, w, fut, args, options, timeout) -> Unavailable | None:
+        """One task on worker `w`, its outcome set on `fut`; the error when the worker's
+        implementation cannot run here at all."""
+        try:
+            payload, seconds, rss = w.run(*args, timeout=timeout or self.timeout, **options)
+            if w.entry.startswith("train"):
+                payload = ([result_from(p) for p in payload] if isinstance(payload, list)
+                           else result_from(payload))
+            fut.set_result((payload, seconds))
+        except Unavailable as e:
+            fut.set_exception(e)
+            return e
+        except WorkerError as e:
+            fut.set_exception(e)
+        except BaseException as e:  # noqa: BLE001  (a pool thread never dies silently)
+            w.stop()
+            fut.set_exception(WorkerError(f"{type(e).__name__}: {e}"))
+        self.peak_rss[key] = max(self.peak_rss[key], w.rss)
+        if w.proc is not None and ((self.max_tasks and w.tasks >= self.max_tasks) or
+                                   (self.max_rss and w.rss > self.max_rss)):
+            w.stop()  # recycled: the next run starts a fresh process
+        return None
 
     def _fail_all(self, key: str, q, error: Unavailable) -> None:
         """Every task of `key`, queued now or later, fails with `error` at once."""

@@ -1,5 +1,5 @@
 """One implementation whose misbehaviour is chosen by the environment variable
-BP_MISBEHAVE: raise, segfault, hang, exit, garbage (not a TrainResult), shape (a gradient of
+BP_MISBEHAVE: raise, segfault, hang, sleep (2 s, then the reference's result), exit, garbage (not a TrainResult), shape (a gradient of
 the wrong shape), dtype (float64 arrays for a float32 case), nan (a non-finite gradient),
 drift (every final parameter off by 1e-9 relative), or nothing: the reference's own result."""
 
@@ -27,6 +27,8 @@ def train(case, **options):
         ctypes.string_at(0)
     if how == "hang":
         time.sleep(3600)
+    if how == "sleep":
+        time.sleep(2.0)
     if how == "exit":
         os._exit(3)
     if how == "garbage":
