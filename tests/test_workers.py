@@ -14,6 +14,7 @@ from comparisons import catalogue, protocol
 from comparisons.execution import runner
 from comparisons.execution.workers import JSONConnection, decode, encode
 from comparisons.judge import ERROR, FAIL, SKIPPED
+from helpers import ROOT
 
 
 def _case(name="gd-minibatch", **changes):
@@ -143,6 +144,26 @@ def test_training_runs_wait_for_a_slot_and_their_timeouts_start_with_it(workers,
         seconds = [f.result()[1] for f in futures]
     assert max(ends) - min(ends) >= 1.9
     assert all(2.0 <= s < 3.0 for s in seconds)
+
+
+def test_a_worker_of_another_interpreter_imports_its_own_packages(workers):
+    """A worker of an environment of its own gets this checkout on its path, and none of the
+    parent's installed packages: MindSpore's worker once ran the main environment's NumPy 2
+    instead of its own NumPy 1.x."""
+    import os
+    import sys
+    paths = workers.child_environment(1, foreign=True)["PYTHONPATH"].split(os.pathsep)
+    assert str(ROOT) in paths
+    assert not [p for p in paths if workers._within(p, os.path.realpath(sys.prefix))]
+    impl = protocol.resolve("mindspore")
+    if impl.missing():
+        pytest.skip(f"mindspore: {impl.missing()}")
+    w = workers.acquire(environment={}, **impl.worker())
+    try:
+        w.start()
+        assert w.environment["numpy"].startswith("1."), w.environment
+    finally:
+        w.stop()
 
 
 def test_cases_and_results_cross_as_exact_json():

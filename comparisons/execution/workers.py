@@ -42,9 +42,11 @@ import time
 import traceback
 import warnings
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import numpy as np
 
+from comparisons.execution.conventions import measure
 from comparisons.protocol.case import Case, case_from_dict
 from comparisons.protocol.parts import batches_of, one_update
 from comparisons.protocol.results import TrainResult, as_arrays, result_from
@@ -193,6 +195,15 @@ def _environment(mod, options: dict) -> dict:
     return fn(**{k: v for k, v in options.items() if k in takes or "*" in takes})
 
 
+def _kink_conventions(module: str) -> list[str] | None:
+    """relu'(0) and leaky_relu'(0) as the package's own activations compute them, for the
+    manifest (docs/FRAMEWORKS.md reads them there); None where they could not be measured."""
+    try:
+        return measure(module)
+    except Exception:  # noqa: BLE001  (`frameworks` measures them in a process of its own)
+        return None
+
+
 def _worker_main(conn, module: str, entry: str, parent: int, env_options: dict) -> None:
     """The worker's loop (in the child): load the module, then run requests until told to
     stop or the parent is gone."""
@@ -206,6 +217,8 @@ def _worker_main(conn, module: str, entry: str, parent: int, env_options: dict) 
                 importlib.import_module(f"{module}.{sub}")
         fn = getattr(mod, entry)
         env = _environment(mod, env_options)
+        if entry == "train" and hasattr(mod, "__path__"):
+            env = dict(env, kink_conventions=_kink_conventions(module))
     except BaseException as e:  # noqa: BLE001  (reported, not raised)
         conn.send(("unavailable", f"{type(e).__name__}: {e}"))
         return
@@ -238,8 +251,9 @@ def _worker_main(conn, module: str, entry: str, parent: int, env_options: dict) 
         conn.send(("ok", payload, time.perf_counter() - t, _rss_bytes()))
 
 
-def child_environment(threads: int, extra: dict | None = None) -> dict:
-    """The environment of a worker: thread pools limited, framework log noise off."""
+def child_environment(threads: int, extra: dict | None = None, foreign: bool = False) -> dict:
+    """The environment of a worker: thread pools limited, framework log noise off. `foreign`:
+    the worker runs another interpreter (an environment of its own)."""
     env = dict(os.environ)
     env.update({k: str(threads) for k in THREAD_ENV})
     env.update(QUIET_ENV)
@@ -247,14 +261,25 @@ def child_environment(threads: int, extra: dict | None = None) -> dict:
         # (only flags: XLA stops parsing at the first token that is not one)
         env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
                             ).strip()
-    # The child must import this package as the parent does (a source checkout included).
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in sys.path if p and os.path.isdir(p)])
+    # The child must import this package as the parent does (a source checkout included), and
+    # a plugin from where the parent found it. Another interpreter keeps its own installed
+    # packages: the parent's (its prefix) are left out. They were not, and MindSpore's worker
+    # imported the main environment's NumPy 2 before its own NumPy 1.x.
+    root = str(Path(__file__).resolve().parents[2])
+    own = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    paths = [p for p in sys.path if p and os.path.isdir(p)
+             and not (foreign and any(_within(p, o) for o in own))]
+    env["PYTHONPATH"] = os.pathsep.join([root] + paths)
     extra = dict(extra or {})
     if "XLA_FLAGS" in extra:  # added to the thread flags above, not in their place
         extra["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + extra["XLA_FLAGS"]).strip()
     env.update(extra)
     return env
+
+
+def _within(path: str, folder: str) -> bool:
+    path = os.path.realpath(path)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 # Live workers kept for reuse, by Worker.key (None: reuse is off). See warm_workers().
@@ -340,7 +365,7 @@ class Worker:
     def key(self) -> tuple:
         """What makes two workers interchangeable (acquire): the whole environment it starts
         with (a test's monkeypatched variable included), not only the extra variables."""
-        env = child_environment(self.threads, self.extra_env)
+        env = child_environment(self.threads, self.extra_env, bool(self.python))
         env.pop("PYTEST_CURRENT_TEST", None)  # pytest's note of the test running, not a setting
         return (self.module, self.entry, json.dumps(env, sort_keys=True),
                 json.dumps(self.env_options, sort_keys=True, default=str), self.python)
@@ -361,7 +386,7 @@ class Worker:
                  json.dumps(self.env_options)] + (["json"] if self.python else []),
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=self.stderr,
-                env=child_environment(self.threads, self.extra_env))
+                env=child_environment(self.threads, self.extra_env, bool(self.python)))
         finally:
             theirs.close()
         conn = Connection(ours.detach())
