@@ -24,9 +24,15 @@ if importlib.util.find_spec("paddle") is not None:
 @pytest.fixture(scope="session", autouse=True)
 def _warm_workers():
     """Each framework's worker is started once per test process and reused by every test
-    that runs implementations (comparisons.workers.warm_workers); stopped at the end."""
-    from comparisons.execution.workers import warm_workers
-    with warm_workers():
+    that runs implementations (comparisons.workers.warm_workers); stopped at the end. The
+    test processes (pytest-xdist) share the CPUs: each one's pools get its share of the
+    training slots (workers.training_slots), so that the suite, like the main job, never runs
+    more trainings at once than there are CPUs."""
+    from comparisons.execution import workers
+    processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    share = max(1, workers.training_slots() // processes)
+    with pytest.MonkeyPatch.context() as mp, workers.warm_workers():
+        mp.setattr(workers, "training_slots", lambda: share)
         yield
 
 

@@ -149,3 +149,20 @@ def test_the_framework_table_is_the_reports():
     exact = lambda rows: [{c: r[c] for c in frameworks.EXACT} for r in rows]  # noqa: E731
     assert exact(page) == exact(fresh), ("run `python -m comparisons frameworks --update "
                                          "docs/FRAMEWORKS.md` after the main job")
+
+
+def test_each_worker_reports_the_kink_conventions_a_process_of_its_own_measures():
+    """The table's relu'(0) and leaky_relu'(0) come from the main job's manifest, where each
+    training worker put its implementation's: they are those that `kink_conventions`
+    measures in a fresh process (torch's here; paddle's differ, ERRATA.md)."""
+    from comparisons import protocol
+    from comparisons.execution.conventions import kink_conventions
+    job = main_job()
+    envs = json.loads((job.out / "manifest.json").read_text())["implementations"]
+    for name in ("torch", "paddle"):
+        if name in envs:
+            assert envs[name]["kink_conventions"] == list(
+                kink_conventions(protocol.resolve(name))), name
+    missing = [n for n in job.doc["implementations"] if n != "reference"
+               and not protocol.resolve(n).command and "kink_conventions" not in envs[n]]
+    assert not missing, f"no kink conventions in the manifest for {missing}"

@@ -1,6 +1,8 @@
 """Each framework's kink conventions, relu'(0) and leaky_relu'(0), as its own activations
 compute them, measured in a process of its own (some frameworks cannot share one: ERRATA.md),
-for docs/FRAMEWORKS.md (comparisons/report/frameworks.py)."""
+for docs/FRAMEWORKS.md (comparisons/report/frameworks.py). Each training worker measures its
+implementation's when it starts and reports them with its environment (the manifest's
+`kink_conventions`); `kink_conventions` below starts a process for one that has none there."""
 
 from __future__ import annotations
 

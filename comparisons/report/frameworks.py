@@ -41,8 +41,9 @@ def findings(errata: str, name: str) -> list[tuple[str, str]]:
 
 
 def rows(doc: dict, manifest: dict | None, errata: str, conventions) -> list[dict]:
-    """One row per implementation of the main job's results `doc`; `conventions(impl)` gives
-    its (relu'(0), leaky_relu'(0)) (comparisons/execution/conventions.py measures them)."""
+    """One row per implementation of the main job's results `doc`; its (relu'(0),
+    leaky_relu'(0)) are those its worker measured and the `manifest` holds, else
+    `conventions(impl)`'s (comparisons/execution/conventions.py measures them)."""
     envs = (manifest or {}).get("implementations", {})
     out = []
     for name in sorted(doc["implementations"]):  # the same page whatever the job's order
@@ -57,7 +58,7 @@ def rows(doc: dict, manifest: dict | None, errata: str, conventions) -> list[dic
         worst = max(strict, key=lambda v: v["worst_ratio"], default=None)
         env = envs.get(name, {})
         shown = display_name(impl)
-        relu, leaky = conventions(impl)
+        relu, leaky = env.get("kink_conventions") or conventions(impl)
         out.append({
             "framework": f"{shown} (`{name}`)",
             "version": str(env.get(name) or env.get(impl.requires[0] if impl.requires else name)
