@@ -50,6 +50,12 @@ IMPLEMENTATION = {
 }
 
 
+# Its worker runs on one CPU (comparisons/execution/workers.py): MindSpore's runtime thread
+# polls while an op runs. gd-sgd's 400 updates here: 2.2-2.8 s wall and 4.5-5.6 CPU-s free,
+# 2.1-2.4 s and 2.1-2.3 CPU-s on one CPU (2026-12-03).
+WORKER_CPUS = 1
+
+
 def train(case, **options):
     """mindspore_impl.training.train (imported on first use)."""
     from .training import train as run

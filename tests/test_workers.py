@@ -162,6 +162,7 @@ def test_a_worker_of_another_interpreter_imports_its_own_packages(workers):
     try:
         w.start()
         assert w.environment["numpy"].startswith("1."), w.environment
+        assert len(os.sched_getaffinity(w.proc.pid)) == 1  # WORKER_CPUS = 1: polls otherwise
     finally:
         w.stop()
 

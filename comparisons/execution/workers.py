@@ -195,6 +195,14 @@ def _environment(mod, options: dict) -> dict:
     return fn(**{k: v for k, v in options.items() if k in takes or "*" in takes})
 
 
+def _one_cpu(mod) -> None:
+    """Pin this worker to one CPU where its package asks for it (`WORKER_CPUS = 1`, before
+    the framework is imported, so that its threads inherit it): MindSpore's runtime thread
+    polls (sched_yield) while an op runs, and on a CPU of its own it took the other core."""
+    if getattr(mod, "WORKER_CPUS", None) == 1 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+
+
 def _kink_conventions(module: str) -> list[str] | None:
     """relu'(0) and leaky_relu'(0) as the package's own activations compute them, for the
     manifest (docs/FRAMEWORKS.md reads them there); None where they could not be measured."""
@@ -212,6 +220,7 @@ def _worker_main(conn, module: str, entry: str, parent: int, env_options: dict) 
     warnings.filterwarnings("ignore")
     try:
         mod = importlib.import_module(module)
+        _one_cpu(mod)
         for sub in PROTOCOL_MODULES if hasattr(mod, "__path__") else ():
             if importlib.util.find_spec(f"{module}.{sub}") is not None:
                 importlib.import_module(f"{module}.{sub}")
