@@ -4,6 +4,8 @@ what crosses to a worker of another interpreter crosses as exact JSON."""
 
 import dataclasses
 import json
+import os
+import sys
 import time
 
 import numpy as np
@@ -150,11 +152,10 @@ def test_a_worker_of_another_interpreter_imports_its_own_packages(workers):
     """A worker of an environment of its own gets this checkout on its path, and none of the
     parent's installed packages: MindSpore's worker once ran the main environment's NumPy 2
     instead of its own NumPy 1.x."""
-    import os
-    import sys
     paths = workers.child_environment(1, foreign=True)["PYTHONPATH"].split(os.pathsep)
     assert str(ROOT) in paths
-    assert not [p for p in paths if workers._within(p, os.path.realpath(sys.prefix))]
+    prefix = os.path.realpath(sys.prefix) + os.sep
+    assert not [p for p in paths if (os.path.realpath(p) + os.sep).startswith(prefix)]
     impl = protocol.resolve("mindspore")
     if impl.missing():
         pytest.skip(f"mindspore: {impl.missing()}")

@@ -1,8 +1,8 @@
 """Run cases through implementations and judge them: shared by every CLI command.
 
 Each implementation but the reference trains in a worker process of its own
-(workers.py), as many runs at once as there are CPUs, while this process computes the oracle of every case
-(the float64 reference and its amplification kappa) and the reference's own runs.
+(workers.py), as many runs at once as there are CPUs, while this process computes the oracle
+of every case (the float64 reference and its amplification kappa) and the reference's own runs.
 """
 
 from __future__ import annotations

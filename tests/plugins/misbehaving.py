@@ -1,7 +1,8 @@
 """One implementation whose misbehaviour is chosen by the environment variable
-BP_MISBEHAVE: raise, segfault, hang, sleep (2 s, then the reference's result), exit, garbage (not a TrainResult), shape (a gradient of
-the wrong shape), dtype (float64 arrays for a float32 case), nan (a non-finite gradient),
-drift (every final parameter off by 1e-9 relative), or nothing: the reference's own result."""
+BP_MISBEHAVE: raise, segfault, hang, sleep (2 s, then the reference's result), exit, garbage
+(not a TrainResult), shape (a gradient of the wrong shape), dtype (float64 arrays for a
+float32 case), nan (a non-finite gradient), drift (every final parameter off by 1e-9
+relative), or nothing: the reference's own result."""
 
 import ctypes
 import os
