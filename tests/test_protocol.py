@@ -205,7 +205,7 @@ def test_a_plugins_missing_dependency_is_reported_once_as_cannot_run(tmp_path, p
             "bp_parity_no_such_dependency`")
     assert proc.stderr.startswith(line) and len(proc.stderr.splitlines()) == 1, proc.stderr
     # in the main job it is listed as not run, and the others are judged as usual
-    proc = cli("--impl", "torch", plugin, "--cases", "gd-batch", "xor-2-2-1", "--quiet",
+    proc = cli("--impl", "torch", plugin, "--cases", "gd-batch", "cover-identity-tanh", "--quiet",
                "--no-plots", "--out", tmp_path / "m", pythonpath=[TESTS], timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     verdict, why = proc.stdout.splitlines()[-2:]  # the verdict names it; the next line says why

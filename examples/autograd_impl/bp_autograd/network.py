@@ -1,7 +1,7 @@
 """Forward propagation in autograd.numpy; backward propagation by autograd."""
 
 import autograd.numpy as anp
-from autograd import grad
+from autograd import value_and_grad
 
 from . import activations as act
 from . import losses
@@ -75,7 +75,8 @@ def output_delta(AL, ZL, Y, loss, reduction, activation):
 
 def backward_propagation(X, Y, params, activations, loss, reduction, input_grad=True):
     """Every gradient of the loss at `params` from one autograd.grad call, with zero "taps"
-    added to Z[l] and A[l-1] to expose dZ and dA (adding 0.0 changes no value)."""
+    added to Z[l] and A[l-1] to expose dZ and dA (adding 0.0 changes no value); the loss from the
+    same forward pass (value_and_grad)."""
     L = len(activations)
     first = 0 if input_grad else 1
 
@@ -90,8 +91,7 @@ def backward_propagation(X, Y, params, activations, loss, reduction, input_grad=
     m = X.shape[1]
     tZ = [anp.zeros((params[f"b{l}"].shape[0], m), X.dtype) for l in range(1, L + 1)]
     tA = [anp.zeros((params[f"W{l}"].shape[1], m), X.dtype) for l in range(first + 1, L + 1)]
-    gp, gZ, gA = grad(loss_with_taps, argnum=(0, 1, 2))(params, tZ, tA)
-    value = loss_with_taps(params, tZ, tA)
+    value, (gp, gZ, gA) = value_and_grad(loss_with_taps, argnum=(0, 1, 2))(params, tZ, tA)
     grads = {f"d{k}": v for k, v in gp.items()}
     grads.update({f"dZ{l}": gZ[l - 1] for l in range(1, L + 1)})
     grads.update({f"dA{l}": gA[l - first] for l in range(first, L)})
