@@ -6,12 +6,15 @@ sequential: layer L first; each layer is updated as soon as its gradient is know
     delta goes to the layer below through the *updated* W[l] (the rule that produces the
     worked example's published trajectory; see docs/SPEC.md and ERRATA.md).
 The batch order is data (`Case.batch_order()`), shared with the other implementations.
+An optimizer, weight decay and clipping (simultaneous schedule only) and a learning-rate
+schedule (either) are the case's too: reference/optimizers.py, docs/SPEC.md ("Optimizers").
 """
 
 import numpy as np
 
 from comparisons.protocol import TrainResult
 
+from . import optimizers
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,
                       linear_backward_weights, output_delta)
@@ -86,7 +89,8 @@ def initial_gradients(params, X, Y, activations, loss, reduction):
 def train(case):
     """Run the case's training and return a `TrainResult` (comparisons/protocol/results.py):
     the step-0 gradients on the first batch, the loss of every update's batch before that update, the
-    final parameters and the outputs before and after training."""
+    final parameters and the outputs before and after training, and the optimizer's final
+    state where the case has an optimizer or clipping (reference/optimizers.py)."""
     X, Y, params = cast(case)
     initial_outputs, _ = forward_propagation(X, params, case.activations)
     net = (case.activations, case.loss, case.reduction)
@@ -95,9 +99,18 @@ def train(case):
     batches, first = case.update_batches()
     gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
     losses = np.empty(case.updates + 1, dtype=X.dtype)
-    for i, idx in enumerate(batches):
-        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)
+    state = None
+    if case.optimizer is not None or case.clip is not None:
+        state = optimizers.initial_state(params, case.optimizer, trainable)
+        for i, idx in enumerate(batches):
+            lr = optimizers.learning_rate(case.lr_schedule, case.lr, i)
+            losses[i], params, state = optimizers.optimizer_step(
+                params, state, X[:, idx], Y[:, idx], *net, lr, trainable, case.optimizer, case.clip)
+    else:
+        for i, idx in enumerate(batches):
+            lr = optimizers.learning_rate(case.lr_schedule, case.lr, i)
+            losses[i], params = step(params, X[:, idx], Y[:, idx], *net, lr, trainable)
     AL, caches = forward_propagation(X, params, case.activations)
     losses[-1] = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
     return TrainResult(losses=losses, gradients=gradients, final_params=params,
-                       final_outputs=AL, initial_outputs=initial_outputs)
+                       final_outputs=AL, initial_outputs=initial_outputs, final_state=state)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from comparisons import judge, report
 from comparisons.execution.runner import EXIT_DISAGREE, EXIT_OK
-from comparisons.protocol.case import check_memory
-from comparisons.protocol.cost import case_cost
 from comparisons.protocol.results import load_results
 from comparisons.report import output
 
@@ -44,7 +42,7 @@ def command(args) -> int:
     case = common.case_arg(args.case, args.max_memory)
     if args.dtype:
         case = case.replace(dtype=args.dtype)
-    check_memory(case_cost(case), args.max_memory, 1)
+    common.check_cost([case], {}, args.max_memory)
     code, oracle, verdicts = verify(case, args.results, args.impl, args.name)
     if args.json:
         print(output.dumps({"case": case.name, "dtype": case.dtype, "exit_code": code,

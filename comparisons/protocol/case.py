@@ -43,9 +43,37 @@ LOSS_OUTPUT_ACTIVATIONS = {
 }
 MAX_UPDATES = 10_000_000
 
+# The optimizer, the learning-rate schedule and gradient clipping (docs/CASES.md, "Optimizers";
+# the formulas: reference/optimizers.py, docs/SPEC.md). Each optimizer's fields and their
+# defaults (PyTorch's, where it has one); the conventions in which frameworks differ are
+# fields of their own, never implied by a framework's name.
+OPTIMIZERS = {
+    "sgd": {"weight_decay": 0.0, "decay": "coupled", "decay_lr": True},
+    "momentum": {"momentum": 0.9, "dampening": 0.0, "nesterov": False, "velocity": "lr_outside",
+                 "weight_decay": 0.0, "decay": "coupled", "decay_lr": True},
+    "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "epsilon": "outside",
+             "bias_correction": True, "weight_decay": 0.0, "decay": "coupled", "decay_lr": True},
+    "adamw": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "epsilon": "outside",
+              "bias_correction": True, "weight_decay": 0.01, "decay": "decoupled",
+              "decay_lr": True},
+}
+DECAYS = ("coupled", "decoupled")
+EPSILONS = ("outside", "inside", "hat")
+VELOCITIES = ("lr_outside", "lr_inside")
+LR_SCHEDULES = {
+    "constant": {},
+    "step": {"step_size": None, "gamma": None},
+    "cosine": {"decay_steps": None, "warmup": 0, "start_factor": 0.0, "final_factor": 0.0},
+}
+CLIP = {"max_norm": None, "eps": 0.0}
+# What an implementation supports unless it declares more (registry, "training"): today's
+# update, W -= lr dW at a constant lr.
+PLAIN_TRAINING = ("optimizer:sgd", "lr_schedule:constant")
+
 _TOP_KEYS = {"name", "description", "source", "dtype", "layers", "activations", "loss",
              "reduction", "params", "init", "X", "Y", "data", "train"}
-_TRAIN_KEYS = {"lr", "epochs", "batch_size", "shuffle_seed", "schedule", "trainable", "batches"}
+_TRAIN_KEYS = {"lr", "epochs", "batch_size", "shuffle_seed", "schedule", "trainable", "batches",
+               "optimizer", "lr_schedule", "clip"}
 
 
 class CaseError(ValueError):
@@ -111,6 +139,11 @@ class Case:
     dtype: str = "float64"
     description: str = ""
     source: str = ""
+    # None: plain gradient descent at a constant lr, no clipping (every field filled in once
+    # validated: see OPTIMIZERS, LR_SCHEDULES, CLIP)
+    optimizer: dict | None = None
+    lr_schedule: dict | None = None
+    clip: dict | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -140,6 +173,12 @@ class Case:
         if self.batches is not None:
             return len(self.batches)
         return self.epochs * -(-self.m // (self.batch_size or self.m))
+
+    @property
+    def plain(self) -> bool:
+        """True for today's update, W[l] -= lr dW[l] at a constant lr without clipping or
+        decay (what every implementation runs; see `training_features`)."""
+        return set(training_features(self)) <= set(PLAIN_TRAINING)
 
     def batch_order(self) -> list[np.ndarray]:
         """The explicit batches if the case gives them, otherwise `batch_order(...)`."""
@@ -178,6 +217,9 @@ class Case:
                          shuffle_seed=self.shuffle_seed)
         if self.trainable is not None:
             train["trainable"] = list(self.trainable)
+        for k in ("optimizer", "lr_schedule", "clip"):
+            if getattr(self, k) is not None:
+                train[k] = dict(getattr(self, k))
         return {"name": self.name, "description": self.description, "source": self.source,
                 "dtype": self.dtype, "layers": list(self.layers),
                 "activations": list(self.activations), "loss": self.loss,
@@ -332,6 +374,159 @@ def _check_train(lr, schedule, epochs, batch_size, shuffle_seed, batches, traina
             None if shuffle_seed is None else int(shuffle_seed), batches, trainable)
 
 
+def _real_in(field: str, value: Any, low: float, high: float, *, low_open=False,
+             high_open=False) -> float:
+    """A finite real number in [low, high] (an end excluded where *_open), or a CaseError."""
+    ok = _is_real(value) and math.isfinite(value) and (
+        value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        _fail(f"{field}: expected a number in {lo}{low:g}, {high:g}{hi}, got {_short(value)}")
+    return float(value)
+
+
+def _int_at_least(field: str, value: Any, low: int) -> int:
+    if not _is_int(value) or value < low:
+        _fail(f"{field}: expected an integer >= {low}, got {_short(value)}")
+    return int(value)
+
+
+def _fields(field: str, value: Any, names: dict) -> dict:
+    """An object {name, ...}: its name one of `names`, no unknown field, defaults filled in,
+    and a required field (default None) present."""
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        _fail(f"{field}: expected an object with a name, got {_short(value)}")
+    _choice(f"{field}.name", value.get("name"), tuple(names))
+    allowed = names[value["name"]]
+    for k in value:
+        if k != "name" and k not in allowed:
+            _fail(f"{field}.{_key(k)}: unknown field for {value['name']!r}; expected "
+                  f"{', '.join(sorted(allowed)) or 'only name'}")
+    out = {"name": value["name"], **allowed, **value}
+    for k, v in out.items():
+        if v is None:
+            _fail(f"{field}.{k}: missing; {value['name']!r} needs it")
+    return out
+
+
+def _boolean(field: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        _fail(f"{field}: expected true or false, got {_short(value)}")
+    return value
+
+
+def check_optimizer(value: Any) -> dict:
+    """train.optimizer: a name or {name, ...} (OPTIMIZERS), every field filled in."""
+    o = _fields("train.optimizer", value, OPTIMIZERS)
+    f, name = "train.optimizer", o["name"]
+    o["weight_decay"] = _real_in(f"{f}.weight_decay", o["weight_decay"], 0.0, math.inf,
+                                 high_open=True)
+    _choice(f"{f}.decay", o["decay"], DECAYS)
+    o["decay_lr"] = _boolean(f"{f}.decay_lr", o["decay_lr"])
+    if name == "adamw" and o["decay"] != "decoupled":
+        _fail(f"{f}.decay: adamw's decay is decoupled (Loshchilov & Hutter 2019), got "
+              f"{o['decay']!r}; coupled decay (L2 in the gradient) is adam with weight_decay")
+    if o["decay"] == "coupled" and not o["decay_lr"]:
+        _fail(f"{f}.decay_lr: coupled decay is part of the gradient, so lr multiplies it; "
+              "false needs decay 'decoupled'")
+    if not o["decay_lr"] and o["weight_decay"] >= 1:
+        _fail(f"{f}.weight_decay: without lr the decay multiplies each parameter by "
+              f"1 - weight_decay; expected a number in [0, 1), got {o['weight_decay']:g}")
+    if name == "momentum":
+        o["momentum"] = _real_in(f"{f}.momentum", o["momentum"], 0.0, 1.0, low_open=True,
+                                 high_open=True)
+        o["dampening"] = _real_in(f"{f}.dampening", o["dampening"], 0.0, 1.0, high_open=True)
+        o["nesterov"] = _boolean(f"{f}.nesterov", o["nesterov"])
+        _choice(f"{f}.velocity", o["velocity"], VELOCITIES)
+        if o["nesterov"] and o["dampening"]:
+            _fail(f"{f}.dampening: Nesterov momentum needs dampening 0 (as torch.optim.SGD "
+                  f"requires), got {o['dampening']:g}")
+        if o["velocity"] == "lr_inside" and o["dampening"]:
+            _fail(f"{f}.dampening: the lr_inside velocity (Sutskever et al. 2013) has no "
+                  f"dampening; expected 0, got {o['dampening']:g}")
+    if name in ("adam", "adamw"):
+        for k in ("beta1", "beta2"):
+            o[k] = _real_in(f"{f}.{k}", o[k], 0.0, 1.0, high_open=True)
+        o["eps"] = _real_in(f"{f}.eps", o["eps"], 0.0, 1.0, low_open=True)
+        _choice(f"{f}.epsilon", o["epsilon"], EPSILONS)
+        o["bias_correction"] = _boolean(f"{f}.bias_correction", o["bias_correction"])
+        if o["epsilon"] == "hat" and not o["bias_correction"]:
+            _fail(f"{f}.epsilon: 'hat' folds the bias correction into the step size (Kingma & "
+                  "Ba 2015, end of section 2); it needs bias_correction true")
+    return o
+
+
+def check_lr_schedule(value: Any) -> dict:
+    """train.lr_schedule: a name or {name, ..., offset} (LR_SCHEDULES), filled in."""
+    names = {k: {**v, "offset": 0} for k, v in LR_SCHEDULES.items()}
+    s = _fields("train.lr_schedule", value, names)
+    f = "train.lr_schedule"
+    if s["offset"] not in (0, 1) or not _is_int(s["offset"]):
+        _fail(f"{f}.offset: expected 0 (update t uses the rate at position t: the scheduler "
+              f"steps after the update) or 1 (it steps before), got {_short(s['offset'])}")
+    if s["name"] == "step":
+        s["step_size"] = _int_at_least(f"{f}.step_size", s["step_size"], 1)
+        s["gamma"] = _real_in(f"{f}.gamma", s["gamma"], 0.0, 1.0, low_open=True)
+    if s["name"] == "cosine":
+        s["decay_steps"] = _int_at_least(f"{f}.decay_steps", s["decay_steps"], 1)
+        s["warmup"] = _int_at_least(f"{f}.warmup", s["warmup"], 0)
+        for k in ("start_factor", "final_factor"):
+            s[k] = _real_in(f"{f}.{k}", s[k], 0.0, 1.0)
+    return s
+
+
+def check_clip(value: Any) -> dict:
+    """train.clip: {max_norm, eps} (CLIP), filled in."""
+    if not isinstance(value, dict):
+        _fail(f"train.clip: expected an object with max_norm, got {_short(value)}")
+    c = _fields("train.clip", {"name": "global_norm", **value}, {"global_norm": CLIP})
+    c["max_norm"] = _real_in("train.clip.max_norm", c["max_norm"], 0.0, math.inf,
+                             low_open=True, high_open=True)
+    c["eps"] = _real_in("train.clip.eps", c["eps"], 0.0, 1.0)
+    return c
+
+
+def check_training(optimizer: Any, lr_schedule: Any, clip: Any, schedule: str):
+    """The optimizer, the schedule and clipping, checked and filled in (None stays None); an
+    optimizer other than plain SGD, or clipping, with the sequential schedule is refused."""
+    o = None if optimizer is None else check_optimizer(optimizer)
+    s = None if lr_schedule is None else check_lr_schedule(lr_schedule)
+    c = None if clip is None else check_clip(clip)
+    if schedule == "sequential":
+        if o is not None and (o["name"] != "sgd" or o["weight_decay"]):
+            _fail(f"train.optimizer: {o['name']}"
+                  f"{' with weight_decay' if o['name'] == 'sgd' else ''} applies to the "
+                  "simultaneous schedule, where every gradient is known before any parameter "
+                  "moves; the sequential schedule updates layer by layer with plain SGD")
+        if c is not None:
+            _fail("train.clip: the global norm needs every gradient before any parameter "
+                  "moves (the simultaneous schedule); the sequential schedule updates layer by "
+                  "layer")
+    return o, s, c
+
+
+def training_features(c) -> list[str]:
+    """What the case's update needs of an implementation, as the names that declarations list
+    (registry, "training"; docs/FRAMEWORK-AUTHORS.md): "optimizer:adam", "epsilon:hat",
+    "decay:decoupled", "lr_schedule:cosine", "clip", ..."""
+    o = c.optimizer or {"name": "sgd", **OPTIMIZERS["sgd"]}
+    out = [f"optimizer:{o['name']}"]
+    if o["name"] == "momentum":
+        out += [f"velocity:{o['velocity']}"] + ["nesterov"] * o["nesterov"] + [
+            "dampening"] * (o["dampening"] > 0)
+    if o["name"] in ("adam", "adamw"):
+        out += [f"epsilon:{o['epsilon']}"] + ["no_bias_correction"] * (not o["bias_correction"])
+    if o["weight_decay"]:
+        out += [f"decay:{o['decay']}"] + ["decay_without_lr"] * (not o["decay_lr"])
+    s = c.lr_schedule or {"name": "constant", "offset": 0}
+    out += [f"lr_schedule:{s['name']}"] + [f"lr_schedule_offset:{s['offset']}"] * (s["offset"] != 0)
+    if c.clip is not None:
+        out += ["clip"] + [f"clip_eps:{c.clip['eps']!r}"] * (c.clip["eps"] != 0)
+    return out
+
+
 def _validate(c: Case) -> None:
     _check_network(c.name, c.dtype, c.layers, c.activations, c.loss, c.reduction)
     c.layers = [int(n) for n in c.layers]
@@ -378,6 +573,8 @@ def _validate(c: Case) -> None:
     (c.lr, c.epochs, c.batch_size, c.shuffle_seed, c.batches, c.trainable) = _check_train(
         c.lr, c.schedule, c.epochs, c.batch_size, c.shuffle_seed, c.batches, c.trainable, L,
         c.X.shape[1])
+    c.optimizer, c.lr_schedule, c.clip = check_training(c.optimizer, c.lr_schedule, c.clip,
+                                                        c.schedule)
 
 
 def check_memory(cost: Cost, max_memory: int, implementations: int = 4, judges: int = 2) -> None:
@@ -539,6 +736,8 @@ def case_from_dict(d: Any, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
         train["lr"], train.get("schedule", "simultaneous"), train.get("epochs"),
         train.get("batch_size"), train.get("shuffle_seed"), train.get("batches"),
         train.get("trainable"), len(layers) - 1, m)
+    check_training(train.get("optimizer"), train.get("lr_schedule"), train.get("clip"),
+                   train.get("schedule", "simultaneous"))
     check_memory(cost_of(layers, m, batch_size, epochs, shuffle_seed, batches), max_memory)
     # Now the arrays.
     if "init" in d:
@@ -553,7 +752,9 @@ def case_from_dict(d: Any, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
                 else params, X=X, Y=Y, lr=lr, epochs=epochs, batch_size=batch_size,
                 shuffle_seed=shuffle_seed, schedule=train.get("schedule", "simultaneous"),
                 trainable=train.get("trainable"), batches=batches, dtype=dtype,
-                description=d.get("description", ""), source=d.get("source", ""))
+                description=d.get("description", ""), source=d.get("source", ""),
+                optimizer=train.get("optimizer"), lr_schedule=train.get("lr_schedule"),
+                clip=train.get("clip"))
 
 
 def load_case(path: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:

@@ -36,7 +36,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .case import ACTIVATIONS, DTYPES, LOSSES, REDUCTIONS, SCHEDULES
+from .case import (ACTIVATIONS, DTYPES, LOSSES, PLAIN_TRAINING, REDUCTIONS, SCHEDULES,
+                   training_features)
 from .devices import DEVICES, PRECISIONS
 
 GROUP = "backprop_parity.implementations"
@@ -64,6 +65,10 @@ FIELDS = {
     "activations": (list, ACTIVATIONS),
     "losses": (list, LOSSES),
     "reductions": (list, REDUCTIONS),
+    # The updates it runs, as protocol.case.training_features names them; fnmatch patterns
+    # ("optimizer:*"). The default is W -= lr dW at a constant lr: an optimizer, a schedule,
+    # decay or clipping it does not list is skipped and listed, never run another way.
+    "training": (list, PLAIN_TRAINING),
     "devices": (list, ("cpu",)),     # train(case, device=...) for any but "cpu"
     "precisions": (list, ("default",)),  # train(case, precision=...) for "highest"
     "data_parallel": (bool, False),  # offers train_data_parallel(case, world_size, **options)
@@ -153,6 +158,7 @@ class Implementation:
     activations: tuple[str, ...]
     losses: tuple[str, ...]
     reductions: tuple[str, ...]
+    training: tuple[str, ...]
     devices: tuple[str, ...]
     precisions: tuple[str, ...]
     data_parallel: bool
@@ -238,6 +244,9 @@ class Implementation:
             for v in values:
                 if v not in allowed:
                     return f"{what} {v} is not supported"
+        for feature in training_features(case):
+            if not any(fnmatch.fnmatchcase(feature, p) for p in self.training):
+                return f"training {feature} is not supported"
         for x in self.unsupported_cases:
             if x.matches(case):
                 return x.reason

@@ -40,6 +40,9 @@ class TrainResult:
     initial_outputs: A[L] of the initial parameters on the full X.
     bounds: only from `comparisons.judge.bounds.train(case)`: the rounding unit of the same fields, in
         units of the unit roundoff (comparisons/judge/bounds.py); None otherwise.
+    final_state: the optimizer's state after the last update, where the case has an
+        optimizer or clipping (reference/optimizers.py: {"step": k, "M": {name: array}, ...});
+        None otherwise.
     """
 
     losses: np.ndarray
@@ -48,16 +51,21 @@ class TrainResult:
     final_outputs: np.ndarray
     initial_outputs: np.ndarray
     bounds: dict | None = None
+    final_state: dict | None = None
 
     def to_dict(self) -> dict:
         """The results block (`run --json`'s results.{implementation}, what `verify` reads):
         float64 lists of rows, each float exact (Python's repr round-trips), a non-finite
         value (a diverged run) as null."""
-        return {"losses": block(self.losses),
-                "gradients": {k: block(v) for k, v in self.gradients.items()},
-                "final_params": {k: block(v) for k, v in self.final_params.items()},
-                "final_outputs": block(self.final_outputs),
-                "initial_outputs": block(self.initial_outputs)}
+        out = {"losses": block(self.losses),
+               "gradients": {k: block(v) for k, v in self.gradients.items()},
+               "final_params": {k: block(v) for k, v in self.final_params.items()},
+               "final_outputs": block(self.final_outputs),
+               "initial_outputs": block(self.initial_outputs)}
+        if self.final_state is not None:
+            out["final_state"] = {s: int(v) if s == "step" else {k: block(a) for k, a in v.items()}
+                                  for s, v in self.final_state.items()}
+        return out
 
 
 def _array(where: str, value, shape: tuple, dtype: str) -> np.ndarray:
@@ -105,6 +113,9 @@ def load_results(path, case, impl: str | None = None) -> TrainResult:
                 raise CaseError(f"{group}.{k}: missing; the case has {', '.join(names)}")
     d = case.dtype
     out_shape = (case.layers[-1], case.m)
+    state = doc.get("final_state")
+    if state is not None:
+        state = _state("final_state", state, case, d)
     return TrainResult(
         losses=_array("losses", doc["losses"], (case.updates + 1,), d),
         gradients={k: _array(f"gradients.{k}", doc["gradients"][k], param_shape(k, case.layers), d)
@@ -112,7 +123,30 @@ def load_results(path, case, impl: str | None = None) -> TrainResult:
         final_params={k: _array(f"final_params.{k}", doc["final_params"][k],
                                 param_shape(k, case.layers), d) for k in names},
         final_outputs=_array("final_outputs", doc["final_outputs"], out_shape, d),
-        initial_outputs=_array("initial_outputs", doc["initial_outputs"], out_shape, d))
+        initial_outputs=_array("initial_outputs", doc["initial_outputs"], out_shape, d),
+        final_state=state)
+
+
+def _state(where: str, state, case, dtype: str) -> dict:
+    """An optimizer's state from a results block: {"step": k, slot: {name: array}}, each
+    slot's arrays in the shapes of the trainable parameters they belong to."""
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int) or isinstance(
+            state.get("step"), bool) or state["step"] < 0:
+        raise CaseError(f"{where}: expected an object with a non-negative integer step and "
+                        f"each slot's arrays, got {str(state)[:60]}")
+    out = {"step": state["step"]}
+    for slot, arrays in state.items():
+        if slot == "step":
+            continue
+        if not isinstance(arrays, dict):
+            raise CaseError(f"{where}.{slot}: expected an object of parameter names")
+        for k, v in arrays.items():
+            if k not in case.trainable_names:
+                raise CaseError(f"{where}.{slot}.{k}: not a trainable parameter of the case "
+                                f"({', '.join(case.trainable_names)})")
+        out[slot] = {k: _array(f"{where}.{slot}.{k}", v, param_shape(k, case.layers), dtype)
+                     for k, v in arrays.items()}
+    return out
 
 
 def as_arrays(r) -> dict:
@@ -125,6 +159,10 @@ def as_arrays(r) -> dict:
                             "expected a reference.case.TrainResult")
         v = getattr(r, field)
         out[field] = {k: to(x) for k, x in v.items()} if isinstance(v, dict) else to(v)
+    state = getattr(r, "final_state", None)
+    if state is not None:
+        out["final_state"] = {s: int(v) if s == "step" else {k: to(x) for k, x in v.items()}
+                              for s, v in state.items()}
     return out
 
 
