@@ -49,13 +49,13 @@ BUGS = [
      "    new = dict(params)\n    for k in trainable:",
      "    new = dict(params)\n    for k in params:"),
     ("labels-of-the-first-batch", "training.py",
-     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)",
-     "        losses[i], params = step(params, X[:, idx], Y[:, first], *net, case.lr, trainable)"),
+     "            losses[i], params = step(params, X[:, idx], Y[:, idx], *net, lr, trainable)",
+     "            losses[i], params = step(params, X[:, idx], Y[:, first], *net, lr, trainable)"),
     ("loss-after-the-update", "training.py",
-     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)",
-     "        _, params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)\n"
-     "        AL_, c_ = forward_propagation(X[:, idx], params, case.activations)\n"
-     "        losses[i] = compute_loss(AL_, c_[-1]['Z'], Y[:, idx], case.loss, case.reduction)"),
+     "            losses[i], params = step(params, X[:, idx], Y[:, idx], *net, lr, trainable)",
+     "            _, params = step(params, X[:, idx], Y[:, idx], *net, lr, trainable)\n"
+     "            AL_, c_ = forward_propagation(X[:, idx], params, case.activations)\n"
+     "            losses[i] = compute_loss(AL_, c_[-1]['Z'], Y[:, idx], case.loss, case.reduction)"),
     ("lr-applied-twice-to-biases", "training.py",
      '            new[f"b{l}"] = params[f"b{l}"] - lr * db',
      '            new[f"b{l}"] = params[f"b{l}"] - lr * lr * db'),
@@ -98,8 +98,8 @@ SCALED = [
      '    A = sigmoid(ZL) if loss == "bce" else softmax(ZL)\n    return (A - Y) * reduction_factor(',
      '    A = sigmoid(ZL) if loss == "bce" else softmax(ZL)\n    return (1 + {eps}) * (A - Y) * reduction_factor('),
     ("update", "training.py",
-     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr, trainable)",
-     "        losses[i], params = step(params, X[:, idx], Y[:, idx], *net, case.lr * (1 + {eps}),"
+     "            losses[i], params = step(params, X[:, idx], Y[:, idx], *net, lr, trainable)",
+     "            losses[i], params = step(params, X[:, idx], Y[:, idx], *net, lr * (1 + {eps}),"
      " trainable)"),
 ]
 

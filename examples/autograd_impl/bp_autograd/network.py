@@ -73,21 +73,26 @@ def output_delta(AL, ZL, Y, loss, reduction, activation):
                ZL, None)
 
 
-def backward_propagation(X, Y, params, activations, loss, reduction, input_grad=True):
+def backward_propagation(X, Y, params, activations, loss, reduction, input_grad=True, taps=True):
     """Every gradient of the loss at `params` from one autograd.grad call, with zero "taps"
     added to Z[l] and A[l-1] to expose dZ and dA (adding 0.0 changes no value); the loss from the
-    same forward pass (value_and_grad)."""
+    same forward pass (value_and_grad). taps=False (training, which needs only dW and db):
+    the parameters' gradients alone, without the taps' nodes (a quarter of autograd's time)."""
     L = len(activations)
     first = 0 if input_grad else 1
 
     def loss_with_taps(p, tZ, tA):
         A = X
         for l, g in enumerate(activations, start=1):
-            A_in = A + tA[l - 1 - first] if l - 1 >= first else A
-            Z = linear_forward(A_in, p[f"W{l}"], p[f"b{l}"]) + tZ[l - 1]
+            A_in = A + tA[l - 1 - first] if tA and l - 1 >= first else A
+            Z = linear_forward(A_in, p[f"W{l}"], p[f"b{l}"])
+            Z = Z + tZ[l - 1] if tZ else Z
             A = activation_forward(Z, g)
         return compute_loss(A, Z, Y, loss, reduction)
 
+    if not taps:
+        value, gp = value_and_grad(loss_with_taps)(params, None, None)
+        return value, {f"d{k}": v for k, v in gp.items()}
     m = X.shape[1]
     tZ = [anp.zeros((params[f"b{l}"].shape[0], m), X.dtype) for l in range(1, L + 1)]
     tA = [anp.zeros((params[f"W{l}"].shape[1], m), X.dtype) for l in range(first + 1, L + 1)]

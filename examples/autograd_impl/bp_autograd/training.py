@@ -24,7 +24,7 @@ def cast(case):
 
 def simultaneous_step(params, X, Y, activations, loss, reduction, lr, trainable):
     value, grads = backward_propagation(X, Y, params, activations, loss, reduction,
-                                        input_grad=False)
+                                        input_grad=False, taps=False)
     return value, update_parameters(params, grads, lr, trainable)
 
 
@@ -59,7 +59,7 @@ STEPS = {"simultaneous": simultaneous_step, "sequential": sequential_step}
 
 def initial_gradients(params, X, Y, activations, loss, reduction):
     _, grads = backward_propagation(X, Y, params, activations, loss, reduction,
-                                    input_grad=False)
+                                    input_grad=False, taps=False)
     return {k: grads["d" + k] for k in params}
 
 
