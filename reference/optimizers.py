@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from comparisons.protocol.case import OPTIMIZER_SLOTS
+
 from .network import backward_propagation
 
 
@@ -167,10 +169,8 @@ def adam_direction(M, V, k, beta1, beta2, eps, epsilon, corrected):
 def initial_state(params, optimizer, trainable):
     """The optimizer's state before the first update: step 0 and zero moments or velocities
     for every trainable parameter."""
-    name = (optimizer or {"name": "sgd"})["name"]
-    slots = {"momentum": ("B",), "adam": ("M", "V"), "adamw": ("M", "V")}.get(name, ())
     state = {"step": 0}
-    for s in slots:
+    for s in OPTIMIZER_SLOTS[(optimizer or {"name": "sgd"})["name"]]:
         state[s] = {k: np.zeros_like(params[k]) for k in trainable}
     return state
 

@@ -100,7 +100,7 @@ def train(case):
     gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
     losses = np.empty(case.updates + 1, dtype=X.dtype)
     state = None
-    if case.optimizer is not None or case.clip is not None:
+    if case.stateful:
         state = optimizers.initial_state(params, case.optimizer, trainable)
         for i, idx in enumerate(batches):
             lr = optimizers.learning_rate(case.lr_schedule, case.lr, i)

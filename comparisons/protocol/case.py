@@ -57,6 +57,9 @@ OPTIMIZERS = {
               "bias_correction": True, "weight_decay": 0.01, "decay": "decoupled",
               "decay_lr": True},
 }
+# The optimizer's state beside its step count: per trainable parameter, its velocity B or its
+# moments M and V (reference/optimizers.py; the results block's final_state)
+OPTIMIZER_SLOTS = {"sgd": (), "momentum": ("B",), "adam": ("M", "V"), "adamw": ("M", "V")}
 DECAYS = ("coupled", "decoupled")
 EPSILONS = ("outside", "inside", "hat")
 VELOCITIES = ("lr_outside", "lr_inside")
@@ -180,6 +183,14 @@ class Case:
         decay (what every implementation runs; see `training_features`)."""
         return set(training_features(self)) <= set(PLAIN_TRAINING)
 
+    @property
+    def stateful(self) -> bool:
+        """True when an update needs more than plain SGD's step: an optimizer with a state or a
+        decay, or clipping (reference/optimizers.py); a schedule alone only changes lr."""
+        o = self.optimizer
+        return self.clip is not None or (o is not None and (o["name"] != "sgd"
+                                                            or bool(o["weight_decay"])))
+
     def batch_order(self) -> list[np.ndarray]:
         """The explicit batches if the case gives them, otherwise `batch_order(...)`."""
         if self.batches is not None:
@@ -259,6 +270,14 @@ def _is_real(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
+def _finite(v: Any) -> bool:
+    """A finite real number (an int too large for a float is not: 10**400)."""
+    try:
+        return _is_real(v) and math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in allowed:
         _fail(f"{field}: unknown value {_short(value)}; expected one of {', '.join(allowed)}")
@@ -329,7 +348,7 @@ def _check_network(name, dtype, layers, activations, loss, reduction) -> None:
 def _check_train(lr, schedule, epochs, batch_size, shuffle_seed, batches, trainable, L, m):
     """The training block's fields; returns them normalised:
     (lr, epochs, batch_size, shuffle_seed, batches as int64 arrays or None, trainable)."""
-    if not _is_real(lr) or not math.isfinite(lr) or lr <= 0:
+    if not _finite(lr) or lr <= 0:
         _fail(f"train.lr: expected a positive finite number, got {_short(lr)}")
     _choice("train.schedule", schedule, SCHEDULES)
     names = param_names(L)
@@ -377,7 +396,7 @@ def _check_train(lr, schedule, epochs, batch_size, shuffle_seed, batches, traina
 def _real_in(field: str, value: Any, low: float, high: float, *, low_open=False,
              high_open=False) -> float:
     """A finite real number in [low, high] (an end excluded where *_open), or a CaseError."""
-    ok = _is_real(value) and math.isfinite(value) and (
+    ok = _finite(value) and (
         value > low if low_open else value >= low) and (value < high if high_open else value <= high)
     if not ok:
         lo, hi = "(" if low_open else "[", ")" if high_open else "]"
@@ -404,6 +423,9 @@ def _fields(field: str, value: Any, names: dict) -> dict:
         if k != "name" and k not in allowed:
             _fail(f"{field}.{_key(k)}: unknown field for {value['name']!r}; expected "
                   f"{', '.join(sorted(allowed)) or 'only name'}")
+    for k, v in value.items():
+        if v is None:
+            _fail(f"{field}.{k}: expected a value, got null")
     out = {"name": value["name"], **allowed, **value}
     for k, v in out.items():
         if v is None:
@@ -463,9 +485,10 @@ def check_lr_schedule(value: Any) -> dict:
     names = {k: {**v, "offset": 0} for k, v in LR_SCHEDULES.items()}
     s = _fields("train.lr_schedule", value, names)
     f = "train.lr_schedule"
-    if s["offset"] not in (0, 1) or not _is_int(s["offset"]):
+    if not _is_int(s["offset"]) or s["offset"] not in (0, 1):
         _fail(f"{f}.offset: expected 0 (update t uses the rate at position t: the scheduler "
               f"steps after the update) or 1 (it steps before), got {_short(s['offset'])}")
+    s["offset"] = int(s["offset"])
     if s["name"] == "step":
         s["step_size"] = _int_at_least(f"{f}.step_size", s["step_size"], 1)
         s["gamma"] = _real_in(f"{f}.gamma", s["gamma"], 0.0, 1.0, low_open=True)
@@ -474,6 +497,9 @@ def check_lr_schedule(value: Any) -> dict:
         s["warmup"] = _int_at_least(f"{f}.warmup", s["warmup"], 0)
         for k in ("start_factor", "final_factor"):
             s[k] = _real_in(f"{f}.{k}", s[k], 0.0, 1.0)
+        if s["start_factor"] and not s["warmup"]:
+            _fail(f"{f}.start_factor: {s['start_factor']:g} starts a warm-up, but warmup is 0; "
+                  "give warmup >= 1 or leave start_factor out")
     return s
 
 
@@ -481,17 +507,25 @@ def check_clip(value: Any) -> dict:
     """train.clip: {max_norm, eps} (CLIP), filled in."""
     if not isinstance(value, dict):
         _fail(f"train.clip: expected an object with max_norm, got {_short(value)}")
-    c = _fields("train.clip", {"name": "global_norm", **value}, {"global_norm": CLIP})
-    c["max_norm"] = _real_in("train.clip.max_norm", c["max_norm"], 0.0, math.inf,
-                             low_open=True, high_open=True)
-    c["eps"] = _real_in("train.clip.eps", c["eps"], 0.0, 1.0)
-    return c
+    for k in value:
+        if k not in CLIP:
+            _fail(f"train.clip.{_key(k)}: unknown field; expected {', '.join(CLIP)}")
+    if value.get("max_norm") is None:
+        _fail("train.clip.max_norm: missing; clipping needs the largest global norm")
+    return {"max_norm": _real_in("train.clip.max_norm", value["max_norm"], 0.0, math.inf,
+                                 low_open=True, high_open=True),
+            "eps": _real_in("train.clip.eps", value.get("eps", CLIP["eps"]), 0.0, 1.0)}
 
 
-def check_training(optimizer: Any, lr_schedule: Any, clip: Any, schedule: str):
+def check_training(optimizer: Any, lr_schedule: Any, clip: Any, schedule: str, lr: float):
     """The optimizer, the schedule and clipping, checked and filled in (None stays None); an
-    optimizer other than plain SGD, or clipping, with the sequential schedule is refused."""
+    optimizer other than plain SGD, or clipping, with the sequential schedule is refused, and
+    a decay that would zero or flip the parameters (lr lambda >= 1; no schedule raises lr)."""
     o = None if optimizer is None else check_optimizer(optimizer)
+    if o is not None and o["decay_lr"] and lr * o["weight_decay"] >= 1:
+        _fail(f"train.optimizer.weight_decay: lr * weight_decay = {lr * o['weight_decay']:g} "
+              "multiplies each parameter by 1 - lr * weight_decay <= 0; expected "
+              f"weight_decay < 1 / lr = {1 / lr:g}")
     s = None if lr_schedule is None else check_lr_schedule(lr_schedule)
     c = None if clip is None else check_clip(clip)
     if schedule == "sequential":
@@ -510,7 +544,7 @@ def check_training(optimizer: Any, lr_schedule: Any, clip: Any, schedule: str):
 def training_features(c) -> list[str]:
     """What the case's update needs of an implementation, as the names that declarations list
     (registry, "training"; docs/FRAMEWORK-AUTHORS.md): "optimizer:adam", "epsilon:hat",
-    "decay:decoupled", "lr_schedule:cosine", "clip", ..."""
+    "decay:decoupled", "lr_schedule:cosine", "clip", "clip_eps:1e-06", ..."""
     o = c.optimizer or {"name": "sgd", **OPTIMIZERS["sgd"]}
     out = [f"optimizer:{o['name']}"]
     if o["name"] == "momentum":
@@ -521,9 +555,10 @@ def training_features(c) -> list[str]:
     if o["weight_decay"]:
         out += [f"decay:{o['decay']}"] + ["decay_without_lr"] * (not o["decay_lr"])
     s = c.lr_schedule or {"name": "constant", "offset": 0}
-    out += [f"lr_schedule:{s['name']}"] + [f"lr_schedule_offset:{s['offset']}"] * (s["offset"] != 0)
+    out += [f"lr_schedule:{s['name']}"] + [f"lr_schedule_offset:{s['offset']}"] * (
+        s["offset"] != 0 and s["name"] != "constant")  # a constant rate has no position
     if c.clip is not None:
-        out += ["clip"] + [f"clip_eps:{c.clip['eps']!r}"] * (c.clip["eps"] != 0)
+        out += ["clip", f"clip_eps:{c.clip['eps']!r}"]
     return out
 
 
@@ -574,7 +609,7 @@ def _validate(c: Case) -> None:
         c.lr, c.schedule, c.epochs, c.batch_size, c.shuffle_seed, c.batches, c.trainable, L,
         c.X.shape[1])
     c.optimizer, c.lr_schedule, c.clip = check_training(c.optimizer, c.lr_schedule, c.clip,
-                                                        c.schedule)
+                                                        c.schedule, c.lr)
 
 
 def check_memory(cost: Cost, max_memory: int, implementations: int = 4, judges: int = 2) -> None:
@@ -737,7 +772,7 @@ def case_from_dict(d: Any, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
         train.get("batch_size"), train.get("shuffle_seed"), train.get("batches"),
         train.get("trainable"), len(layers) - 1, m)
     check_training(train.get("optimizer"), train.get("lr_schedule"), train.get("clip"),
-                   train.get("schedule", "simultaneous"))
+                   train.get("schedule", "simultaneous"), lr)
     check_memory(cost_of(layers, m, batch_size, epochs, shuffle_seed, batches), max_memory)
     # Now the arrays.
     if "init" in d:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .case import CaseError, param_names, param_shape
+from .case import OPTIMIZER_SLOTS, CaseError, param_names, param_shape
 
 FIELDS = ("losses", "gradients", "final_params", "final_outputs", "initial_outputs")
 
@@ -128,22 +128,26 @@ def load_results(path, case, impl: str | None = None) -> TrainResult:
 
 
 def _state(where: str, state, case, dtype: str) -> dict:
-    """An optimizer's state from a results block: {"step": k, slot: {name: array}}, each
-    slot's arrays in the shapes of the trainable parameters they belong to."""
+    """An optimizer's state from a results block: {"step": k, slot: {name: array}}, k the
+    case's updates, the optimizer's slots (case.OPTIMIZER_SLOTS), each with an array per
+    trainable parameter in its shape."""
     if not isinstance(state, dict) or not isinstance(state.get("step"), int) or isinstance(
-            state.get("step"), bool) or state["step"] < 0:
-        raise CaseError(f"{where}: expected an object with a non-negative integer step and "
-                        f"each slot's arrays, got {str(state)[:60]}")
+            state.get("step"), bool):
+        raise CaseError(f"{where}: expected an object with an integer step and each slot's "
+                        f"arrays, got {str(state)[:60]}")
+    if state["step"] != case.updates:
+        raise CaseError(f"{where}.step: {state['step']}, but the case makes {case.updates} "
+                        "updates")
+    slots = OPTIMIZER_SLOTS[(case.optimizer or {"name": "sgd"})["name"]]
+    if set(state) - {"step"} != set(slots):
+        raise CaseError(f"{where}: slots {sorted(set(state) - {'step'})}, but the case's "
+                        f"optimizer keeps {list(slots) or 'none'}")
     out = {"step": state["step"]}
-    for slot, arrays in state.items():
-        if slot == "step":
-            continue
-        if not isinstance(arrays, dict):
-            raise CaseError(f"{where}.{slot}: expected an object of parameter names")
-        for k, v in arrays.items():
-            if k not in case.trainable_names:
-                raise CaseError(f"{where}.{slot}.{k}: not a trainable parameter of the case "
-                                f"({', '.join(case.trainable_names)})")
+    for slot in slots:
+        arrays = state[slot]
+        if not isinstance(arrays, dict) or set(arrays) != set(case.trainable_names):
+            raise CaseError(f"{where}.{slot}: expected an array for each trainable parameter "
+                            f"({', '.join(case.trainable_names)})")
         out[slot] = {k: _array(f"{where}.{slot}.{k}", v, param_shape(k, case.layers), dtype)
                      for k, v in arrays.items()}
     return out
