@@ -79,6 +79,12 @@ def sequential_step(params, X, Y, activations, loss, reduction, lr, trainable):
 STEPS = {"simultaneous": simultaneous_step, "sequential": sequential_step}
 
 
+def _cast_state(state, dtype):
+    """A case's initial optimizer state in the run's dtype."""
+    return {s: v if s == "step" else {k: a.astype(dtype) for k, a in v.items()}
+            for s, v in state.items()}
+
+
 def initial_gradients(params, X, Y, activations, loss, reduction):
     """d loss / d param for every parameter ("W1", "b1", ...), at `params`."""
     _, grads = backward_propagation(X, Y, params, activations, loss, reduction,
@@ -100,15 +106,17 @@ def train(case):
     gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
     losses = np.empty(case.updates + 1, dtype=X.dtype)
     state = None
+    first_step = 0 if case.initial_state is None else case.initial_state["step"]
     if case.stateful:
-        state = optimizers.initial_state(params, case.optimizer, trainable)
+        state = (optimizers.initial_state(params, case.optimizer, trainable)
+                 if case.initial_state is None else _cast_state(case.initial_state, X.dtype))
         for i, idx in enumerate(batches):
-            lr = optimizers.learning_rate(case.lr_schedule, case.lr, i)
+            lr = optimizers.learning_rate(case.lr_schedule, case.lr, first_step + i)
             losses[i], params, state = optimizers.optimizer_step(
                 params, state, X[:, idx], Y[:, idx], *net, lr, trainable, case.optimizer, case.clip)
     else:
         for i, idx in enumerate(batches):
-            lr = optimizers.learning_rate(case.lr_schedule, case.lr, i)
+            lr = optimizers.learning_rate(case.lr_schedule, case.lr, first_step + i)
             losses[i], params = step(params, X[:, idx], Y[:, idx], *net, lr, trainable)
     AL, caches = forward_propagation(X, params, case.activations)
     losses[-1] = compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)

@@ -495,7 +495,8 @@ def test_the_results_block_carries_the_optimizers_state(tmp_path):
     doc = r.to_dict()
     doc["final_state"]["step"] = 2
     path.write_text(json.dumps(doc))
-    with pytest.raises(CaseError, match="final_state.step: 2, but the case makes 3 updates"):
+    with pytest.raises(CaseError, match="final_state.step: 2, but the case makes 3 updates "
+                                        "from step 0"):
         load_results(path, c)
     doc["final_state"] = {"step": 3, "B": doc["final_state"]["M"]}
     path.write_text(json.dumps(doc))
@@ -515,3 +516,53 @@ def test_the_judge_refuses_an_optimizer_before_any_work(tmp_path):
         "error: opt: train.optimizer: the judge has no rounding bounds yet for optimizer:adam, "
         "epsilon:outside (it judges W -= lr dW at a constant lr; docs/CASES.md, \"Optimizers\"); "
         "reference.train(case) runs it")
+
+
+@pytest.mark.parametrize("train", [
+    pytest.param({"optimizer": {"name": "adam", "weight_decay": 0.01}, "clip": {"max_norm": 0.5},
+                  "lr_schedule": {"name": "cosine", "warmup": 3, "decay_steps": 10,
+                                  "start_factor": 0.1}}, id="adam-clip-cosine"),
+    pytest.param({"optimizer": {"name": "momentum", "dampening": 0.5},
+                  "lr_schedule": {"name": "step", "step_size": 4, "gamma": 0.5, "offset": 1}},
+                 id="momentum-dampening-step"),
+    pytest.param({"schedule": "sequential", "lr_schedule": {"name": "step", "step_size": 3,
+                                                            "gamma": 0.5}}, id="sequential-step"),
+])
+def test_a_run_in_parts_that_carry_the_state_is_the_whole_run_bit_for_bit(train):
+    """A part of a trajectory starts from the parameters and the optimizer's state before it
+    (protocol.parts): the step count, the schedule's position and the moments. Split anywhere,
+    the reference's run is the whole run, bit for bit; a part without the state is refused."""
+    import reference
+    from comparisons.protocol.parts import batches_of, part
+    c = case_from_dict({**_case(**train), "data": {"generator": "regression", "m": 6,
+                                                  "seed": 0}})
+    c = c.replace(batch_size=2, epochs=5)  # 15 updates, mini-batches
+    whole = reference.train(c)
+    batches = batches_of(c)
+    params, state, losses = c.params, None, []
+    for start, stop in ((0, 4), (4, 5), (5, 11), (11, 15)):
+        r = reference.train(part(c, params, start, stop, batches, state))
+        losses += list(r.losses[:-1])
+        params = r.final_params
+        state = r.final_state if r.final_state is not None else {"step": stop}
+    assert np.array_equal(np.array(losses), whole.losses[:-1])
+    assert all(np.array_equal(params[k], whole.final_params[k]) for k in params)
+    if whole.final_state is not None:
+        assert state["step"] == whole.final_state["step"] == 15
+        assert all(np.array_equal(state[s][k], whole.final_state[s][k])
+                   for s in whole.final_state if s != "step" for k in state[s])
+    with pytest.raises(ValueError, match="needs the optimizer's state before it"):
+        part(c, c.params, 4, 5, batches)
+
+
+def test_a_resumed_state_is_checked_against_the_optimizer():
+    bad = _case(optimizer="adam", state={"step": 2, "B": {}})
+    with pytest.raises(CaseError, match="train.state.B: unknown slot for 'adam'; expected step, "
+                                        "M, V"):
+        case_from_dict(bad)
+    c = case_from_dict(_case(optimizer="adam"))
+    state = {"step": 1, "M": {k: np.zeros(v.shape).tolist() for k, v in c.params.items()},
+             "V": {k: np.zeros((1, 1)).tolist() for k in c.params}}
+    with pytest.raises(CaseError, match=r"train.state.V.W1 has shape \(1, 1\), but W1 has "
+                                        r"\(3, 2\)"):
+        case_from_dict(_case(optimizer="adam", state=state))

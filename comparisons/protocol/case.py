@@ -76,7 +76,7 @@ PLAIN_TRAINING = ("optimizer:sgd", "lr_schedule:constant")
 _TOP_KEYS = {"name", "description", "source", "dtype", "layers", "activations", "loss",
              "reduction", "params", "init", "X", "Y", "data", "train"}
 _TRAIN_KEYS = {"lr", "epochs", "batch_size", "shuffle_seed", "schedule", "trainable", "batches",
-               "optimizer", "lr_schedule", "clip"}
+               "optimizer", "lr_schedule", "clip", "state"}
 
 
 class CaseError(ValueError):
@@ -147,6 +147,9 @@ class Case:
     optimizer: dict | None = None
     lr_schedule: dict | None = None
     clip: dict | None = None
+    # The optimizer's state before the first update, for a run that resumes one (a part of a
+    # trajectory: protocol.parts): {"step": k, slot: {name: array}}; None: step 0, zeros.
+    initial_state: dict | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -231,6 +234,9 @@ class Case:
         for k in ("optimizer", "lr_schedule", "clip"):
             if getattr(self, k) is not None:
                 train[k] = dict(getattr(self, k))
+        if self.initial_state is not None:
+            train["state"] = {s: v if s == "step" else {k: a.tolist() for k, a in v.items()}
+                              for s, v in self.initial_state.items()}
         return {"name": self.name, "description": self.description, "source": self.source,
                 "dtype": self.dtype, "layers": list(self.layers),
                 "activations": list(self.activations), "loss": self.loss,
@@ -541,6 +547,43 @@ def check_training(optimizer: Any, lr_schedule: Any, clip: Any, schedule: str, l
     return o, s, c
 
 
+def check_state(state: Any, c) -> dict:
+    """train.state: the optimizer's state the run resumes from, {"step": k >= 0, and for each
+    of the optimizer's slots (OPTIMIZER_SLOTS) an array per trainable parameter, in its
+    shape}; returned with float64 arrays."""
+    f = "train.state"
+    if not isinstance(state, dict):
+        _fail(f"{f}: expected an object with step and the optimizer's slots, got {_short(state)}")
+    if not _is_int(state.get("step")) or state["step"] < 0:
+        _fail(f"{f}.step: expected a non-negative integer (the updates done before), got "
+              f"{_short(state.get('step'))}")
+    name = (c.optimizer or {"name": "sgd"})["name"]
+    slots = OPTIMIZER_SLOTS[name]
+    for k in state:
+        if k != "step" and k not in slots:
+            _fail(f"{f}.{_key(k)}: unknown slot for {name!r}; expected step"
+                  + "".join(f", {x}" for x in slots))
+    out: dict = {"step": int(state["step"])}
+    for slot in slots:
+        arrays = state.get(slot)
+        if not isinstance(arrays, dict):
+            _fail(f"{f}.{slot}: missing; {name!r} keeps {slot} for every trainable parameter")
+        for k in arrays:
+            if k not in c.trainable_names:
+                _fail(f"{f}.{slot}.{_key(k)}: not a trainable parameter; expected "
+                      f"{', '.join(c.trainable_names)}")
+        out[slot] = {}
+        for k in c.trainable_names:
+            if k not in arrays:
+                _fail(f"{f}.{slot}.{k}: missing")
+            arr = _matrix(f"{f}.{slot}.{k}", arrays[k])
+            if arr.shape != param_shape(k, c.layers):
+                _fail(f"{f}.{slot}.{k} has shape {arr.shape}, but {k} has "
+                      f"{param_shape(k, c.layers)}")
+            out[slot][k] = arr
+    return out
+
+
 def training_features(c) -> list[str]:
     """What the case's update needs of an implementation, as the names that declarations list
     (registry, "training"; docs/FRAMEWORK-AUTHORS.md): "optimizer:adam", "epsilon:hat",
@@ -610,6 +653,8 @@ def _validate(c: Case) -> None:
         c.X.shape[1])
     c.optimizer, c.lr_schedule, c.clip = check_training(c.optimizer, c.lr_schedule, c.clip,
                                                         c.schedule, c.lr)
+    if c.initial_state is not None:
+        c.initial_state = check_state(c.initial_state, c)
 
 
 def check_memory(cost: Cost, max_memory: int, implementations: int = 4, judges: int = 2) -> None:
@@ -789,7 +834,7 @@ def case_from_dict(d: Any, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
                 trainable=train.get("trainable"), batches=batches, dtype=dtype,
                 description=d.get("description", ""), source=d.get("source", ""),
                 optimizer=train.get("optimizer"), lr_schedule=train.get("lr_schedule"),
-                clip=train.get("clip"))
+                clip=train.get("clip"), initial_state=train.get("state"))
 
 
 def load_case(path: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:

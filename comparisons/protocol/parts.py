@@ -14,22 +14,32 @@ import numpy as np
 from .cost import case_cost
 
 
-def part(case, params, start: int, stop: int, batches=None):
+def part(case, params, start: int, stop: int, batches=None, state=None):
     """Updates start..stop-1 of `case` as a case of their own, from `params` (the
-    parameters before update `start`). `batches`: the case's batch order (`batches_of`),
+    parameters before update `start`) and, for an optimizer or a schedule, `state` (the
+    optimizer's state before it: its step count, the schedule's position, and its moments or
+    velocities; reference/optimizers.py). `batches`: the case's batch order (`batches_of`),
     computed once for every part of a run."""
+    if start > 0 and not case.plain and state is None:
+        raise ValueError(f"{case.name}: a part from update {start} of a run with an optimizer "
+                         "or a schedule needs the optimizer's state before it")
     params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    if state is not None:
+        state = {s: int(v) if s == "step" else {k: np.asarray(a, dtype=np.float64)
+                                                  for k, a in v.items()}
+                 for s, v in state.items()}
     if case.full_batch:  # every update uses all of X
         return case.replace(params=params, epochs=stop - start, batch_size=None,
-                            shuffle_seed=None, batches=None)
+                            shuffle_seed=None, batches=None, initial_state=state)
     batches = case.batch_order() if batches is None else batches
     return case.replace(params=params, batches=[np.asarray(b) for b in batches[start:stop]],
-                        epochs=1, batch_size=None, shuffle_seed=None)
+                        epochs=1, batch_size=None, shuffle_seed=None, initial_state=state)
 
 
-def one_update(case, params, t: int, batches):
-    """The one-update case of update t from `params` (explicit, as NumPy arrays)."""
-    return part(case, params, t, t + 1, batches)
+def one_update(case, params, t: int, batches, state=None):
+    """The one-update case of update t from `params` (explicit, as NumPy arrays) and `state`
+    (see `part`)."""
+    return part(case, params, t, t + 1, batches, state)
 
 
 def batches_of(case):

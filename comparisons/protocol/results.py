@@ -135,9 +135,10 @@ def _state(where: str, state, case, dtype: str) -> dict:
             state.get("step"), bool):
         raise CaseError(f"{where}: expected an object with an integer step and each slot's "
                         f"arrays, got {str(state)[:60]}")
-    if state["step"] != case.updates:
+    first = 0 if case.initial_state is None else case.initial_state["step"]
+    if state["step"] != first + case.updates:
         raise CaseError(f"{where}.step: {state['step']}, but the case makes {case.updates} "
-                        "updates")
+                        f"updates from step {first}")
     slots = OPTIMIZER_SLOTS[(case.optimizer or {"name": "sgd"})["name"]]
     if set(state) - {"step"} != set(slots):
         raise CaseError(f"{where}: slots {sorted(set(state) - {'step'})}, but the case's "
