@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from comparisons.protocol.case import OPTIMIZER_SLOTS
+from comparisons.protocol.case import slots_of
 
 from .network import backward_propagation
 
@@ -170,7 +170,7 @@ def initial_state(params, optimizer, trainable):
     """The optimizer's state before the first update: step 0 and zero moments or velocities
     for every trainable parameter."""
     state = {"step": 0}
-    for s in OPTIMIZER_SLOTS[(optimizer or {"name": "sgd"})["name"]]:
+    for s in slots_of(optimizer):
         state[s] = {k: np.zeros_like(params[k]) for k in trainable}
     return state
 

@@ -13,6 +13,7 @@ schedule (either) are the case's too: reference/optimizers.py, docs/SPEC.md ("Op
 import numpy as np
 
 from comparisons.protocol import TrainResult
+from comparisons.protocol.case import map_state
 
 from . import optimizers
 from .network import (activation_backward, backward_propagation, compute_loss,
@@ -79,12 +80,6 @@ def sequential_step(params, X, Y, activations, loss, reduction, lr, trainable):
 STEPS = {"simultaneous": simultaneous_step, "sequential": sequential_step}
 
 
-def _cast_state(state, dtype):
-    """A case's initial optimizer state in the run's dtype."""
-    return {s: v if s == "step" else {k: a.astype(dtype) for k, a in v.items()}
-            for s, v in state.items()}
-
-
 def initial_gradients(params, X, Y, activations, loss, reduction):
     """d loss / d param for every parameter ("W1", "b1", ...), at `params`."""
     _, grads = backward_propagation(X, Y, params, activations, loss, reduction,
@@ -109,7 +104,8 @@ def train(case):
     first_step = 0 if case.initial_state is None else case.initial_state["step"]
     if case.stateful:
         state = (optimizers.initial_state(params, case.optimizer, trainable)
-                 if case.initial_state is None else _cast_state(case.initial_state, X.dtype))
+                 if case.initial_state is None
+                 else map_state(case.initial_state, lambda a: a.astype(X.dtype)))
         for i, idx in enumerate(batches):
             lr = optimizers.learning_rate(case.lr_schedule, case.lr, first_step + i)
             losses[i], params, state = optimizers.optimizer_step(

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from comparisons.protocol import Case, CaseError, case_from_dict
-from comparisons.protocol.case import training_features
+from comparisons.protocol.case import check_training, training_features
 from helpers import cli
 from reference import optimizers
 
@@ -45,7 +45,6 @@ def _draw(seed=0):
 
 
 def _filled(optimizer=None, lr_schedule=None, clip=None, schedule="simultaneous"):
-    from comparisons.protocol.case import check_training
     return check_training(optimizer, lr_schedule, clip, schedule, LR)
 
 

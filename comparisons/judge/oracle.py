@@ -14,7 +14,7 @@ import numpy as np
 
 import reference
 from comparisons.protocol import ORACLE, CaseError
-from comparisons.protocol.case import training_features
+from comparisons.protocol.case import beyond_sgd, training_features
 
 from . import noise
 from .parity import Amplification, amplification
@@ -57,7 +57,8 @@ def unjudged(case) -> str | None:
         return None
     what = [f for f in training_features(case) if f not in ("optimizer:sgd",
                                                              "lr_schedule:constant")]
-    field = {"lr": "lr_schedule", "cl": "clip"}.get(what[0][:2], "optimizer")
+    field = ("optimizer" if beyond_sgd(case.optimizer) else "clip" if case.clip is not None
+             else "lr_schedule")
     what = ", ".join(what)
     return (f"train.{field}: the judge has no rounding bounds yet for {what} (it judges "
             "W -= lr dW at a constant lr; docs/CASES.md, \"Optimizers\"); reference.train(case) "

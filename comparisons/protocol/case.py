@@ -60,6 +60,24 @@ OPTIMIZERS = {
 # The optimizer's state beside its step count: per trainable parameter, its velocity B or its
 # moments M and V (reference/optimizers.py; the results block's final_state)
 OPTIMIZER_SLOTS = {"sgd": (), "momentum": ("B",), "adam": ("M", "V"), "adamw": ("M", "V")}
+
+
+def slots_of(optimizer: dict | None) -> tuple[str, ...]:
+    """The state slots of a (filled-in) optimizer, or of plain SGD for None."""
+    return OPTIMIZER_SLOTS[(optimizer or {"name": "sgd"})["name"]]
+
+
+def beyond_sgd(optimizer: dict | None) -> bool:
+    """An optimizer with a state or a decay: more than W -= lr dW."""
+    return optimizer is not None and (optimizer["name"] != "sgd"
+                                      or bool(optimizer["weight_decay"]))
+
+
+def map_state(state: dict, fn) -> dict:
+    """An optimizer's state {"step": k, slot: {name: array}} with `fn` applied to each
+    array (the step as an int)."""
+    return {s: int(v) if s == "step" else {k: fn(a) for k, a in v.items()}
+            for s, v in state.items()}
 DECAYS = ("coupled", "decoupled")
 EPSILONS = ("outside", "inside", "hat")
 VELOCITIES = ("lr_outside", "lr_inside")
@@ -190,9 +208,7 @@ class Case:
     def stateful(self) -> bool:
         """True when an update needs more than plain SGD's step: an optimizer with a state or a
         decay, or clipping (reference/optimizers.py); a schedule alone only changes lr."""
-        o = self.optimizer
-        return self.clip is not None or (o is not None and (o["name"] != "sgd"
-                                                            or bool(o["weight_decay"])))
+        return self.clip is not None or beyond_sgd(self.optimizer)
 
     def batch_order(self) -> list[np.ndarray]:
         """The explicit batches if the case gives them, otherwise `batch_order(...)`."""
@@ -235,8 +251,7 @@ class Case:
             if getattr(self, k) is not None:
                 train[k] = dict(getattr(self, k))
         if self.initial_state is not None:
-            train["state"] = {s: v if s == "step" else {k: a.tolist() for k, a in v.items()}
-                              for s, v in self.initial_state.items()}
+            train["state"] = map_state(self.initial_state, np.ndarray.tolist)
         return {"name": self.name, "description": self.description, "source": self.source,
                 "dtype": self.dtype, "layers": list(self.layers),
                 "activations": list(self.activations), "loss": self.loss,
@@ -535,7 +550,7 @@ def check_training(optimizer: Any, lr_schedule: Any, clip: Any, schedule: str, l
     s = None if lr_schedule is None else check_lr_schedule(lr_schedule)
     c = None if clip is None else check_clip(clip)
     if schedule == "sequential":
-        if o is not None and (o["name"] != "sgd" or o["weight_decay"]):
+        if beyond_sgd(o):
             _fail(f"train.optimizer: {o['name']}"
                   f"{' with weight_decay' if o['name'] == 'sgd' else ''} applies to the "
                   "simultaneous schedule, where every gradient is known before any parameter "
@@ -558,7 +573,7 @@ def check_state(state: Any, c) -> dict:
         _fail(f"{f}.step: expected a non-negative integer (the updates done before), got "
               f"{_short(state.get('step'))}")
     name = (c.optimizer or {"name": "sgd"})["name"]
-    slots = OPTIMIZER_SLOTS[name]
+    slots = slots_of(c.optimizer)
     for k in state:
         if k != "step" and k not in slots:
             _fail(f"{f}.{_key(k)}: unknown slot for {name!r}; expected step"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .case import map_state
 from .cost import case_cost
 
 
@@ -25,9 +26,7 @@ def part(case, params, start: int, stop: int, batches=None, state=None):
                          "or a schedule needs the optimizer's state before it")
     params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     if state is not None:
-        state = {s: int(v) if s == "step" else {k: np.asarray(a, dtype=np.float64)
-                                                  for k, a in v.items()}
-                 for s, v in state.items()}
+        state = map_state(state, lambda a: np.asarray(a, dtype=np.float64))
     if case.full_batch:  # every update uses all of X
         return case.replace(params=params, epochs=stop - start, batch_size=None,
                             shuffle_seed=None, batches=None, initial_state=state)

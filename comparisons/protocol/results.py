@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .case import OPTIMIZER_SLOTS, CaseError, param_names, param_shape
+from .case import CaseError, map_state, param_names, param_shape, slots_of
 
 FIELDS = ("losses", "gradients", "final_params", "final_outputs", "initial_outputs")
 
@@ -63,8 +63,7 @@ class TrainResult:
                "final_outputs": block(self.final_outputs),
                "initial_outputs": block(self.initial_outputs)}
         if self.final_state is not None:
-            out["final_state"] = {s: int(v) if s == "step" else {k: block(a) for k, a in v.items()}
-                                  for s, v in self.final_state.items()}
+            out["final_state"] = map_state(self.final_state, block)
         return out
 
 
@@ -129,7 +128,7 @@ def load_results(path, case, impl: str | None = None) -> TrainResult:
 
 def _state(where: str, state, case, dtype: str) -> dict:
     """An optimizer's state from a results block: {"step": k, slot: {name: array}}, k the
-    case's updates, the optimizer's slots (case.OPTIMIZER_SLOTS), each with an array per
+    case's updates, the optimizer's slots (case.slots_of), each with an array per
     trainable parameter in its shape."""
     if not isinstance(state, dict) or not isinstance(state.get("step"), int) or isinstance(
             state.get("step"), bool):
@@ -139,7 +138,7 @@ def _state(where: str, state, case, dtype: str) -> dict:
     if state["step"] != first + case.updates:
         raise CaseError(f"{where}.step: {state['step']}, but the case makes {case.updates} "
                         f"updates from step {first}")
-    slots = OPTIMIZER_SLOTS[(case.optimizer or {"name": "sgd"})["name"]]
+    slots = slots_of(case.optimizer)
     if set(state) - {"step"} != set(slots):
         raise CaseError(f"{where}: slots {sorted(set(state) - {'step'})}, but the case's "
                         f"optimizer keeps {list(slots) or 'none'}")
@@ -166,8 +165,7 @@ def as_arrays(r) -> dict:
         out[field] = {k: to(x) for k, x in v.items()} if isinstance(v, dict) else to(v)
     state = getattr(r, "final_state", None)
     if state is not None:
-        out["final_state"] = {s: int(v) if s == "step" else {k: to(x) for k, x in v.items()}
-                              for s, v in state.items()}
+        out["final_state"] = map_state(state, to)
     return out
 
 
