@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from comparisons.protocol.case import slots_of
+from comparisons.protocol.case import OPTIMIZERS, slots_of
 
 from .network import backward_propagation
 
@@ -179,7 +179,7 @@ def optimizer_update(params, grads, state, optimizer, clip, lr, trainable):
     """One update of every trainable parameter from `grads` ("dW1", "db1", ...) at rate `lr`
     (already the schedule's), in the order of the module docstring. Returns (new params, new
     state); the others are as they are."""
-    o = optimizer or {"name": "sgd", "weight_decay": 0.0, "decay": "coupled", "decay_lr": True}
+    o = optimizer or {"name": "sgd", **OPTIMIZERS["sgd"]}
     g = {k: grads["d" + k] for k in trainable}
     if clip is not None:
         g = clip_by_global_norm(g, clip["max_norm"], clip["eps"])
