@@ -20,6 +20,7 @@ from .training import train
 IMPLEMENTATION = {
     "name": "reference",
     "description": "NumPy, every derivative written by hand (the oracle)",
+    "training": ["*"],  # every optimizer, convention, schedule and clipping (optimizers.py)
 }
 
 

@@ -167,6 +167,83 @@ def test_every_implementation_agrees_on_drawn_wide_networks(pool, case):
     check_drawn(pool, case)
 
 
+@st.composite
+def training_settings(draw):
+    """An optimizer with its conventions, a schedule and clipping (docs/CASES.md,
+    "Optimizers"), each drawn over its whole range of conventions."""
+    name = draw(st.sampled_from(["sgd", "momentum", "adam", "adamw"]))
+    o = {"name": name}
+    if name == "momentum":
+        o["momentum"] = draw(st.sampled_from([0.5, 0.9, 0.99]))
+        o["velocity"] = draw(st.sampled_from(["lr_outside", "lr_inside"]))
+        o["nesterov"] = draw(st.booleans())
+        if not o["nesterov"] and o["velocity"] == "lr_outside":
+            o["dampening"] = draw(st.sampled_from([0.0, 0.1, 0.5]))
+    if name in ("adam", "adamw"):
+        o["beta1"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+        o["beta2"] = draw(st.sampled_from([0.9, 0.999, 0.9999]))
+        o["eps"] = draw(st.sampled_from([1e-12, 1e-8, 1e-3]))
+        o["epsilon"] = draw(st.sampled_from(["outside", "inside", "hat"]))
+        if o["epsilon"] != "hat":
+            o["bias_correction"] = draw(st.booleans())
+    decay = draw(st.sampled_from([0.0, 1e-3, 0.05]))
+    if decay or name == "adamw":
+        o["weight_decay"] = decay or 0.01
+        if name != "adamw":
+            o["decay"] = draw(st.sampled_from(["coupled", "decoupled"]))
+        if o.get("decay", "decoupled") == "decoupled":
+            o["decay_lr"] = draw(st.booleans())
+    train = {"optimizer": o}
+    schedule = draw(st.sampled_from(["constant", "step", "cosine"]))
+    if schedule == "step":
+        train["lr_schedule"] = {"name": "step", "step_size": draw(st.integers(1, 4)),
+                                "gamma": draw(st.sampled_from([0.1, 0.5, 0.9]))}
+    elif schedule == "cosine":
+        warmup = draw(st.integers(0, 3))
+        train["lr_schedule"] = {"name": "cosine", "warmup": warmup,
+                                "decay_steps": draw(st.integers(1, 8)),
+                                "final_factor": draw(st.sampled_from([0.0, 0.1]))}
+        if warmup:
+            train["lr_schedule"]["start_factor"] = draw(st.sampled_from([0.0, 0.1]))
+    if "lr_schedule" in train:
+        train["lr_schedule"]["offset"] = draw(st.integers(0, 1))
+    if draw(st.booleans()):
+        train["clip"] = {"max_norm": draw(st.sampled_from([1e-3, 0.1, 10.0])),
+                         "eps": draw(st.sampled_from([0.0, 1e-6]))}
+    return train
+
+
+@st.composite
+def optimized_cases(draw):
+    """A drawn network (`cases`) in float32 with the simultaneous schedule, trained with a
+    drawn optimizer, schedule and clipping."""
+    from comparisons.protocol.case import case_from_dict
+    base = draw(cases()).replace(schedule="simultaneous", dtype="float32")
+    d = base.to_dict()
+    d["train"].update(draw(training_settings()))
+    d["name"] = "drawn-optimizer"
+    return case_from_dict(d)
+
+
+# Only the reference runs every optimizer today: its float32 run against the float64 oracle,
+# which judges every update (a run of at most 64 updates) and the whole trajectory. CI draws
+# 10 (about 1 s each); the nightly profile its own count.
+@settings(max_examples=10 if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci"
+          else settings.default.max_examples)
+@given(optimized_cases())
+def test_the_reference_in_float32_agrees_with_its_oracle_on_drawn_optimizers(case):
+    from comparisons.execution import runner
+    session = runner.run([case], {judge.ORACLE_NAME: IMPLS[judge.ORACLE_NAME]})
+    assert [v.pair for v in session.verdicts] == [(judge.ORACLE_NAME, "reference-float64")]
+    for v in session.verdicts:
+        event(f"{v.status}{' (partly not judged)' if v.not_judged else ''}")
+    bad = [v for v in session.verdicts if v.failing]
+    if bad:
+        pytest.fail("\n".join(f"{v.pair}: {v.status}: {v.message}\n" + "\n".join(
+            "  " + r.line() for r in v.rows if not r.ok and not r.skipped) for v in bad)
+            + f"\non {case.to_dict()['train']}\nreproduce: " + reproducer(case))
+
+
 def check_drawn(pool, case):
     futures = {n: pool.submit(n, case) for n, impl in IMPLS.items()
                if n != judge.ORACLE_NAME and not impl.unsupported(case)}

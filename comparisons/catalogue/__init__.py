@@ -6,7 +6,7 @@ import difflib
 from pathlib import Path
 
 from comparisons.protocol.case import (ACTIVATIONS, LOSS_OUTPUT_ACTIVATIONS, LOSSES, REDUCTIONS,
-                                       SCHEDULES, Case, CaseError, load_case)
+                                       SCHEDULES, Case, CaseError, load_case, training_features)
 
 DIR = Path(__file__).resolve().parent
 
@@ -57,7 +57,19 @@ def features(c: Case) -> list[tuple[str, str]]:
             ("dtype", c.dtype)]
     if c.trainable is not None:
         out.append(("frozen parameters", "some"))
+    if not c.plain:  # an optimizer, a schedule, decay or clipping (docs/CASES.md, "Optimizers")
+        name = (c.optimizer or {"name": "sgd"})["name"]
+        out.append(("optimizer × dtype", f"{name} × {c.dtype}"))
+        out += [("training", f) for f in training_features(c)
+                if not f.startswith("optimizer:") and f != "lr_schedule:constant"]
     return out
+
+
+# The conventions of the optimizers, schedules and clipping the catalogue must run at least once
+TRAINING = ("epsilon:outside", "epsilon:inside", "epsilon:hat", "velocity:lr_outside",
+            "velocity:lr_inside", "nesterov", "dampening", "decay:coupled", "decay:decoupled",
+            "decay_without_lr", "lr_schedule:step", "lr_schedule:cosine",
+            "lr_schedule_offset:1", "clip")
 
 
 def required() -> list[tuple[str, str]]:
@@ -70,7 +82,10 @@ def required() -> list[tuple[str, str]]:
             + [("schedule × loss family", f"{s} × {f}") for s in SCHEDULES for f in families]
             + [("batches", b) for b in ("full batch", "mini-batches with a short last batch",
                                         "SGD (one sample per update)")]
-            + [("dtype", d) for d in ("float64", "float32")] + [("frozen parameters", "some")])
+            + [("dtype", d) for d in ("float64", "float32")] + [("frozen parameters", "some")]
+            + [("optimizer × dtype", f"{o} × {d}") for o in ("momentum", "adam", "adamw")
+               for d in ("float64", "float32")]
+            + [("training", f) for f in TRAINING])
 
 
 def coverage() -> dict[tuple[str, str], list[str]]:

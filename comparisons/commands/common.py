@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from comparisons import STARTED, catalogue, judge, protocol
+from comparisons import STARTED, catalogue, protocol
 from comparisons.execution import runner
 from comparisons.execution.runner import EXIT_DISAGREE, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from comparisons.protocol import devices
@@ -218,12 +218,7 @@ def out_dir(out: Path, option: str = "--out") -> bool:
 
 
 def check_cost(cases, impls, max_memory):
-    """Refuse, before any work, a case the judge cannot judge (judge.unjudged) or whose
-    judging would need more than `max_memory`."""
-    for c in cases:
-        why = judge.unjudged(c)
-        if why:
-            raise CaseError(f"{c.name}: {why}")
+    """Refuse, before any work, a case whose judging would need more than `max_memory`."""
     # one process per implementation, N per data-parallel variant
     processes = max(1, sum(getattr(i, "world_size", 1) for n, i in impls.items()
                            if n != runner.ORACLE_NAME))

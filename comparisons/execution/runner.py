@@ -17,7 +17,7 @@ from comparisons import judge, protocol
 from comparisons.judge import local
 from comparisons.judge.oracle import ORACLE_NAME, Oracle
 from comparisons.judge.verdict import ERROR, SKIPPED, Run
-from comparisons.protocol.parts import batches_of, chunk_updates, part
+from comparisons.protocol.parts import batches_of, chunk_updates, part, state_after
 
 from .workers import Pool, Unavailable, WorkerError, acquire, trajectory
 
@@ -235,9 +235,10 @@ def local_runs(pool, case, oracle, runs, impls, options, submitted,
     state = {n: local.Judging(case, case.dtype, past_edge=local.past_the_edge(oracle),
                               sample=sample) for n in names}
     params = {n: case.params for n in names}
+    states = {n: case.initial_state for n in names}  # the optimizer's, where it has one
 
     def run_part(n, start):
-        piece = part(case, params[n], start, min(start + size, limit), batches)
+        piece = part(case, params[n], start, min(start + size, limit), batches, states[n])
         if n == ORACLE_NAME:  # the float32 reference, here
 
             def go():
@@ -272,6 +273,12 @@ def local_runs(pool, case, oracle, runs, impls, options, submitted,
                     continue
                 before, params[n] = params[n], results[-1].final_params
                 done[n] += len(results)
+                try:
+                    states[n] = state_after(case, results[-1], done[n] - 1)
+                except ValueError as e:
+                    out[n] = f"its one-update runs failed: {e}"
+                    judging.pop(n, None)
+                    continue
                 ended = not all(np.all(np.isfinite(v)) for v in params[n].values())
                 if done[n] < limit and not ended:  # no case starts from non-finite parameters
                     running[n] = run_part(n, done[n])

@@ -48,7 +48,7 @@ import numpy as np
 
 from comparisons.execution.conventions import measure
 from comparisons.protocol.case import Case, case_from_dict
-from comparisons.protocol.parts import batches_of, one_update
+from comparisons.protocol.parts import batches_of, one_update, state_after
 from comparisons.protocol.results import TrainResult, as_arrays, result_from
 
 # Environment that limits every library's threads; set before the child starts.
@@ -172,10 +172,10 @@ def trajectory(train, case, **options) -> list:
     (comparisons/judge/local.py). Runs in the implementation's worker. It ends early at an
     update whose parameters are no longer finite (no case starts from them): that result is
     the last."""
-    batches, params, out = batches_of(case), case.params, []
+    batches, params, state, out = batches_of(case), case.params, case.initial_state, []
     for t in range(case.updates):
-        r = result_from(as_arrays(train(one_update(case, params, t, batches), **options)))
-        params = r.final_params
+        r = result_from(as_arrays(train(one_update(case, params, t, batches, state), **options)))
+        params, state = r.final_params, state_after(case, r, t)
         out.append(r)
         if not all(np.all(np.isfinite(np.asarray(v, dtype=np.float64)))
                    for v in params.values()):

@@ -12,10 +12,10 @@
 The verdict's names are also this package's (`judge.judge_case`, `judge.PASS`, ...).
 """
 
-from .oracle import ORACLE_NAME, Oracle, make_oracle, oracle_case, oracle_label, unjudged
+from .oracle import ORACLE_NAME, Oracle, make_oracle, oracle_case, oracle_label
 from .verdict import (ERROR, FAIL, FAILING, PASS, SKIPPED, XFAIL, XPASS, PairVerdict, Run,
                       judge_case, summary)
 
 __all__ = ["ERROR", "FAIL", "FAILING", "ORACLE_NAME", "Oracle", "PASS", "PairVerdict", "Run",
            "SKIPPED", "XFAIL", "XPASS", "judge_case", "make_oracle", "oracle_case",
-           "oracle_label", "summary", "unjudged"]
+           "oracle_label", "summary"]

@@ -60,7 +60,8 @@ import dataclasses
 import numpy as np
 
 from comparisons.protocol import TrainResult
-from reference import activations, losses, network, training
+from comparisons.protocol.case import map_state
+from reference import activations, losses, network, optimizers, training
 
 from .tracing import Shell, add_terms, install_operators, like, scoped
 
@@ -315,6 +316,42 @@ def _divide(a, b):
     return Traced(r, e)
 
 
+def _sqrt(a):
+    """sqrt(v), correctly rounded (|r|), and the exact worst case of |sqrt(v') - sqrt(v)| over
+    |v' - v| <= d = u e_v, v' >= 0 (a sum of squares, or one plus eps): d / (sqrt(v) +
+    sqrt(v - d)) where d <= v, which grows with d no faster than linearly, so a pair of any
+    two dtypes stays within (u_a + u_b) e; where d > v no digit of v is left, and the bound
+    sqrt(v + d) is not linear in u: counted twice, so that each side of a pair, whose own d
+    is at most the context's, stays within u e / 2 (TOLERANCES.md, "Optimizers")."""
+    va, ea, _ = _parts(a)
+    r = np.sqrt(va)
+    e = np.abs(r)
+    if ea is None:
+        return Traced(r, e)
+    u = _CONTEXT.get().u
+    d = u * ea
+    with np.errstate(divide="ignore", invalid="ignore"):
+        linear = d / (r + np.sqrt(np.maximum(va - d, 0.0)))
+        lost = 2.0 * np.sqrt(va + d)
+    return Traced(r, e + np.where(d <= va, np.where(d > 0, linear, 0.0), lost) / u)
+
+
+def _power(a, b):
+    """x ** p for a constant exponent p (beta ** k, c ** 0.5): the propagated |p r / x| e_x,
+    and the function's own C_ELEMENTARY |r| (a library pow; repeated products round fewer
+    times)."""
+    va, ea, _ = _parts(a)
+    vb, eb, cb = _parts(b)
+    if eb is not None or not cb:
+        raise TypeError(f"{Traced.level}: no rounding rule for a power with a traced exponent")
+    r = np.power(va, vb)
+    e = C_ELEMENTARY * np.abs(r)
+    if ea is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = e + np.where(va != 0, np.abs(vb * r / np.where(va != 0, va, 1.0)), 0.0) * ea
+    return Traced(r, e)
+
+
 def _exact_unary(op):
     def rule(a):
         va, ea, _ = _parts(a)
@@ -415,7 +452,7 @@ Traced.ufunc_rules = {
     np.minimum: _select(np.minimum, np.less_equal),
     np.greater: _compare(np.greater), np.greater_equal: _compare(np.greater_equal),
     np.less: _compare(np.less), np.less_equal: _compare(np.less_equal),
-    np.matmul: _matmul,
+    np.matmul: _matmul, np.sqrt: _sqrt, np.power: _power,
 }
 
 
@@ -499,6 +536,8 @@ def train(case, perturb=None):
     The updates are traced in chunks, all updates of a chunk with the same batch size at
     once (`stacked`), from the parameters the plain run passed through: tracing costs about
     what the plain run costs, not ten times as much."""
+    if not case.plain:
+        return _train_beyond_sgd(case, perturb)
     X, Y, params = training.cast(case)
     net = (case.activations, case.loss, case.reduction)
     step = training.STEPS[case.schedule]
@@ -541,23 +580,211 @@ def train(case, perturb=None):
                 run = perturb(run, R if horizon is None else {k: 0 * v for k, v in R.items()})
     if perturb is None:
         run = base
-    # The final state: the base run's parameters with the last update's bound.
-    final = base if R is None else {k: Traced(v, R[k]) for k, v in base.items()}
-    AL_bound, caches = network.forward_propagation(Traced(X), final, case.activations)
-    loss_bound = network.compute_loss(AL_bound, caches[-1]["Z"], Y, case.loss, case.reduction)
-    if perturb is None:
-        AL, losses[-1] = AL_bound.v, loss_bound.v
-    else:
-        AL, caches = network.forward_propagation(X, run, case.activations)
-        losses[-1] = network.compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
-    units[-1] = loss_bound.bound
+    AL, losses[-1], AL_bound, units[-1] = _final_evaluation(case, X, Y, base, R, run, perturb)
     (gradients, g_b), (initial_outputs, in_b) = split(gradients), split(initial_outputs)
     return TrainResult(losses=losses.astype(case.dtype), gradients=gradients,
                        final_params=run, final_outputs=AL, initial_outputs=initial_outputs,
                        bounds={"gradients": g_b, "initial_outputs": in_b, "losses": units,
-                               "final_params": param_units, "final_outputs": AL_bound.bound,
+                               "final_params": param_units, "final_outputs": AL_bound,
                                "carried": {k: np.sqrt(v) for k, v in carried.items()},
                                "margins": margins, "horizon": horizon})
+
+
+# --- Optimizers, schedules, decay and clipping ------------------------------------------------
+
+# An Adam denominator whose bound reaches this fraction of its value has less than one bit
+# left: its elements are not judged (TOLERANCES.md, "Optimizers").
+NO_DIGIT = 0.5
+
+
+def _update(case, params, state, Xb, Yb, lr, optimizer, clip):
+    """One update of a case beyond plain SGD, as the reference takes it: (loss before the
+    update, new params, new state or None)."""
+    net = (case.activations, case.loss, case.reduction)
+    if case.stateful:
+        return optimizers.optimizer_step(params, state, Xb, Yb, *net, lr, case.trainable_names,
+                                         optimizer, clip)
+    value, new = training.STEPS[case.schedule](params, Xb, Yb, *net, lr, case.trainable_names)
+    return value, new, None
+
+
+def _input(x):
+    """A hyperparameter as an input of the computation: rounded once to the dtype computed in
+    (|x|), or kept exact where it is 0 (no framework computes with a zero decay)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or x == 0:
+        return x
+    return Traced(np.float64(x), np.float64(abs(x)))
+
+
+def hyperparameters(case):
+    """The case's optimizer and clipping with every number an input rounded to the dtype
+    (`_input`): whether a framework rounds beta2 before 1 - beta2 (Keras keeps it a float32
+    variable) or after (torch passes 1 - 0.999 as a double) moves 1 - beta2 by beta2 / (1 -
+    beta2) roundings, and the bound must hold either way."""
+    trace = lambda d: None if d is None else {k: _input(v) for k, v in d.items()}  # noqa: E731
+    return trace(case.optimizer), trace(case.clip)
+
+
+def schedule_units(lr_schedule, lr: float, t: int) -> float:
+    """The rounding bound of update t's rate lr_t (reference.optimizers.learning_rate), in
+    units of u, whether a framework computes it in the dtype (Keras, optax in float32) or in
+    float64: lr and every hyperparameter rounded once, then each operation of the formula.
+        constant: |lr| (lr rounded).
+        step, lr gamma^n: lr and gamma rounded (1 + n, gamma^n carries n of gamma's), the
+            power (C_ELEMENTARY) and the product: (n + C_ELEMENTARY + 2) |lr_t|.
+        warm-up, lr (s0 + (1 - s0) p / w): all terms >= 0, s0 rounded (2 |s0| with its share
+            in 1 - s0), three roundings of (1 - s0) p / w and one of the sum, at most 6 f;
+            times lr: (6 + 2) |lr_t|.
+        cosine, lr (a + (1 - a) g / 2), g = 1 + cos(theta), theta = pi s / D: theta to 3 theta;
+            cos to C_ELEMENTARY |cos| plus |sin| 3 theta; g one more rounding; (1 - a) to
+            |a| + |1 - a|; the product, the sum with a (rounded) and the product with lr."""
+    rate = optimizers.learning_rate(lr_schedule, lr, t)
+    name = "constant" if lr_schedule is None else lr_schedule["name"]
+    if name == "constant":
+        return abs(rate)
+    position = t + lr_schedule["offset"]
+    if name == "step":
+        return (position // lr_schedule["step_size"] + C_ELEMENTARY + 2) * abs(rate)
+    if position < lr_schedule["warmup"]:
+        return 8 * abs(rate)
+    a, D = lr_schedule["final_factor"], lr_schedule["decay_steps"]
+    theta = np.pi * min(position - lr_schedule["warmup"], D) / D
+    g = 1 + np.cos(theta)
+    e_g = C_ELEMENTARY * abs(np.cos(theta)) + abs(np.sin(theta)) * 3 * theta + g
+    h = (1 - a) * g / 2
+    e_h = (1 - a) / 2 * e_g + g / 2 * (abs(a) + abs(1 - a)) + h
+    f = a + h
+    return float(abs(lr) * (abs(a) + e_h + f) + 2 * abs(rate))
+
+
+@optimizers.adam_direction.register(Traced)
+def _adam_direction(M, V, k, beta1, beta2, eps, epsilon, corrected):
+    """The reference's route, traced, with its division made rigorous: |x'/y' - x/y| <=
+    (|dx| + |x/y| |dy|) / (|y| - |dy|), the first-order bound divided by 1 - rho, rho = u e_y
+    / |y| of the denominator (adam_denominator); where rho >= NO_DIGIT the denominator, sqrt(V^)
+    at the level of rounding, has no digit left, and the element has no bound (inf): not
+    judged, never a false alarm (TOLERANCES.md, "Optimizers")."""
+    out = optimizers.adam_direction.dispatch(object)(M, V, k, beta1, beta2, eps, epsilon,
+                                                     corrected)
+    den = optimizers.adam_denominator(V, k, beta2, eps, epsilon, corrected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = _CONTEXT.get().u * den.bound / np.abs(den.v)
+        e = np.where(rho < NO_DIGIT, out.bound / (1 - np.minimum(rho, NO_DIGIT)), np.inf)
+    return Traced(out.v, e)
+
+
+# How much of a slot's value the next update keeps: beta1 of M, beta2 of V, mu of B.
+GAINS = {"M": "beta1", "V": "beta2", "B": "momentum"}
+
+
+def _state_gain(optimizer, slot: str) -> float:
+    return float(optimizer[GAINS[slot]])
+
+
+def _train_beyond_sgd(case, perturb=None):
+    """`train` for a case with an optimizer, a schedule, decay or clipping: the same values
+    as reference.train, bit for bit, and their bounds, one update at a time (a schedule's
+    rate and the bias corrections differ from update to update). Each update is traced from
+    exact parameters and an exact state, with lr_t and every hyperparameter an input rounded
+    to the dtype (`hyperparameters`, `schedule_units`); R covers the new parameters and the
+    new state. What the updates leave behind (the "carried" floor) adds up linearly, not as
+    independent errors: a hyperparameter's rounding is the same at every update, so its
+    errors do not cancel. A parameter carries sum_t R_t (gain 1); a slot sum_t gain^(T - t)
+    R_t (beta1 for M, beta2 for V, mu for B), its bound the larger of that and its largest R.
+    With `perturb`, the parameters and the state are perturbed after every update."""
+    X, Y, params = training.cast(case)
+    net = (case.activations, case.loss, case.reduction)
+    trainable = case.trainable_names
+    batches, first = case.update_batches()
+    initial_outputs, _ = network.forward_propagation(Traced(X), params, case.activations)
+    gradients = training.initial_gradients(params, Traced(X[:, first]), Y[:, first], *net)
+    n, start = case.updates, (0 if case.initial_state is None else case.initial_state["step"])
+    state = None
+    if case.stateful:
+        state = (optimizers.initial_state(params, case.optimizer, trainable)
+                 if case.initial_state is None
+                 else map_state(case.initial_state, lambda a: np.asarray(a, np.float64)))
+    optimizer, clip = hyperparameters(case)
+    losses, units, margins = np.empty(n + 1), np.empty(n + 1), np.empty(n)
+    param_units = {k: np.zeros(v.shape) for k, v in params.items()}
+    carried = {k: np.zeros(v.shape) for k, v in params.items()}
+    slots = [] if state is None else [s for s in state if s != "step"]
+    state_units = {s: {k: np.zeros(params[k].shape) for k in trainable} for s in slots}
+    state_carried = {s: {k: np.zeros(params[k].shape) for k in trainable} for s in slots}
+    ctx, R, horizon = _CONTEXT.get(), None, None
+    base, base_state, run, run_state = params, state, params, state
+    for i, idx in enumerate(batches):
+        lr = optimizers.learning_rate(case.lr_schedule, case.lr, start + i)
+        Xb, Yb = X[:, idx], Y[:, idx]
+        value, new, new_state = _update(case, base, base_state, Xb, Yb, lr, case.optimizer,
+                                        case.clip)
+        ctx.reset()
+        traced_state = None if base_state is None else map_state(base_state, Traced)
+        t_value, t_new, t_state = _update(
+            case, {k: Traced(v) for k, v in base.items()}, traced_state, Traced(Xb), Yb,
+            Traced(np.float64(lr), np.float64(schedule_units(case.lr_schedule, case.lr,
+                                                              start + i))),
+            optimizer, clip)
+        margins[i] = ctx.reset()
+        units[i] = t_value.bound
+        if R is not None:  # the rounding of the update before, seen through this gradient
+            _, g = network.backward_propagation(Xb, Yb, base, *net, input_grad=False)
+            units[i] += sum(float(np.sum(np.abs(g["d" + k]) * R[k])) for k in trainable)
+        R = {k: t_new[k].bound for k in trainable}
+        RS = {s: {k: t_state[s][k].bound for k in trainable} for s in slots}
+        for k in trainable:
+            np.maximum(param_units[k], R[k], out=param_units[k])
+            carried[k] += R[k]
+            for s in slots:
+                np.maximum(state_units[s][k], RS[s][k], out=state_units[s][k])
+                gain = _state_gain(case.optimizer, s)
+                state_carried[s][k] = gain * state_carried[s][k] + RS[s][k]
+        if horizon is None and any(R[k].max() > 0 and not ctx.u * R[k].max() < np.abs(new[k]).max()
+                                   for k in trainable if R[k].size):
+            horizon = i
+        if perturb is None:
+            losses[i] = value
+        else:  # past the horizon a "small" perturbation no longer exists
+            losses[i], run, run_state = _update(case, run, run_state, Xb, Yb, lr,
+                                                case.optimizer, case.clip)
+            live = horizon is None
+            merged = dict(run) | {f"{s}[{k}]": run_state[s][k] for s in slots for k in trainable}
+            bound = {k: (R[k] if live else 0 * R[k]) if k in R else 0 * base[k] for k in run}
+            bound |= {f"{s}[{k}]": RS[s][k] if live else 0 * RS[s][k]
+                      for s in slots for k in trainable}
+            merged = perturb(merged, bound)
+            run = {k: merged[k] for k in run}
+            if run_state is not None:
+                run_state = {"step": new_state["step"]} | {
+                    s: {k: merged[f"{s}[{k}]"] for k in trainable} for s in slots}
+        base, base_state = new, new_state
+    if perturb is None:
+        run, run_state = base, base_state
+    AL, losses[-1], AL_bound, units[-1] = _final_evaluation(case, X, Y, base, R, run, perturb)
+    (gradients, g_b), (initial_outputs, in_b) = split(gradients), split(initial_outputs)
+    final_state = {s: {k: np.maximum(state_units[s][k], state_carried[s][k])
+                       for k in trainable} for s in slots}
+    return TrainResult(losses=losses.astype(case.dtype), gradients=gradients,
+                       final_params=run, final_outputs=AL, initial_outputs=initial_outputs,
+                       final_state=run_state,
+                       bounds={"gradients": g_b, "initial_outputs": in_b, "losses": units,
+                               "final_params": param_units, "final_outputs": AL_bound,
+                               "carried": carried, "final_state": final_state,
+                               "margins": margins, "horizon": horizon})
+
+
+def _final_evaluation(case, X, Y, base, R, run, perturb):
+    """The evaluation on all of X after the last update: (A[L] and the loss of the returned
+    run, the bound of A[L], the loss's unit), the bound from the base run's parameters with
+    the last update's bound R (None: no update; a frozen parameter has none)."""
+    final = base if R is None else {k: Traced(v, R[k]) if k in R else v for k, v in base.items()}
+    AL_bound, caches = network.forward_propagation(Traced(X), final, case.activations)
+    loss_bound = network.compute_loss(AL_bound, caches[-1]["Z"], Y, case.loss, case.reduction)
+    if perturb is None:
+        return AL_bound.v, loss_bound.v, AL_bound.bound, loss_bound.bound
+    AL, caches = network.forward_propagation(X, run, case.activations)
+    loss = network.compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
+    return AL, loss, AL_bound.bound, loss_bound.bound
 
 
 def _chunk_size(case) -> int:

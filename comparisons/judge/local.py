@@ -38,7 +38,7 @@ import numpy as np
 
 import reference
 from comparisons.protocol.cost import K_STEP
-from comparisons.protocol.parts import batches_of, one_update
+from comparisons.protocol.parts import batches_of, one_update, state_after
 
 from . import bounds, noise
 from .bounds import KAPPA_MAX
@@ -127,8 +127,9 @@ def past_the_edge(oracle) -> str:
 def needed(oracle) -> str:
     """Why the trajectory of this case is judged update by update ('' when it is not): the
     horizon, a flip or kappa beyond KAPPA_MAX leave global judging short (as compare_results
-    decides), a diverging run is judged up to its edge, or the run is short enough
-    (ALWAYS_UPDATES) to judge both ways."""
+    decides), a diverging run is judged up to its edge, the run is short enough
+    (ALWAYS_UPDATES) to judge both ways, or it trains with an optimizer, a schedule, decay or
+    clipping, whose global bound adds every update's (TOLERANCES.md, "Optimizers")."""
     amp, case = oracle.amp, oracle.case
     if case.updates == 0:
         return ""
@@ -137,6 +138,8 @@ def needed(oracle) -> str:
         return f"a diverging run, judged up to its edge (update {stop})" if stop else ""
     if always(case):
         return f"{case.updates} updates"
+    if not case.plain:  # its global floor adds every update's bound (bounds._train_beyond_sgd)
+        return "an optimizer's, a schedule's, decay's or clipping's updates"
     if amp.bounds.get("horizon") is not None:
         return f"the horizon (update {amp.bounds['horizon']})"
     if amp.flip_at is not None and amp.flip_at + 1 < case.updates + 1:
@@ -167,16 +170,22 @@ class Judging:
     worst: dict = dataclasses.field(default_factory=dict)
     past_edge: str = ""                            # why updates from t on are not judged
     sample: int | None = None                      # updates at the probabilistic level
+    state: dict | None = None                      # the optimizer's state before update t
+
+    def __post_init__(self):
+        if self.t == 0 and self.state is None:
+            self.state = self.case.initial_state
 
     def add(self, params, results: list) -> "Judging":
         """Judge the next len(results) updates; `params`: the parameters before the first of
-        them (the implementation's own, as it returned them)."""
+        them (the implementation's own, as it returned them). An optimizer's state goes from
+        update to update here, as each update's run returned it (`parts.state_after`)."""
         case, dtype = self.case, self.dtype
         batches = batches_of(case)
-        level2 = set(level2_updates(case, self.sample))
+        level2 = set(level2_updates(case, self.sample)) if case.plain else set()
         for r in results:
             t = self.t
-            sub = oracle_case(one_update(case, params, t, batches))
+            sub = oracle_case(one_update(case, params, t, batches, self.state))
             with np.errstate(all="ignore"):
                 base = reference.train(sub)
                 with bounds.context(dtype):
@@ -195,6 +204,10 @@ class Judging:
                         not failed and prev[1].ok and _decisive(row) > _decisive(prev[1])):
                     self.worst[row.name] = (t, row)
             params = r.final_params
+            try:
+                self.state = state_after(case, r, t)
+            except ValueError:  # its row says so; the next update starts from the oracle's
+                self.state = base.final_state
             self.t += 1
         return self
 
@@ -212,7 +225,14 @@ class Judging:
                                            kind=TRAJECTORY, worst_index=at(row.worst_index),
                                            p_index=at(row.p_index),
                                            note=f"update {t}: {row.note}" if row.note else ""))
-        level2 = [t for t in level2_updates(self.case, self.sample) if t < n]
+        if n and not self.case.plain:  # listed, never counted as judged
+            out.append(skipped(f"{name_prefix}probabilistic level{SUFFIX}", (n,), LEVEL2,
+                               f"the {n} updates are judged at the worst-case level only: the "
+                               "probabilistic level does not model an optimizer's, a "
+                               "schedule's, decay's or clipping's update yet"))
+            level2 = list(range(n))
+        else:
+            level2 = [t for t in level2_updates(self.case, self.sample) if t < n]
         if n and len(level2) < n:  # listed, never counted as judged
             out.append(skipped(f"{name_prefix}probabilistic level{SUFFIX}", (n - len(level2),),
                                LEVEL2, f"{n - len(level2)} of {n} updates judged at the "

@@ -13,8 +13,7 @@ import time
 import numpy as np
 
 import reference
-from comparisons.protocol import ORACLE, CaseError
-from comparisons.protocol.case import beyond_sgd, training_features
+from comparisons.protocol import ORACLE
 
 from . import noise
 from .parity import Amplification, amplification
@@ -48,29 +47,8 @@ def oracle_case(case):
     return case if case.dtype == "float64" else case.rounded(case.dtype).replace(dtype="float64")
 
 
-def unjudged(case) -> str | None:
-    """Why the judge cannot judge `case` yet, as one line naming the field; None when it can.
-    The rounding bounds (bounds.py, noise.py) and local judging follow today's update,
-    W -= lr dW at a constant lr: an optimizer, a learning-rate schedule or clipping is refused
-    until they follow those too (issue #31), never judged as if it were plain SGD."""
-    if case.plain:
-        return None
-    what = [f for f in training_features(case) if f not in ("optimizer:sgd",
-                                                             "lr_schedule:constant")]
-    field = ("optimizer" if beyond_sgd(case.optimizer) else "clip" if case.clip is not None
-             else "lr_schedule")
-    what = ", ".join(what)
-    return (f"train.{field}: the judge has no rounding bounds yet for {what} (it judges "
-            "W -= lr dW at a constant lr; docs/CASES.md, \"Optimizers\"); reference.train(case) "
-            "runs it")
-
-
 def make_oracle(case) -> Oracle:
-    """The oracle of `case` (the entry of the oracles' worker, comparisons/execution/runner.py).
-    CaseError for a case the judge cannot judge (`unjudged`)."""
-    why = unjudged(case)
-    if why:
-        raise CaseError(f"{case.name}: {why}")
+    """The oracle of `case` (the entry of the oracles' worker, comparisons/execution/runner.py)."""
     oc = oracle_case(case)
     t = time.perf_counter()
     with np.errstate(all="ignore"):

@@ -280,6 +280,8 @@ def amplification(case, base, compare_dtype: str = "float64",
         pairs += [(noisy.final_params[k], base.final_params[k], E["final_params"][k])
                   for k in base.final_params]
         pairs.append((noisy.final_outputs, base.final_outputs, E["final_outputs"]))
+        pairs += [(noisy.final_state[s][k], base.final_state[s][k], U)
+                  for s, units in (E.get("final_state") or {}).items() for k, U in units.items()]
     kappa = 0.0
     with np.errstate(all="ignore"):
         for x, y, e in pairs:
@@ -288,14 +290,15 @@ def amplification(case, base, compare_dtype: str = "float64",
             if r.size:
                 kappa = max(kappa, float(r.max()))
         # The floor: every update's rounding stays in its parameter (W - lr dW carries W with
-        # gain 1), and independent roundings add like a random walk, sqrt(sum R^2). Random
+        # gain 1), and independent roundings add like a random walk, sqrt(sum R^2) (an
+        # optimizer's run adds them linearly: bounds._train_beyond_sgd). Random
         # signs can cancel in the measured response of a short run: the nightly campaign found
         # a 2-update float32 run measured at kappa 0.0025 whose final W1 differed by 1.49 U.
         for k, c in E.get("carried", {}).items():
-            U = np.asarray(E["final_params"][k])
-            r = np.asarray(c)[U > 0] / U[U > 0]
-            if r.size and np.all(np.isfinite(r)):
-                kappa = max(kappa, float(r.max()))
+            U, c = np.asarray(E["final_params"][k]), np.asarray(c)
+            ok = (U > 0) & np.isfinite(U) & np.isfinite(c)  # inf: an element not judged
+            if ok.any():
+                kappa = max(kappa, float((c[ok] / U[ok]).max()))
     return Amplification(kappa, E, k_base)
 
 
@@ -320,7 +323,9 @@ def pair_bounds(amp: Amplification, case, dtype_a: str, dtype_b: str) -> dict:
             "initial_outputs": scale0 * np.asarray(E["initial_outputs"]),
             "losses": scale * np.asarray(E["losses"]),
             "final_params": {k: scale * np.asarray(v) for k, v in E["final_params"].items()},
-            "final_outputs": scale * np.asarray(E["final_outputs"])}
+            "final_outputs": scale * np.asarray(E["final_outputs"]),
+            "final_state": {s: {k: scale * np.asarray(v) for k, v in units.items()}
+                            for s, units in (E.get("final_state") or {}).items()}}
 
 
 def probabilistic_bounds(amp: Amplification, case, dtype_a: str, dtype_b: str):
@@ -358,6 +363,8 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
     rows.append(compare(f"{prefix}initial A[L]", a.initial_outputs, b.initial_outputs,
                         B["initial_outputs"], dtype=dtype_a, pbound=P.get("initial A[L]"), p=p))
     finals = [(f"{prefix}final {k}", k) for k in b.final_params] + [(f"{prefix}final A[L]", None)]
+    finals += [(f"{prefix}final {s}[{k}]", (s, k)) for s in B["final_state"]
+               for k in B["final_state"][s]]
     low = dtype_a if UNIT_ROUNDOFF[dtype_a] >= UNIT_ROUNDOFF[dtype_b] else dtype_b
     k_a, k_b = first_nonfinite(a.losses, low), first_nonfinite(b.losses, low)
     h = edge(E["losses"], case, low)
@@ -396,6 +403,15 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
         rows.append(compare(name, np.asarray(a.losses)[:n], b.losses[:n],
                             B["losses"][:n], TRAJECTORY, dtype_a,
                             pbound=None if pl is None else pl[:n], p=p))
+    want = getattr(b, "final_state", None)
+    if want is not None:  # the step count positions the schedule and the bias corrections
+        got = getattr(a, "final_state", None)
+        step = got.get("step") if isinstance(got, dict) else None
+        rows.append(compare(f"{prefix}final step", np.float64(want["step"]),
+                            np.float64(want["step"]), 0.0, TRAJECTORY) if step == want["step"]
+                    else _failed(f"{prefix}final step", (), TRAJECTORY,
+                                 f"the optimizer's step count is {step}, expected "
+                                 f"{want['step']}"))
     for name, k in finals:
         if k_b is not None:
             rows.append(skipped(name, np.shape(_final(b, k)), TRAJECTORY,
@@ -412,6 +428,12 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
         elif k is None:
             rows.append(compare(name, a.final_outputs, b.final_outputs,
                                 B["final_outputs"], TRAJECTORY, dtype_a))
+        elif isinstance(k, tuple):  # a slot of the optimizer's state
+            s, p_name = k
+            got = getattr(a, "final_state", None)
+            got = got.get(s, {}).get(p_name) if isinstance(got, dict) else None
+            rows.append(compare(name, got, b.final_state[s][p_name],
+                                B["final_state"][s][p_name], TRAJECTORY, dtype_a))
         else:
             rows.append(compare(name, a.final_params.get(k) if isinstance(a.final_params, dict)
                                 else None, b.final_params[k], B["final_params"][k],
@@ -435,6 +457,8 @@ def loss_bounds(amp: Amplification, case, dtype_a: str, dtype_b: str) -> np.ndar
 
 
 def _final(result, k):
+    if isinstance(k, tuple):
+        return result.final_state[k[0]][k[1]]
     return result.final_outputs if k is None else result.final_params[k]
 
 

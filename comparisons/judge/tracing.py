@@ -67,6 +67,8 @@ def install_operators(cls) -> None:
     for name, ufunc in BINARY.items():
         setattr(cls, f"__{name}__", rules[ufunc])
         setattr(cls, f"__r{name}__", reflected(rules[ufunc]))
+    if np.power in rules:  # x ** p, for a level that has a rule for it
+        cls.__pow__ = rules[np.power]
     for name, ufunc in {**UNARY, **COMPARISONS}.items():
         setattr(cls, f"__{name}__", rules[ufunc])
 

@@ -41,6 +41,23 @@ def one_update(case, params, t: int, batches, state=None):
     return part(case, params, t, t + 1, batches, state)
 
 
+def state_after(case, result, t: int):
+    """The optimizer's state after update t of `case` (0-based, counted within the case), as
+    the run of that update returned it (`result.final_state`): what the part from update t + 1
+    starts from. For a schedule without an optimizer, only the step count, which the run need
+    not return; None for plain SGD. ValueError where an optimizer's run returned no state."""
+    if case.plain:
+        return None
+    if case.stateful:
+        state = getattr(result, "final_state", None)
+        if not isinstance(state, dict):
+            raise ValueError(f"{case.name}: update {t} returned no optimizer state "
+                             "(final_state), which the next update starts from")
+        return state
+    first = 0 if case.initial_state is None else case.initial_state["step"]
+    return {"step": first + t + 1}
+
+
 def batches_of(case):
     """The batch order `part` needs (None when every update uses all of X)."""
     return None if case.full_batch else case.batch_order()
