@@ -45,6 +45,11 @@ WHERE = [
      "dZ2"),
     ("mean-over-m-minus-1", "reduction-mean-float32", BACKWARD, "network.output_delta", "dZ2"),
     ("loss-after-the-update", "shallow-3-4-1-float32", UPDATE, "training.train", None),
+    # an optimizer's update is named as a whole, once every formula of the network agrees
+    ("adam-second-moment-uncorrected", "optim-adam", UPDATE, "optimizers.optimizer_update",
+     None),
+    ("schedule-one-update-late", "optim-nesterov-float32", UPDATE,
+     "optimizers.optimizer_update", None),
 ]
 BY_ID = {m[0]: m for m in mutants.BUGS + mutants.EQUIVALENT}
 
@@ -79,6 +84,21 @@ def test_diagnose_names_the_formula_where_the_bug_was_planted(plant, mutant, cas
         assert found.functions[name].endswith(f"{function.split('.')[0]}.py:"
                                                   f"{found.functions['reference'].split(':')[1]}")
     assert repro is not None and repro.updates == 1
+
+
+def test_an_optimizers_reproducer_starts_from_the_state_before_the_update(plant):
+    """The reproducer of an optimizer case carries the reference's state before the failing
+    update (its step count and moments) and the optimizer, and fails the same way."""
+    from comparisons.execution import runner
+    impls = plant("schedule-one-update-late")
+    found, repro = _diagnose(impls, "optim-momentum-step")
+    k = found.first_update  # where the step decay's first step comes one update early
+    assert k == 8 and repro.updates == 1 and repro.initial_state["step"] == k
+    assert set(repro.initial_state) == {"step", "B"}
+    assert repro.optimizer == catalogue.get("optim-momentum-step").optimizer
+    assert "difference lies in the optimizer's update (optimizer:momentum" in found.message
+    session = runner.run([repro], impls)
+    assert session.exit_code == runner.EXIT_DISAGREE
 
 
 def test_the_kink_hints_name_the_convention(plant):

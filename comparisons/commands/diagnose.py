@@ -36,7 +36,7 @@ from comparisons.judge.local import SUFFIX, update_of
 from comparisons.judge.oracle import ORACLE_NAME, oracle_case
 from comparisons.judge.parity import gamma
 from comparisons.judge.verdict import ERROR
-from comparisons.protocol.case import case_from_dict
+from comparisons.protocol.case import case_from_dict, training_features
 from comparisons.report import output
 
 from . import common
@@ -272,11 +272,14 @@ class _Walk:
         conv = [self.bounds.Traced(a) if isinstance(a, np.ndarray) else a for a in arrays]
         return f(*conv, **kw)
 
-    def checks(self, params: dict, X: np.ndarray, Y: np.ndarray, forward_only: bool = False):
+    def checks(self, params: dict, X: np.ndarray, Y: np.ndarray, forward_only: bool = False,
+               lr: float | None = None):
         """Yield every _Check of one update from `params` on the batch (X, Y), in order; with
         `forward_only`, the forward pass and the loss alone (the final evaluation on all
-        of X)."""
+        of X). `lr`: the update's rate (a schedule's; default the case's). The step is checked
+        for plain SGD only: an optimizer's update is named as a whole (`diagnose`)."""
         c, L = self.case, self.case.L
+        lr = c.lr if lr is None else lr
         acts = c.activations
         net = "network."
         P = {k: self.inp(v) for k, v in params.items()}
@@ -315,7 +318,7 @@ class _Walk:
             if c.schedule == "sequential":  # the reference's updated weights carry the delta
                 for k, g in ((f"W{l}", r_w), (f"b{l}", r_b)):
                     if k in c.trainable_names:
-                        new[k] = self.inp(P[k] - c.lr * g.v)
+                        new[k] = self.inp(P[k] - lr * g.v)
             if l > 1:
                 W = new[f"W{l}"] if c.schedule == "sequential" else P[f"W{l}"]
                 Wname = f"W[{l}]" + ("+" if c.schedule == "sequential" else "")
@@ -330,9 +333,11 @@ class _Walk:
                              self.theirs(net + "activation_backward", dA, Z[l - 1], acts[l - 2]),
                              r, ins)
                 dZ = self.inp(r)
+        if c.stateful:
+            return
         # The update as the implementation's own step computes it, from the same parameters
         step = f"training.{c.schedule}_step"
-        net_args = (c.activations, c.loss, c.reduction, c.lr, c.trainable_names)
+        net_args = (c.activations, c.loss, c.reduction, lr, c.trainable_names)
         _, r_new = self.traced(step, P, self.inp(X), Yb, *net_args)
         tp = {k: self.pkg.training.as_array(v, self.dtype) for k, v in P.items()}
         _, t_new = getattr(self.pkg.training, f"{c.schedule}_step")(
@@ -345,7 +350,7 @@ class _Walk:
             yield _Check(UPDATE, f"{k[0]}[{l}]+ = {k[0]}[{l}] (frozen)" if frozen else
                          f"{update} ({c.schedule} schedule)", step, l,
                          f"{k}+", t_new[k], r_new[k] if not frozen else self.bounds.Traced(P[k]),
-                         {k: P[k], "lr": np.asarray(c.lr)})
+                         {k: P[k], "lr": np.asarray(lr)})
 
 
 def relative_error(theirs, ref_v, bound, at) -> tuple[float | None, float | None]:
@@ -547,11 +552,20 @@ def hint(check: _Check, idx, theirs, ref_v, bound, case, name: str) -> str:
 
 def _reference_state(case, k: int) -> dict:
     """The reference's parameters before update k (float64, on the case's rounded inputs)."""
+    return _reference_before(case, k)[0]
+
+
+def _reference_before(case, k: int):
+    """(the reference's parameters, its optimizer's state or None) before update k (float64,
+    on the case's rounded inputs; the state as `protocol.parts.state_after` gives it)."""
     oc = oracle_case(case)
     if k == 0:
-        return dict(oc.params)
+        return dict(oc.params), oc.initial_state
     with np.errstate(all="ignore"):
-        return dict(reference.train(truncated(oc, k)).final_params)
+        r = reference.train(truncated(oc, k))
+    first = 0 if oc.initial_state is None else oc.initial_state["step"]
+    state = None if oc.plain else (r.final_state if oc.stateful else {"step": first + k})
+    return dict(r.final_params), state
 
 
 def _batch(case, k: int):
@@ -559,9 +573,9 @@ def _batch(case, k: int):
     return batches[k] if k < len(batches) else first
 
 
-def reproducer(case, k: int, params: dict):
-    """The case cut down to update k: the reference's parameters before it, its batch, one
-    update (a case `run` and `verify` accept)."""
+def reproducer(case, k: int, params: dict, state: dict | None = None):
+    """The case cut down to update k: the reference's parameters (and optimizer's state)
+    before it, its batch, one update (a case `run` and `verify` accept)."""
     d = case.to_dict()
     d["name"] = f"{case.name}-update-{k}"[:100]
     d["description"] = (f"{case.name} cut down to its update {k} by `python -m comparisons "
@@ -569,7 +583,12 @@ def reproducer(case, k: int, params: dict):
     d["params"] = {p: np.asarray(v, dtype=case.dtype).astype(np.float64).tolist()
                    for p, v in params.items()}
     idx = _batch(case, k)
-    train = {key: d["train"][key] for key in ("lr", "schedule", "trainable") if key in d["train"]}
+    train = {key: d["train"][key] for key in ("lr", "schedule", "trainable", "optimizer",
+                                              "lr_schedule", "clip") if key in d["train"]}
+    if state is not None:
+        train["state"] = {s: v if s == "step" else {p: np.asarray(a).tolist()
+                                                    for p, a in v.items()}
+                          for s, v in state.items()}
     if isinstance(idx, slice):
         train.update(epochs=1, batch_size=None, shuffle_seed=None)
     else:
@@ -604,8 +623,8 @@ def diagnose(case, impls: dict, a: str, b: str = ORACLE_NAME, *, timeout: float,
     k, d.failing_tensor = first_failing_update(case, impls, a, b, v, timeout=timeout,
                                                options=options, progress=say)
     d.first_update = k
-    params = _reference_state(case, k)
-    repro = reproducer(case, k, params)
+    params, state = _reference_before(case, k)
+    repro = reproducer(case, k, params, state)
     sides = [n for n in (a, b) if n != ORACLE_NAME]
     pkgs = {n: mirrored(impls[n]) for n in sides}
     without = [n for n, p in pkgs.items() if p is None]
@@ -623,7 +642,9 @@ def diagnose(case, impls: dict, a: str, b: str = ORACLE_NAME, *, timeout: float,
     final = d.failing_tensor.startswith("final") or (
         d.failing_tensor.startswith("losses") and k == case.updates - 1)
     with np.errstate(all="ignore"), bounds.context(case.dtype):
-        walks = {n: _Walk(p, case).checks(params, X, Y) for n, p in pkgs.items()}
+        rate = reference.optimizers.learning_rate(case.lr_schedule, oc.lr,
+                                                  k if state is None else state["step"])
+        walks = {n: _Walk(p, case).checks(params, X, Y, lr=rate) for n, p in pkgs.items()}
         if final:  # then the evaluation after the last update, on all of X
             after = _reference_state(case, case.updates)
             finals = {n: _Walk(p, case).checks(after, oc.X, oc.Y, forward_only=True)
@@ -650,6 +671,17 @@ def diagnose(case, impls: dict, a: str, b: str = ORACLE_NAME, *, timeout: float,
                 if n != a:
                     d.message = f"the formula leaves its bound in {n}, not in {a}"
                 return d, repro
+    if case.stateful:  # the network's formulas agree: the optimizer's update is what is left
+        d.phase, d.function = UPDATE, "optimizers.optimizer_update"
+        what = ", ".join(f for f in training_features(case) if f != "lr_schedule:constant")
+        d.formula = f"update {k} by the optimizer ({what})"
+        d.functions = {n: _location(p, "training.train") for n, p in pkgs.items()}
+        d.functions[ORACLE_NAME] = _location(reference, "optimizers.optimizer_update")
+        d.message = (f"every formula of the forward and backward pass agrees with the reference "
+                     f"given its inputs, but {d.failing_tensor or 'the run'} does not: the "
+                     f"difference lies in the optimizer's update ({what}: reference/optimizers.py "
+                     "has one function per formula) or in what train feeds it")
+        return d, repro
     # Every formula and the step agree on the reference's inputs: the difference lies in
     # what train feeds them or records
     d.phase, d.function = UPDATE, "training.train"

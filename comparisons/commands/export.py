@@ -83,6 +83,11 @@ def _section(case, dtype: str) -> dict:
     tensors.update({f"final_params.{k}": tensor(v, B["final_params"][k])
                     for k, v in r.final_params.items()})
     tensors["final_outputs"] = tensor(r.final_outputs, B["final_outputs"])
+    if r.final_state is not None:  # an optimizer's state: its step count and each slot
+        tensors["final_state.step"] = tensor(float(r.final_state["step"]), 0.0)
+        tensors.update({f"final_state.{s}.{k}": tensor(v, B["final_state"][s][k])
+                        for s, slot in r.final_state.items() if s != "step"
+                        for k, v in slot.items()})
     out = {"kappa": oracle.kappa, "judged": _judged(oracle, dtype), "tensors": tensors}
     if dtype != "float64":  # the inputs every implementation of this dtype computes on
         oc = case.rounded(dtype)
