@@ -29,10 +29,16 @@ def planted(tmp_path, monkeypatch):
     return plant
 
 
+# A bug in reference/optimizers.py reaches no plain case (plain SGD at a constant rate only
+# asks it for lr): its main job runs the cases with an optimizer, a schedule, decay or clipping.
+BEYOND_SGD = [c for c in CASES if not c.plain]
+
+
 @pytest.mark.parametrize("mutant", mutants.BUGS, ids=[m[0] for m in mutants.BUGS])
 def test_the_main_job_fails_on_a_planted_bug(planted, mutant):
     impls = planted(mutant, "mutant")
-    session = runner.run(CASES, impls, exitfirst=True, oracles=ORACLES)
+    cases = BEYOND_SGD if mutant[1] == "optimizers.py" else CASES
+    session = runner.run(cases, impls, exitfirst=True, oracles=ORACLES)
     assert session.exit_code == runner.EXIT_DISAGREE, (
         f"{mutant[0]} passed {len(session.cases)} cases")
 

@@ -62,6 +62,30 @@ BUGS = [
     ("softplus-without-log1p", "losses.py",
      "    return np.maximum(Z, 0) + np.log1p(np.exp(-np.abs(Z)))",
      "    return np.maximum(Z, 0) + np.log(1 + np.exp(-np.abs(Z)))"),
+    # The optimizers' (issue #31): each shows in the catalogue's optim-* cases.
+    ("adam-epsilon-inside-the-root", "optimizers.py",
+     "    return np.sqrt(V_hat) + eps", "    return np.sqrt(V_hat + eps)"),
+    ("adam-bias-correction-of-t-minus-1", "optimizers.py",
+     "adam_direction(M, V, k_new,", "adam_direction(M, V, k_new - 1,"),
+    ("adam-second-moment-uncorrected", "optimizers.py",
+     "    V_hat = V / (bias_correction(beta2, k) if corrected else 1.0)", "    V_hat = V"),
+    ("adam-first-moment-uncorrected", "optimizers.py",
+     "    return (M / c1) / den", "    return M / den"),
+    ("decay-after-the-step", "optimizers.py",
+     "            new[k] = sgd_step(P, adam_direction(",
+     "            new[k] = (1 - lr * wd) * sgd_step(P / (1 - lr * wd), adam_direction("),
+    ("decay-not-times-lr", "optimizers.py",
+     '            P = decayed_weights(P, lr, wd, o["decay_lr"])',
+     "            P = decayed_weights(P, lr, wd, False)"),
+    ("momentum-dampening-dropped", "optimizers.py",
+     "    return momentum * B + (1 - dampening) * dP", "    return momentum * B + dP"),
+    ("clipping-by-each-tensors-norm", "optimizers.py",
+     "    c = clip_factor(global_norm(grads), max_norm, eps)\n"
+     "    return {k: dP * c for k, dP in grads.items()}",
+     "    return {k: dP * clip_factor(global_norm({k: dP}), max_norm, eps)\n"
+     "            for k, dP in grads.items()}"),
+    ("schedule-one-update-late", "optimizers.py",
+     '    position = t + lr_schedule["offset"]', '    position = t + lr_schedule["offset"] + 1'),
 ]
 
 # Rewrites with other rounding but the same mathematics: the main job must pass on each.
