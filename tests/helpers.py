@@ -329,6 +329,19 @@ def registered_names(own: bool = False) -> list[str]:
     return list(protocol.registered(own))
 
 
+MIRRORED = ("activations", "losses", "network", "training")
+
+
+def mirrors(impl) -> bool:
+    """Whether an implementation package mirrors the reference's per-formula modules: all of
+    them, or none (torch-nn trains with its framework's own layers and optimizers); some but
+    not all is refused."""
+    import importlib.util
+    found = [m for m in MIRRORED if importlib.util.find_spec(f"{impl.module}.{m}") is not None]
+    assert found in ([], list(MIRRORED)), f"{impl.name} mirrors {found} of {list(MIRRORED)}"
+    return bool(found)
+
+
 def here(names) -> list[str]:
     """The implementations among `names` that can be imported and run in this process (not
     those in an environment of their own, nor commands: the judge runs those in workers)."""

@@ -88,12 +88,12 @@ def test_diagnose_names_the_formula_where_the_bug_was_planted(plant, mutant, cas
 
 def test_an_optimizers_reproducer_starts_from_the_state_before_the_update(plant):
     """The reproducer of an optimizer case carries the reference's state before the failing
-    update (its step count and moments) and the optimizer, and fails the same way."""
+    update (its step count and velocities) and the optimizer, and fails the same way."""
     from comparisons.execution import runner
     impls = plant("schedule-one-update-late")
     found, repro = _diagnose(impls, "optim-momentum-step")
     k = found.first_update  # where the step decay's first step comes one update early
-    assert k == 8 and repro.updates == 1 and repro.initial_state["step"] == k
+    assert k == 9 and repro.updates == 1 and repro.initial_state["step"] == k
     assert set(repro.initial_state) == {"step", "B"}
     assert repro.optimizer == catalogue.get("optim-momentum-step").optimizer
     assert "difference lies in the optimizer's update (optimizer:momentum" in found.message

@@ -12,9 +12,8 @@ import pytest
 
 from comparisons import protocol
 import reference
-from helpers import ROOT, assert_no_failure, here, implementation, judge, mazur
+from helpers import MIRRORED, ROOT, assert_no_failure, here, implementation, judge, mazur, mirrors
 
-MIRRORED = ["activations", "losses", "network", "training"]
 IMPLS = list(protocol.registered())
 AUTODIFF = [n for n in IMPLS if n != "reference"]
 HERE = here(IMPLS)  # importable in this process
@@ -40,6 +39,8 @@ def test_every_implementation_has_one_shape(module):
     for name in IMPLS:
         impl = protocol.resolve(name)
         if impl.command:  # another language: no Python modules to compare
+            continue
+        if not mirrors(impl):  # its framework's own API (torch-nn): no formula to mirror
             continue
         if impl.elsewhere:  # not importable here: its source, read
             path = importlib.util.find_spec(f"{impl.module}.{module}").origin
@@ -106,6 +107,8 @@ def test_derivative_conventions_at_the_kink(name):
     """relu'(0) = 0 and leaky_relu'(0) = 0.01, PyTorch's convention, in every package (JAX's
     jnp.maximum would give 1/2). The branch is checked here; the slope's precision is the
     judge's (TensorFlow declares its float32 slope, ERRATA.md)."""
+    if not mirrors(protocol.resolve(name)):
+        return kink_conventions_through_train(name)
     mods = {m: importlib.import_module(f"{protocol.resolve(name).module}.{m}")
             for m in ("activations", "training")}
     zero = mods["training"].as_array(np.zeros((1, 1)), "float64")
@@ -117,6 +120,22 @@ def test_derivative_conventions_at_the_kink(name):
     if abs(slope - 0.01) > 0.01 * 2 ** -23 and declared:  # another convention, declared
         pytest.xfail(f"leaky_relu'(0) = {slope:g}: {declared[0]}")
     assert abs(slope - 0.01) <= 0.01 * 2 ** -23
+
+
+def kink_conventions_through_train(name):
+    """The kinks of a package with no per-formula functions, through its train: X = 0 and
+    b1 = 0 put Z1 exactly at 0, where db1 = W2 dZ2 g'(0) is 0 for relu and 0.01 W2 dZ2 for
+    leaky_relu, as in the reference, exactly."""
+    from comparisons.protocol.case import Case
+    impl, mod = implementation(name)
+    for act in ("relu", "leaky_relu"):
+        case = Case(name="kink", layers=[1, 1, 1], activations=[act, "identity"], loss="mse",
+                    reduction="mean", params={"W1": np.array([[0.7]]), "b1": np.array([[0.0]]),
+                                              "W2": np.array([[0.5]]), "b2": np.array([[0.3]])},
+                    X=np.array([[0.0]]), Y=np.array([[1.0]]), lr=0.1, epochs=1)
+        got = np.asarray(mod.train(case).gradients["b1"])
+        want = reference.train(case).gradients["b1"]
+        assert got[0, 0] == want[0, 0], f"{name}: {act}'(0): db1 {got[0, 0]!r}, reference {want[0, 0]!r}"
 
 
 @pytest.mark.parametrize("schedule", ["simultaneous", "sequential"])

@@ -15,13 +15,14 @@ import re
 
 from comparisons import catalogue, protocol
 from comparisons.judge.oracle import ORACLE_NAME
+from comparisons.protocol.case import training_features
 from comparisons.judge.verdict import FAIL, PASS, SKIPPED, XFAIL, XPASS
 
 # Columns that hold on every machine, and those measured on the one the page names
-EXACT = ("framework", "version", "dtypes", "schedules", "losses", "activations", "relu'(0)",
-         "leaky_relu'(0)", "findings")
+EXACT = ("framework", "version", "dtypes", "schedules", "losses", "activations", "training",
+         "relu'(0)", "leaky_relu'(0)", "findings")
 MEASURED = ("pass", "xfail", "skipped", "FAIL", "worst error/bound (not xfail)")
-COLUMNS = EXACT[:6] + MEASURED + EXACT[6:]
+COLUMNS = EXACT[:7] + MEASURED + EXACT[7:]
 
 
 def display_name(impl) -> str:
@@ -67,6 +68,8 @@ def rows(doc: dict, manifest: dict | None, errata: str, conventions) -> list[dic
             "schedules": ", ".join(sorted({c.schedule for c in cases})),
             "losses": ", ".join(sorted({c.loss for c in cases})),
             "activations": ", ".join(sorted({a for c in cases for a in c.activations})),
+            "training": ", ".join(sorted({f for c in cases for f in training_features(c)
+                                          if f != "lr_schedule:constant"})),
             "pass": str(sum(v["status"] in (PASS, XPASS) for v in vs)),
             "xfail": str(sum(v["status"] == XFAIL for v in vs)),
             "skipped": str(sum(v["status"] == SKIPPED for v in vs)),
@@ -92,7 +95,8 @@ def markdown(table: list[dict], where: str) -> str:
              "on any machine: the versions are the pinned ones (`constraints.txt`), the "
              "conventions at the kinks are each framework's own derivatives at 0, asked "
              "through its per-formula modules (the suite's: relu'(0) = 0, leaky_relu'(0) = "
-             "0.01).", "",
+             "0.01). `training` lists the updates judged (protocol.case.training_features: "
+             "optimizer:sgd alone is W -= lr dW; docs/CASES.md, \"Optimizers\").", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(r[c] for c in COLUMNS) + " |" for r in table]
     lines += ["", "Back to the [README](../README.md).", ""]

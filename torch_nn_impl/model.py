@@ -1,0 +1,184 @@
+"""A case trained as a PyTorch user writes it (see the package docstring).
+
+Data are rows here, as torch.nn expects them: a batch is X.T[idx], (batch, n[0]); nn.Linear's
+weight is (out, in), the seeds' W[l], and its bias is b[l] without the column axis. The case's
+losses (docs/SPEC.md, "Losses and reductions") in torch's modules: half_sse and mse through
+nn.MSELoss, bce through nn.BCEWithLogitsLoss on the logits and cce through nn.CrossEntropyLoss
+with the targets as class probabilities, the last two fusing the output activation as torch's
+documentation recommends.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from comparisons.protocol import TrainResult
+from comparisons.protocol.case import slots_of
+
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU,
+               "leaky_relu": lambda: nn.LeakyReLU(0.01), "identity": nn.Identity}
+FUSED = {"bce": torch.sigmoid, "cce": lambda z: torch.softmax(z, dim=1)}  # loss: A[L] from z
+
+
+def build_model(case) -> nn.Sequential:
+    """nn.Linear and activation modules with the case's parameters; the output activation is
+    left to the loss where torch fuses it (bce, cce)."""
+    dtype, modules = DTYPES[case.dtype], []
+    for l in range(1, case.L + 1):
+        linear = nn.Linear(case.layers[l - 1], case.layers[l], dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.as_tensor(case.params[f"W{l}"], dtype=dtype))
+            linear.bias.copy_(torch.as_tensor(case.params[f"b{l}"][:, 0], dtype=dtype))
+        modules.append(linear)
+        if l < case.L or case.loss not in FUSED:
+            modules.append(ACTIVATIONS[case.activations[l - 1]]())
+    return nn.Sequential(*modules)
+
+
+def named_parameters(model) -> dict:
+    """{"W1": layer 1's weight, "b1": its bias, ...}."""
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    return {f"{p}{l}": getattr(m, "weight" if p == "W" else "bias")
+            for l, m in enumerate(linears, start=1) for p in "Wb"}
+
+
+def loss_function(case):
+    """The case's loss of a batch, (outputs or logits, targets) -> 0-d, from torch's modules."""
+    if case.loss == "cce":
+        return nn.CrossEntropyLoss(reduction=case.reduction)  # sums over the classes
+    per_unit = (nn.BCEWithLogitsLoss(reduction="sum") if case.loss == "bce"
+                else nn.MSELoss(reduction="sum"))
+    scale = {"half_sse": 0.5, "mse": 1 / case.layers[-1], "bce": 1.0}[case.loss]
+
+    def loss(out, target):
+        total = per_unit(out, target) * scale if scale != 1.0 else per_unit(out, target)
+        return total / out.shape[0] if case.reduction == "mean" else total
+    if case.loss == "mse" and case.reduction == "mean":
+        return nn.MSELoss()  # the mean over every element: the case's mse, averaged
+    return loss
+
+
+def outputs(case, model, X):
+    """A[L] of the rows X, (m, n[L])."""
+    out = model(X)
+    return FUSED[case.loss](out) if case.loss in FUSED else out
+
+
+def make_optimizer(case, params: list):
+    """torch.optim's optimizer for the case's (docs/CASES.md, "Optimizers")."""
+    o = case.optimizer or {"name": "sgd", "weight_decay": 0.0}
+    if o["name"] in ("sgd", "momentum"):
+        return torch.optim.SGD(params, lr=case.lr, momentum=o.get("momentum", 0.0),
+                               dampening=o.get("dampening", 0.0),
+                               nesterov=o.get("nesterov", False),
+                               weight_decay=o["weight_decay"])
+    adam = torch.optim.AdamW if o["decay"] == "decoupled" else torch.optim.Adam
+    return adam(params, lr=case.lr, betas=(o["beta1"], o["beta2"]), eps=o["eps"],
+                weight_decay=o["weight_decay"])
+
+
+def make_scheduler(case, optimizer):
+    """lr_scheduler.StepLR for a step decay; for a warm-up into a cosine, a LambdaLR of the
+    closed form, as Hugging Face's get_cosine_schedule_with_warmup writes it (torch's own
+    CosineAnnealingLR is a recursion); None for a constant rate."""
+    s = case.lr_schedule
+    if s is None or s["name"] == "constant":
+        return None
+    if s["name"] == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=s["step_size"],
+                                               gamma=s["gamma"])
+    warmup, steps = s["warmup"], s["decay_steps"]
+    start, final = s["start_factor"], s["final_factor"]
+
+    def factor(position):
+        if position < warmup:
+            return start + (1 - start) * position / warmup
+        progress = min(position - warmup, steps) / steps
+        return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+SLOTS = {"M": "exp_avg", "V": "exp_avg_sq", "B": "momentum_buffer"}
+
+
+def load_state(optimizer, params: dict, state: dict) -> None:
+    """A resumed optimizer state (the case's `initial_state`) into torch's per-parameter
+    state, as optimizer.load_state_dict would leave it."""
+    if state["step"] == 0:
+        return
+    for k, p in params.items():
+        s = {v: torch.as_tensor(state[slot][k], dtype=p.dtype).reshape(p.shape).clone()
+             for slot, v in SLOTS.items() if slot in state}
+        if "exp_avg" in s:
+            s["step"] = torch.tensor(float(state["step"]))
+        if s:
+            optimizer.state[p] = s
+
+
+def read_state(optimizer, params: dict, step: int, slots) -> dict:
+    """The optimizer's state in the results block's form: each slot per parameter, (n, 1)
+    for a bias."""
+    out = {"step": step}
+    for slot in slots:
+        out[slot] = {k: optimizer.state[p][SLOTS[slot]].detach().numpy().reshape(
+            np.shape(p.detach().numpy()) if p.dim() == 2 else (-1, 1)).copy()
+            for k, p in params.items()}
+    return out
+
+
+def train(case, **_):
+    """The case's training loop, the way torch's tutorials write one."""
+    dtype = DTYPES[case.dtype]
+    X = torch.as_tensor(case.X.T, dtype=dtype)
+    Y = torch.as_tensor(case.Y.T, dtype=dtype)
+    model = build_model(case)
+    loss_fn = loss_function(case)
+    params = named_parameters(model)
+    batches, first = case.update_batches()
+    rows = lambda idx: idx if isinstance(idx, slice) else torch.as_tensor(idx)  # noqa: E731
+    with torch.no_grad():
+        initial_outputs = outputs(case, model, X).T.numpy().copy()
+    grads = torch.autograd.grad(loss_fn(model(X[rows(first)]), Y[rows(first)]),
+                                list(params.values()))
+    gradients = {k: g.detach().numpy().reshape(np.shape(case.params[k])).copy()
+                 for k, g in zip(params, grads)}
+    trainable = {k: p for k, p in params.items() if k in case.trainable_names}
+    for k, p in params.items():
+        p.requires_grad_(k in trainable)
+    optimizer = make_optimizer(case, list(trainable.values()))
+    start = 0 if case.initial_state is None else case.initial_state["step"]
+    if case.initial_state is not None:
+        load_state(optimizer, trainable, case.initial_state)
+    scheduler = make_scheduler(case, optimizer)
+    if scheduler is not None and start:
+        with warnings.catch_warnings():  # a resumed run: the scheduler where the run left it
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(start):
+                scheduler.step()
+    losses = np.empty(case.updates + 1, dtype=case.dtype)
+    for i, idx in enumerate(batches):
+        optimizer.zero_grad()
+        loss = loss_fn(model(X[rows(idx)]), Y[rows(idx)])
+        loss.backward()
+        if case.clip is not None:
+            nn.utils.clip_grad_norm_(list(trainable.values()), case.clip["max_norm"])
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        losses[i] = loss.item()
+    with torch.no_grad():
+        final = outputs(case, model, X)
+        losses[-1] = loss_fn(model(X), Y).item()
+    final_params = {k: p.detach().numpy().reshape(np.shape(case.params[k])).copy()
+                    for k, p in params.items()}
+    state = None
+    if case.stateful:
+        state = read_state(optimizer, trainable, start + case.updates,
+                           slots_of(case.optimizer))
+    return TrainResult(losses=losses, gradients=gradients, final_params=final_params,
+                       final_outputs=final.T.numpy().copy(), initial_outputs=initial_outputs,
+                       final_state=state)
