@@ -678,6 +678,7 @@ def test_torch_nn_trains_every_optimizer_case_it_can_express():
             assert any(t["name"].startswith("final ") and "[" in t["name"]
                        for t in v["tensors"]) or not case.stateful, v["tensors"]
             run.append(name)
-    assert {"optim-adam", "optim-adamw-cosine-clip", "optim-momentum-step", "mazur-adam"} <= set(run)
+    assert {"optim-adam", "optim-adamw-cosine-clip", "optim-momentum-step", "optim-nesterov-l2",
+            "mazur-adam"} <= set(run)
     assert {"optim-adam-hat-float32", "optim-adamw-inside-float32",
             "optim-nesterov-float32"} <= set(listed)
