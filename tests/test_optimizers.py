@@ -579,13 +579,6 @@ def test_a_resumed_state_is_checked_against_the_optimizer():
 
 # --- the judge ------------------------------------------------------------------------------
 
-def _trajectory(case):
-    """The reference's own run of `case`, one update at a time from its own state."""
-    import reference
-    from comparisons.execution.workers import trajectory
-    return trajectory(reference.train, case)
-
-
 @pytest.mark.parametrize("slot, change", [
     pytest.param("V", lambda v: v * (1 + 1e-6), id="V-off-by-1e-6"),
     pytest.param("step", lambda s: s + 1, id="step-count-one-ahead"),
@@ -594,10 +587,13 @@ def test_a_defect_of_one_updates_state_fails_at_that_update(slot, change):
     """A step-dependent defect (a bias correction's t, a moment off at one update) shows at its
     update: local judging starts each update from the implementation's own state."""
     import dataclasses
+
+    import reference
     from comparisons import catalogue
+    from comparisons.execution.workers import trajectory
     from comparisons.judge import local
     case = catalogue.get("optim-adam-hat-float32")
-    results = _trajectory(case)
+    results = trajectory(reference.train, case)  # one update at a time, from its own state
     r = results[7]
     state = dict(r.final_state)
     if slot == "step":

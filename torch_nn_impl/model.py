@@ -50,15 +50,15 @@ def loss_function(case):
     """The case's loss of a batch, (outputs or logits, targets) -> 0-d, from torch's modules."""
     if case.loss == "cce":
         return nn.CrossEntropyLoss(reduction=case.reduction)  # sums over the classes
+    if case.loss == "mse" and case.reduction == "mean":
+        return nn.MSELoss()  # the mean over every element: the case's mse, averaged
     per_unit = (nn.BCEWithLogitsLoss(reduction="sum") if case.loss == "bce"
                 else nn.MSELoss(reduction="sum"))
     scale = {"half_sse": 0.5, "mse": 1 / case.layers[-1], "bce": 1.0}[case.loss]
 
     def loss(out, target):
-        total = per_unit(out, target) * scale if scale != 1.0 else per_unit(out, target)
+        total = scale * per_unit(out, target)
         return total / out.shape[0] if case.reduction == "mean" else total
-    if case.loss == "mse" and case.reduction == "mean":
-        return nn.MSELoss()  # the mean over every element: the case's mse, averaged
     return loss
 
 
@@ -119,15 +119,12 @@ def load_state(optimizer, params: dict, state: dict) -> None:
             optimizer.state[p] = s
 
 
-def read_state(optimizer, params: dict, step: int, slots) -> dict:
-    """The optimizer's state in the results block's form: each slot per parameter, (n, 1)
-    for a bias."""
-    out = {"step": step}
-    for slot in slots:
-        out[slot] = {k: optimizer.state[p][SLOTS[slot]].detach().numpy().reshape(
-            np.shape(p.detach().numpy()) if p.dim() == 2 else (-1, 1)).copy()
-            for k, p in params.items()}
-    return out
+def read_state(optimizer, params: dict, step: int, slots, shapes: dict) -> dict:
+    """The optimizer's state in the results block's form: each slot per parameter, in the
+    parameter's `shapes` (a bias (n, 1))."""
+    return {"step": step} | {
+        slot: {k: optimizer.state[p][SLOTS[slot]].detach().numpy().reshape(shapes[k]).copy()
+               for k, p in params.items()} for slot in slots}
 
 
 def train(case, **_):
@@ -144,8 +141,8 @@ def train(case, **_):
         initial_outputs = outputs(case, model, X).T.numpy().copy()
     grads = torch.autograd.grad(loss_fn(model(X[rows(first)]), Y[rows(first)]),
                                 list(params.values()))
-    gradients = {k: g.detach().numpy().reshape(np.shape(case.params[k])).copy()
-                 for k, g in zip(params, grads)}
+    shapes = {k: np.shape(v) for k, v in case.params.items()}
+    gradients = {k: g.detach().numpy().reshape(shapes[k]).copy() for k, g in zip(params, grads)}
     trainable = {k: p for k, p in params.items() if k in case.trainable_names}
     for k, p in params.items():
         p.requires_grad_(k in trainable)
@@ -173,12 +170,11 @@ def train(case, **_):
     with torch.no_grad():
         final = outputs(case, model, X)
         losses[-1] = loss_fn(model(X), Y).item()
-    final_params = {k: p.detach().numpy().reshape(np.shape(case.params[k])).copy()
-                    for k, p in params.items()}
+    final_params = {k: p.detach().numpy().reshape(shapes[k]).copy() for k, p in params.items()}
     state = None
     if case.stateful:
         state = read_state(optimizer, trainable, start + case.updates,
-                           slots_of(case.optimizer))
+                           slots_of(case.optimizer), shapes)
     return TrainResult(losses=losses, gradients=gradients, final_params=final_params,
                        final_outputs=final.T.numpy().copy(), initial_outputs=initial_outputs,
                        final_state=state)

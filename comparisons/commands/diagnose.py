@@ -36,7 +36,8 @@ from comparisons.judge.local import SUFFIX, update_of
 from comparisons.judge.oracle import ORACLE_NAME, oracle_case
 from comparisons.judge.parity import gamma
 from comparisons.judge.verdict import ERROR
-from comparisons.protocol.case import case_from_dict, training_features
+from comparisons.protocol.case import case_from_dict, map_state, training_features
+from comparisons.protocol.parts import state_after
 from comparisons.report import output
 
 from . import common
@@ -563,9 +564,7 @@ def _reference_before(case, k: int):
         return dict(oc.params), oc.initial_state
     with np.errstate(all="ignore"):
         r = reference.train(truncated(oc, k))
-    first = 0 if oc.initial_state is None else oc.initial_state["step"]
-    state = None if oc.plain else (r.final_state if oc.stateful else {"step": first + k})
-    return dict(r.final_params), state
+    return dict(r.final_params), state_after(oc, r, k - 1)
 
 
 def _batch(case, k: int):
@@ -586,9 +585,7 @@ def reproducer(case, k: int, params: dict, state: dict | None = None):
     train = {key: d["train"][key] for key in ("lr", "schedule", "trainable", "optimizer",
                                               "lr_schedule", "clip") if key in d["train"]}
     if state is not None:
-        train["state"] = {s: v if s == "step" else {p: np.asarray(a).tolist()
-                                                    for p, a in v.items()}
-                          for s, v in state.items()}
+        train["state"] = map_state(state, lambda a: np.asarray(a).tolist())
     if isinstance(idx, slice):
         train.update(epochs=1, batch_size=None, shuffle_seed=None)
     else:

@@ -677,10 +677,6 @@ def _adam_direction(M, V, k, beta1, beta2, eps, epsilon, corrected):
 GAINS = {"M": "beta1", "V": "beta2", "B": "momentum"}
 
 
-def _state_gain(optimizer, slot: str) -> float:
-    return float(optimizer[GAINS[slot]])
-
-
 def _train_beyond_sgd(case, perturb=None):
     """`train` for a case with an optimizer, a schedule, decay or clipping: the same values
     as reference.train, bit for bit, and their bounds, one update at a time (a schedule's
@@ -737,7 +733,7 @@ def _train_beyond_sgd(case, perturb=None):
             carried[k] += R[k]
             for s in slots:
                 np.maximum(state_units[s][k], RS[s][k], out=state_units[s][k])
-                gain = _state_gain(case.optimizer, s)
+                gain = case.optimizer[GAINS[s]]
                 state_carried[s][k] = gain * state_carried[s][k] + RS[s][k]
         if horizon is None and any(R[k].max() > 0 and not ctx.u * R[k].max() < np.abs(new[k]).max()
                                    for k in trainable if R[k].size):

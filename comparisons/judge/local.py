@@ -225,15 +225,13 @@ class Judging:
                                            kind=TRAJECTORY, worst_index=at(row.worst_index),
                                            p_index=at(row.p_index),
                                            note=f"update {t}: {row.note}" if row.note else ""))
+        level2 = [t for t in level2_updates(self.case, self.sample) if t < n]
         if n and not self.case.plain:  # listed, never counted as judged
             out.append(skipped(f"{name_prefix}probabilistic level{SUFFIX}", (n,), LEVEL2,
                                f"the {n} updates are judged at the worst-case level only: the "
                                "probabilistic level does not model an optimizer's, a "
                                "schedule's, decay's or clipping's update yet"))
-            level2 = list(range(n))
-        else:
-            level2 = [t for t in level2_updates(self.case, self.sample) if t < n]
-        if n and len(level2) < n:  # listed, never counted as judged
+        elif n and len(level2) < n:  # listed, never counted as judged
             out.append(skipped(f"{name_prefix}probabilistic level{SUFFIX}", (n - len(level2),),
                                LEVEL2, f"{n - len(level2)} of {n} updates judged at the "
                                f"worst-case level only; the probabilistic level judges updates "

@@ -407,7 +407,7 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
     if want is not None:  # the step count positions the schedule and the bias corrections
         got = getattr(a, "final_state", None)
         step = got.get("step") if isinstance(got, dict) else None
-        rows.append(compare(f"{prefix}final step", np.float64(want["step"]),
+        rows.append(compare(f"{prefix}final step", np.float64(step),
                             np.float64(want["step"]), 0.0, TRAJECTORY) if step == want["step"]
                     else _failed(f"{prefix}final step", (), TRAJECTORY,
                                  f"the optimizer's step count is {step}, expected "
