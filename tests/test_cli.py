@@ -436,6 +436,28 @@ def test_scale_reports_what_the_targets_ask_for_each_network(capsys):
         assert 0 < r["memory_estimate"] < r["memory_peaks"]  # imports dominate at this size
 
 
+def test_the_memory_estimate_counts_only_the_implementations_that_run_the_case():
+    """An implementation that declares a case unsupported is listed and holds none of its
+    arrays: the estimate of wide-tanh-float32 with torch and twenty float64-only packages is
+    torch's alone; with twenty float32 ones beside it, it exceeds that."""
+    import dataclasses
+
+    from comparisons import protocol
+    from comparisons.commands import common
+    from comparisons.execution import runner
+    from comparisons.protocol import CaseError
+    from comparisons.protocol.cost import case_cost
+    case = catalogue.get("wide-tanh-float32")
+    torch = protocol.resolve("torch")
+    alone = case_cost(case).memory(1, len(runner.LOCAL_WORKERS))
+    f64 = {f"f64-{i}": dataclasses.replace(torch, name=f"f64-{i}", dtypes=("float64",))
+           for i in range(20)}
+    common.check_cost([case], {"torch": torch, **f64}, alone)
+    f32 = {f"f32-{i}": dataclasses.replace(torch, name=f"f32-{i}") for i in range(20)}
+    with pytest.raises(CaseError, match="needs an estimated"):
+        common.check_cost([case], {"torch": torch, **f32}, alone)
+
+
 def test_scale_refuses_a_network_beyond_the_memory_limit_before_any_work():
     proc, _ = cli_measured("scale", "--width", "1024", "--updates", "100", "--impl", "torch")
     assert_one_line_exit_2(proc, contains="needs an estimated")

@@ -16,7 +16,7 @@ from helpers import ROOT, modules
 
 SCRIPTS = sorted((ROOT / "findings").glob("*.py"))
 FRAMEWORK = {"torch": "torch", "tensorflow": "tensorflow", "paddle": "paddle",
-             "mindspore": "mindspore", "optax": "optax", "keras": "keras"}
+             "mindspore": "mindspore", "optax": "optax", "keras": "keras", "jax": "jax"}
 
 
 def _interpreter(module: str) -> str | None:

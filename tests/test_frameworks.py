@@ -135,6 +135,11 @@ def kink_conventions_through_train(name):
                     X=np.array([[0.0]]), Y=np.array([[1.0]]), lr=0.1, epochs=1)
         got = np.asarray(mod.train(case).gradients["b1"])
         want = reference.train(case).gradients["b1"]
+        declared = [x.reason for x in impl.expected_failures
+                    if x.activation == act and not x.strict]
+        if got[0, 0] != want[0, 0] and declared:  # another convention, declared
+            pytest.xfail(f"{act}'(0): db1 {got[0, 0]!r}, reference {want[0, 0]!r}: "
+                         f"{declared[0]}")
         assert got[0, 0] == want[0, 0], f"{name}: {act}'(0): db1 {got[0, 0]!r}, reference {want[0, 0]!r}"
 
 

@@ -20,6 +20,7 @@ twice the sum over the updates.
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
@@ -546,11 +547,19 @@ def test_a_run_in_parts_that_carry_the_state_is_the_whole_run_bit_for_bit(train)
     c = case_from_dict({**_case(**train), "data": {"generator": "regression", "m": 6,
                                                   "seed": 0}})
     c = c.replace(batch_size=2, epochs=5)  # 15 updates, mini-batches
-    whole = reference.train(c)
-    batches = batches_of(c)
+    assert_parts_are_the_whole_run(reference.train, c)
+    with pytest.raises(ValueError, match="needs the optimizer's state before it"):
+        part(c, c.params, 4, 5, batches_of(c))
+
+
+def assert_parts_are_the_whole_run(train, c):
+    """`train` on the 15 updates of `c` in four parts, each resumed from the parameters and
+    state the part before returned, equals the whole run bit for bit."""
+    from comparisons.protocol.parts import batches_of, part
+    whole = train(c)
     params, state, losses = c.params, None, []
     for start, stop in ((0, 4), (4, 5), (5, 11), (11, 15)):
-        r = reference.train(part(c, params, start, stop, batches, state))
+        r = train(part(c, params, start, stop, batches_of(c), state))
         losses += list(r.losses[:-1])
         params = r.final_params
         state = r.final_state if r.final_state is not None else {"step": stop}
@@ -560,8 +569,6 @@ def test_a_run_in_parts_that_carry_the_state_is_the_whole_run_bit_for_bit(train)
         assert state["step"] == whole.final_state["step"] == 15
         assert all(np.array_equal(state[s][k], whole.final_state[s][k])
                    for s in whole.final_state if s != "step" for k in state[s])
-    with pytest.raises(ValueError, match="needs the optimizer's state before it"):
-        part(c, c.params, 4, 5, batches)
 
 
 def test_a_resumed_state_is_checked_against_the_optimizer():
@@ -648,33 +655,75 @@ def test_golden_vectors_carry_the_optimizers_state(tmp_path):
     assert all(b > 0 for b in tensors["final_state.B.W1"]["bound"])
 
 
-# --- torch-nn: the framework's own optimizers, judged --------------------------------------
+# --- torch-nn, jax-optax: the frameworks' own optimizers, judged --------------------------
+
+# What each package that trains with its framework's own API runs of the catalogue's optimizer
+# cases, and what it lists with the first convention its API lacks
+EXPRESSES = {
+    "torch-nn": ({"optim-adam", "optim-adamw-cosine-clip", "optim-momentum-step",
+                  "optim-nesterov-l2", "optim-adam-l2-step", "mazur-adam"},
+                 {"optim-adam-hat-float32", "optim-adamw-inside-float32",
+                  "optim-nesterov-float32", "optim-adamw-cosine-clip-float32"}),
+    "jax-optax": ({"optim-adam", "optim-nesterov-l2", "optim-adam-l2-step",
+                   "optim-adamw-cosine-clip-float32", "mazur-adam"},
+                  {"optim-adam-hat-float32", "optim-adamw-inside-float32", "optim-momentum-step",
+                   "optim-nesterov-float32", "optim-adamw-cosine-clip"}),
+}
+
 
 @pytest.mark.main_job
-def test_torch_nn_trains_every_optimizer_case_it_can_express():
-    """torch-nn (torch.nn, torch.optim, lr_scheduler) runs each catalogue case whose
-    conventions torch can express, and the main job judges it there, state and all; the
-    others it lists with the first convention torch lacks, never running them another way."""
+@pytest.mark.parametrize("name", sorted(EXPRESSES))
+def test_an_idiomatic_package_trains_every_optimizer_case_it_can_express(name):
+    """torch-nn (torch.nn, torch.optim, lr_scheduler) and jax-optax (jax.vmap, optax) run each
+    catalogue case whose conventions their framework can express, and the main job judges
+    them there, state and all; the others they list with the first convention the framework
+    lacks, never running them another way."""
     from comparisons import catalogue, protocol
     from helpers import main_job
-    impl = protocol.resolve("torch-nn")
+    impl = protocol.resolve(name)
     run, listed = [], []
-    for name in catalogue.names():
-        case = catalogue.get(name)
+    for case_name in catalogue.names():
+        case = catalogue.get(case_name)
         if case.plain:
             continue
-        (v,) = [v for v in main_job().verdicts(name)
-                if v["pair"][0] == "torch-nn" and v["pair"][1].startswith("reference")]
+        (v,) = [v for v in main_job().verdicts(case_name)
+                if v["pair"][0] == name and v["pair"][1].startswith("reference")]
         why = impl.unsupported(case)
         if why:
             assert v["status"] == "skipped" and why in v["message"], v
-            listed.append(name)
+            listed.append(case_name)
         else:
             assert v["status"] in ("pass", "xfail"), v
             assert any(t["name"].startswith("final ") and "[" in t["name"]
                        for t in v["tensors"]) or not case.stateful, v["tensors"]
-            run.append(name)
-    assert {"optim-adam", "optim-adamw-cosine-clip", "optim-momentum-step", "optim-nesterov-l2",
-            "mazur-adam"} <= set(run)
-    assert {"optim-adam-hat-float32", "optim-adamw-inside-float32",
-            "optim-nesterov-float32"} <= set(listed)
+            run.append(case_name)
+    assert EXPRESSES[name][0] <= set(run)
+    assert EXPRESSES[name][1] <= set(listed)
+
+
+IDIOMATIC_TRAININGS = [
+    pytest.param({"optimizer": {"name": "adam", "weight_decay": 0.01},
+                  "lr_schedule": {"name": "step", "step_size": 4, "gamma": 0.5}},
+                 id="adam-l2-step"),
+    pytest.param({"optimizer": {"name": "momentum", "nesterov": True},
+                  "lr_schedule": {"name": "cosine", "warmup": 3, "decay_steps": 10,
+                                  "start_factor": 0.1}}, id="nesterov-cosine"),
+    pytest.param({"optimizer": {"name": "adamw", "weight_decay": 0.05},
+                  "clip": {"max_norm": 0.5, "eps": 0.0}}, id="adamw-clip"),
+]
+
+
+@pytest.mark.parametrize("train", IDIOMATIC_TRAININGS)
+@pytest.mark.parametrize("name", sorted(EXPRESSES))
+def test_an_idiomatic_run_in_parts_is_the_whole_run_bit_for_bit(name, train):
+    """Local judging runs a trajectory in parts, each resumed from the state the part before
+    returned (the step count, the schedule's position, the moments): a framework's own
+    optimizer and scheduler, loaded with that state, continue the whole run bit for bit."""
+    from comparisons import protocol
+    impl = protocol.resolve(name)
+    c = case_from_dict({**_case(**train), "data": {"generator": "regression", "m": 6,
+                                                  "seed": 0}}).replace(batch_size=2, epochs=5)
+    if impl.unsupported(c):
+        pytest.skip(impl.unsupported(c))
+    pytest.importorskip(impl.requires[0])
+    assert_parts_are_the_whole_run(importlib.import_module(impl.module).train, c)

@@ -219,10 +219,12 @@ def out_dir(out: Path, option: str = "--out") -> bool:
 
 def check_cost(cases, impls, max_memory):
     """Refuse, before any work, a case whose judging would need more than `max_memory`."""
-    # one process per implementation, N per data-parallel variant
-    processes = max(1, sum(getattr(i, "world_size", 1) for n, i in impls.items()
-                           if n != runner.ORACLE_NAME))
+    # one process per implementation that runs the case, N per data-parallel variant (one
+    # that declares the case unsupported is listed, and holds none of its arrays)
     for c in cases:
+        processes = max(1, sum(getattr(i, "world_size", 1) for n, i in impls.items()
+                               if n != runner.ORACLE_NAME
+                               and not (i is not None and i.unsupported(c))))
         try:
             check_memory(case_cost(c), max_memory, processes, len(runner.LOCAL_WORKERS))
         except CaseError as e:

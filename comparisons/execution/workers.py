@@ -207,7 +207,7 @@ def _kink_conventions(module: str) -> list[str] | None:
     """relu'(0) and leaky_relu'(0) as the package's own activations compute them, for the
     manifest (docs/FRAMEWORKS.md reads them there); None where they could not be measured."""
     try:
-        return measure(module)
+        return measure(module, through_train=False)  # a training run here costs a compile
     except Exception:  # noqa: BLE001  (`frameworks` measures them in a process of its own)
         return None
 

@@ -110,10 +110,11 @@ class ExpectedFailure:
     """A declared expected failure: on the cases it matches, the tensors it names may fail
     (every other tensor is still judged), for the reason given.
 
-    case: a glob over case names; dtype, loss, activation (one the case uses): optional
-    filters; tensors: globs over tensor names (default: all); strict: when it passes anyway,
-    report XPASS (True), or take it as a limitation that shows only when the data reaches it
-    and report a plain pass (False)."""
+    case: a glob over case names; dtype, loss, activation (one the case uses), training
+    (globs, one of which matches one of the case's training_features): optional filters;
+    tensors: globs over tensor names (default: all); strict: when it passes anyway, report
+    XPASS (True), or take it as a limitation that shows only when the data reaches it and
+    report a plain pass (False)."""
 
     case: str
     reason: str
@@ -122,11 +123,14 @@ class ExpectedFailure:
     activation: str | None = None
     tensors: tuple = ("*",)
     strict: bool = True
+    training: tuple = ()
 
     def matches(self, case) -> bool:
         return (fnmatch.fnmatchcase(case.name, self.case) and self.dtype in (None, case.dtype)
                 and self.loss in (None, case.loss)
-                and self.activation in (None, *case.activations))
+                and self.activation in (None, *case.activations)
+                and (not self.training or any(fnmatch.fnmatchcase(f, g) for g in self.training
+                                              for f in training_features(case))))
 
     def covers(self, tensor: str) -> bool:
         return any(fnmatch.fnmatchcase(tensor, g) for g in self.tensors)
@@ -358,7 +362,7 @@ def _missing_in(python: str, modules: list, install: str) -> str | None:
 
 
 _XF_FIELDS = {"case": str, "reason": str, "dtype": str, "loss": str, "activation": str,
-              "tensors": list, "strict": bool}
+              "training": list, "tensors": list, "strict": bool}
 
 
 def _expected_failure(where: str, x) -> ExpectedFailure:
@@ -375,9 +379,12 @@ def _expected_failure(where: str, x) -> ExpectedFailure:
     if (x.get("dtype") not in (None, *DTYPES) or x.get("loss") not in (None, *LOSSES)
             or x.get("activation") not in (None, *ACTIVATIONS)):
         _fail(where, f"unknown dtype, loss or activation in {x!r}")
+    if not all(isinstance(g, str) and g for g in x.get("training", ())):
+        _fail(where, f"training: expected globs over training features (\"lr_schedule:step\"), "
+                     f"got {x['training']!r}")
     return ExpectedFailure(x["case"], x["reason"], x.get("dtype"), x.get("loss"),
                            x.get("activation"), tuple(x.get("tensors", ("*",))),
-                           x.get("strict", True))
+                           x.get("strict", True), tuple(x.get("training", ())))
 
 
 DISTRIBUTION = "backprop-parity"

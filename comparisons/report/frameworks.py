@@ -30,12 +30,17 @@ def display_name(impl) -> str:
     return re.split(r"[\s:,]", impl.description.strip() or impl.name)[0]
 
 
-def findings(errata: str, name: str) -> list[tuple[str, str]]:
-    """[(title, anchor)] of ERRATA.md's entries about the framework `name`."""
+def findings(errata: str, impl) -> list[tuple[str, str]]:
+    """[(title, anchor)] of ERRATA.md's entries about the implementation `impl`: those titled
+    with its framework (its display name, or a module it requires: "optax"), less those whose
+    "- Applies to:" line names other implementations only."""
     part = errata.split("## The frameworks", 1)[-1]
+    names = {display_name(impl).lower(), *(m.lower() for m in impl.requires)}
     out = []
-    for title in re.findall(r"^### (.+)$", part, re.M):
-        if title.split(":")[0].strip() == name:
+    for title, body in re.findall(r"^### (.+)$\n((?:(?!^#).*\n?)*)", part, re.M):
+        applies = re.search(r"^- Applies to: (.+)$", body, re.M)
+        if title.split(":")[0].strip().lower() in names and (
+                applies is None or f"`{impl.name}`" in applies.group(1)):
             anchor = re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
             out.append((title, anchor))
     return out
@@ -78,7 +83,7 @@ def rows(doc: dict, manifest: dict | None, errata: str, conventions) -> list[dic
                                               f"{worst['worst_tensor']})" if worst else "–"),
             "relu'(0)": relu, "leaky_relu'(0)": leaky,
             "findings": "; ".join(f"[{t.split(':', 1)[1].strip()}](../ERRATA.md#{a})"
-                                  for t, a in findings(errata, shown)) or "none",
+                                  for t, a in findings(errata, impl)) or "none",
         })
     return out
 
@@ -94,8 +99,9 @@ def markdown(table: list[dict], where: str) -> str:
              f"they were measured on {where}. `tests/test_docs.py` checks every other column "
              "on any machine: the versions are the pinned ones (`constraints.txt`), the "
              "conventions at the kinks are each framework's own derivatives at 0, asked "
-             "through its per-formula modules (the suite's: relu'(0) = 0, leaky_relu'(0) = "
-             "0.01). `training` lists the updates judged (protocol.case.training_features: "
+             "through its per-formula modules, or, for a package that trains with its "
+             "framework's own layers (torch-nn, jax-optax), through its train (the suite's: "
+             "relu'(0) = 0, leaky_relu'(0) = 0.01). `training` lists the updates judged (protocol.case.training_features: "
              "optimizer:sgd alone is W -= lr dW; docs/CASES.md, \"Optimizers\").", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(r[c] for c in COLUMNS) + " |" for r in table]
