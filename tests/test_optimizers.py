@@ -701,6 +701,27 @@ def test_an_idiomatic_package_trains_every_optimizer_case_it_can_express(name):
     assert EXPRESSES[name][1] <= set(listed)
 
 
+def test_a_convention_a_frameworks_optimizer_lacks_is_listed_not_run_another_way():
+    """The drawn-optimizer campaign's draw (tests/cases/torch-nn-momentum-decoupled.json, seed
+    20261205): Nesterov momentum with decoupled decay. torch-nn ran it with
+    torch.optim.SGD's weight_decay, which is L2, and failed at 3.7e9 times the bound; it now
+    lists it, and jax-optax (optax.trace, add_decayed_weights, scale_by_learning_rate) is
+    judged on it and passes."""
+    from comparisons import protocol
+    from comparisons.execution import runner
+    from helpers import ROOT
+    from reference import load_case
+    case = load_case(ROOT / "tests" / "cases" / "torch-nn-momentum-decoupled.json")
+    impls = {n: protocol.resolve(n) for n in ("reference", "torch-nn", "jax-optax")}
+    assert impls["torch-nn"].unsupported(case) == (
+        "torch.optim.SGD's weight_decay is L2 (coupled); it has no decoupled weight decay")
+    pytest.importorskip("optax")
+    session = runner.run([case], impls)
+    status = {v.pair: v.status for v in session.verdicts}
+    assert status[("jax-optax", "reference")] == "pass", status
+    assert status[("torch-nn", "reference")] == "skipped", status
+
+
 IDIOMATIC_TRAININGS = [
     pytest.param({"optimizer": {"name": "adam", "weight_decay": 0.01},
                   "lr_schedule": {"name": "step", "step_size": 4, "gamma": 0.5}},

@@ -14,7 +14,7 @@ IMPLEMENTATION = {
     # A layer updates as soon as its gradient is known: torch.optim steps after backward()
     # has finished every layer, so the sequential schedule has no idiomatic form.
     "schedules": ["simultaneous"],
-    # torch.optim.SGD (weight_decay is L2: coupled), with momentum as torch computes it (the
+    # torch.optim.SGD (weight_decay is L2: coupled; "decay:decoupled" is AdamW's), with momentum as torch computes it (the
     # rate outside the velocity, dampening, Nesterov); Adam (epsilon outside the root, both
     # moments corrected, weight_decay coupled) and AdamW (decoupled, times lr); StepLR, and a
     # warm-up into a cosine as a LambdaLR of the closed form, each with the scheduler stepping
@@ -27,6 +27,10 @@ IMPLEMENTATION = {
                  "velocity:lr_outside", "dampening", "nesterov", "epsilon:outside",
                  "decay:coupled", "decay:decoupled", "lr_schedule:constant", "lr_schedule:step",
                  "lr_schedule:cosine", "clip", "clip_eps:1e-06"],
+    # torch.optim.SGD's weight_decay is L2 in the gradient; it has no decoupled form
+    "unsupported": [{"case": "*", "training": [f"optimizer:{name}", "decay:decoupled"],
+                     "reason": "torch.optim.SGD's weight_decay is L2 (coupled); it has no "
+                               "decoupled weight decay"} for name in ("sgd", "momentum")],
     "expected_failures": [{
         "case": "*", "loss": "bce", "tensors": ["losses*"], "strict": False,
         "reason": "torch's binary_cross_entropy_with_logits computes (1 - y) z - log_sigmoid(z) "

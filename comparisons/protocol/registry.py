@@ -111,7 +111,8 @@ class ExpectedFailure:
     (every other tensor is still judged), for the reason given.
 
     case: a glob over case names; dtype, loss, activation (one the case uses), training
-    (globs, one of which matches one of the case's training_features): optional filters;
+    (globs, each matching one of the case's training_features: ["optimizer:momentum",
+    "decay:decoupled"] is momentum with decoupled decay): optional filters, all of which hold;
     tensors: globs over tensor names (default: all); strict: when it passes anyway, report
     XPASS (True), or take it as a limitation that shows only when the data reaches it and
     report a plain pass (False)."""
@@ -129,8 +130,8 @@ class ExpectedFailure:
         return (fnmatch.fnmatchcase(case.name, self.case) and self.dtype in (None, case.dtype)
                 and self.loss in (None, case.loss)
                 and self.activation in (None, *case.activations)
-                and (not self.training or any(fnmatch.fnmatchcase(f, g) for g in self.training
-                                              for f in training_features(case))))
+                and all(any(fnmatch.fnmatchcase(f, g) for f in training_features(case))
+                        for g in self.training))
 
     def covers(self, tensor: str) -> bool:
         return any(fnmatch.fnmatchcase(tensor, g) for g in self.tensors)
