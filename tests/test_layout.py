@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("reference", "comparisons", "torch_impl", "torch_nn_impl", "jax_impl", "jax_optax_impl",
-            "tensorflow_impl", "paddle_impl", "mindspore_impl")
+            "tensorflow_impl", "paddle_impl", "paddle_nn_impl", "mindspore_impl")
 # What a module may import inside a function: a framework (heavy, or absent where it is not
 # installed) or an optional dependency. Anything else is imported at the top of the module.
 DEFERRABLE = {"torch", "jax", "jaxlib", "tensorflow", "paddle", "mindspore", "matplotlib",
@@ -39,7 +39,7 @@ RULES = {
     "comparisons/__init__.py": (),
 }
 IMPLEMENTATIONS = ("torch_impl", "torch_nn_impl", "jax_impl", "jax_optax_impl", "tensorflow_impl",
-                   "paddle_impl", "mindspore_impl")
+                   "paddle_impl", "paddle_nn_impl", "mindspore_impl")
 for _impl in IMPLEMENTATIONS:
     RULES[_impl] = ("comparisons/protocol",)
 

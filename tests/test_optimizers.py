@@ -20,7 +20,6 @@ twice the sum over the updates.
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import numpy as np
@@ -664,6 +663,10 @@ EXPRESSES = {
                   "optim-nesterov-l2", "optim-adam-l2-step", "mazur-adam"},
                  {"optim-adam-hat-float32", "optim-adamw-inside-float32",
                   "optim-nesterov-float32", "optim-adamw-cosine-clip-float32"}),
+    "paddle-nn": ({"optim-adam", "optim-nesterov-l2", "optim-adam-l2-step",
+                   "optim-adamw-cosine-clip-float32", "mazur-adam"},
+                  {"optim-adam-hat-float32", "optim-adamw-inside-float32", "optim-momentum-step",
+                   "optim-nesterov-float32", "optim-adamw-cosine-clip"}),
     "jax-optax": ({"optim-adam", "optim-nesterov-l2", "optim-adam-l2-step",
                    "optim-adamw-cosine-clip-float32", "mazur-adam"},
                   {"optim-adam-hat-float32", "optim-adamw-inside-float32", "optim-momentum-step",
@@ -674,8 +677,9 @@ EXPRESSES = {
 @pytest.mark.main_job
 @pytest.mark.parametrize("name", sorted(EXPRESSES))
 def test_an_idiomatic_package_trains_every_optimizer_case_it_can_express(name):
-    """torch-nn (torch.nn, torch.optim, lr_scheduler) and jax-optax (jax.vmap, optax) run each
-    catalogue case whose conventions their framework can express, and the main job judges
+    """torch-nn (torch.nn, torch.optim, lr_scheduler), jax-optax (jax.vmap, optax) and
+    paddle-nn (paddle.nn, paddle.optimizer) run each catalogue case whose conventions their
+    framework can express, and the main job judges
     them there, state and all; the others they list with the first convention the framework
     lacks, never running them another way."""
     from comparisons import catalogue, protocol
@@ -746,5 +750,18 @@ def test_an_idiomatic_run_in_parts_is_the_whole_run_bit_for_bit(name, train):
                                                   "seed": 0}}).replace(batch_size=2, epochs=5)
     if impl.unsupported(c):
         pytest.skip(impl.unsupported(c))
-    pytest.importorskip(impl.requires[0])
-    assert_parts_are_the_whole_run(importlib.import_module(impl.module).train, c)
+    if impl.missing():
+        pytest.skip(impl.missing())
+    # in a worker of its own, as the judge runs it (paddle cannot share a process with TF)
+    from comparisons.execution.runner import collect
+    from comparisons.execution.workers import Pool, acquire
+    pool = Pool({name: acquire(**impl.worker())}, timeout=300)
+
+    def train_there(case):
+        run = collect(name, pool.submit(name, case))
+        assert run.status == "ok", run.message
+        return run.result
+    try:
+        assert_parts_are_the_whole_run(train_there, c)
+    finally:
+        pool.close()

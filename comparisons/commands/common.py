@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from comparisons import STARTED, catalogue, protocol
-from comparisons.execution import runner
+from comparisons.execution import runner, workers
 from comparisons.execution.runner import EXIT_DISAGREE, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from comparisons.protocol import devices
 from comparisons.protocol.case import CaseError, check_memory, load_case
@@ -220,13 +220,16 @@ def out_dir(out: Path, option: str = "--out") -> bool:
 def check_cost(cases, impls, max_memory):
     """Refuse, before any work, a case whose judging would need more than `max_memory`."""
     # one process per implementation that runs the case, N per data-parallel variant (one
-    # that declares the case unsupported is listed, and holds none of its arrays)
+    # that declares the case unsupported is listed, and holds none of its arrays); the runs
+    # of at most one implementation (or variant) per core at a time
     for c in cases:
-        processes = max(1, sum(getattr(i, "world_size", 1) for n, i in impls.items()
-                               if n != runner.ORACLE_NAME
-                               and not (i is not None and i.unsupported(c))))
+        sizes = sorted((getattr(i, "world_size", 1) for n, i in impls.items()
+                        if n != runner.ORACLE_NAME and not (i is not None and i.unsupported(c))),
+                       reverse=True)
         try:
-            check_memory(case_cost(c), max_memory, processes, len(runner.LOCAL_WORKERS))
+            check_memory(case_cost(c), max_memory, max(1, sum(sizes)),
+                         len(runner.LOCAL_WORKERS),
+                         max(1, sum(sizes[:workers.training_slots()])))
         except CaseError as e:
             raise CaseError(f"{c.name}: {e}") from None
 

@@ -672,10 +672,11 @@ def _validate(c: Case) -> None:
         c.initial_state = check_state(c.initial_state, c)
 
 
-def check_memory(cost: Cost, max_memory: int, implementations: int = 4, judges: int = 2) -> None:
+def check_memory(cost: Cost, max_memory: int, implementations: int = 4, judges: int = 2,
+                 concurrent: int | None = None) -> None:
     """CaseError (one line) when judging a run of this Cost needs more than `max_memory`
     (protocol.cost.Cost.memory), before anything is allocated."""
-    need = cost.memory(implementations, judges)
+    need = cost.memory(implementations, judges, concurrent)
     if need > max_memory:
         _fail(f"cost: judging this case needs an estimated {format_bytes(need)} (layers "
               f"{_short(list(cost.layers))}, m={cost.m}, {cost.updates} updates); the limit is "
