@@ -193,8 +193,11 @@ def _train(case):
         losses[-1] = loss_fn(model(X), Y).item()
     state = None
     if case.stateful:
-        state = read_state(optimizer, trainable, start + case.updates, slots_of(case.optimizer),
-                           shapes)
+        state = (read_state(optimizer, trainable, start + case.updates,
+                            slots_of(case.optimizer), shapes) if case.updates
+                 else case.initial_state or {"step": 0} | {  # no update: the state it had
+                     s: {k: np.zeros(shapes[k]) for k in trainable}
+                     for s in slots_of(case.optimizer)})
     return TrainResult(losses=losses, gradients=gradients,
                        final_params={k: as_seeds(k, p) for k, p in params.items()},
                        final_outputs=final.numpy().T.copy(), initial_outputs=initial_outputs,

@@ -83,10 +83,18 @@ def clip_factor(norm, max_norm, eps):
     return np.minimum(max_norm / (norm + eps), 1.0)
 
 
+@functools.singledispatch  # comparisons/judge/bounds.py adds the route that divides first
+def clipped(dP, factor, norm, max_norm):
+    """dP * factor (clip_factor of ||g|| = norm): one clipped gradient. optax's and
+    tf.clip_by_global_norm compute (dP / ||g||) * max_norm, the same number to rounding."""
+    return dP * factor
+
+
 def clip_by_global_norm(grads, max_norm, eps):
     """Every dP times clip_factor(||g||): the direction kept, the norm at most max_norm."""
-    c = clip_factor(global_norm(grads), max_norm, eps)
-    return {k: dP * c for k, dP in grads.items()}
+    norm = global_norm(grads)
+    c = clip_factor(norm, max_norm, eps)
+    return {k: clipped(dP, c, norm, max_norm) for k, dP in grads.items()}
 
 
 def l2_gradient(dP, P, weight_decay):

@@ -581,6 +581,9 @@ def test_a_resumed_state_is_checked_against_the_optimizer():
     with pytest.raises(CaseError, match=r"train.state.V.W1 has shape \(1, 1\), but W1 has "
                                         r"\(3, 2\)"):
         case_from_dict(_case(optimizer="adam", state=state))
+    before = {"step": 0, "B": {k: np.ones(v.shape).tolist() for k, v in c.params.items()}}
+    with pytest.raises(CaseError, match=r"train.state.B.W1: non-zero at step 0"):
+        case_from_dict(_case(optimizer="momentum", state=before))
 
 
 # --- the judge ------------------------------------------------------------------------------
@@ -662,13 +665,14 @@ EXPRESSES = {
     "torch-nn": ({"optim-adam", "optim-adamw-cosine-clip", "optim-momentum-step",
                   "optim-nesterov-l2", "optim-adam-l2-step", "mazur-adam"},
                  {"optim-adam-hat-float32", "optim-adamw-inside-float32",
-                  "optim-nesterov-float32", "optim-adamw-cosine-clip-float32"}),
+                  "optim-nesterov-float32", "optim-adamw-cosine-clip-float32",
+                  "optim-adamw-clip-eps0"}),
     "paddle-nn": ({"optim-adam", "optim-nesterov-l2", "optim-adam-l2-step",
-                   "optim-adamw-cosine-clip-float32", "mazur-adam"},
+                   "optim-adamw-cosine-clip-float32", "optim-adamw-clip-eps0", "mazur-adam"},
                   {"optim-adam-hat-float32", "optim-adamw-inside-float32", "optim-momentum-step",
                    "optim-nesterov-float32", "optim-adamw-cosine-clip"}),
     "jax-optax": ({"optim-adam", "optim-nesterov-l2", "optim-adam-l2-step",
-                   "optim-adamw-cosine-clip-float32", "mazur-adam"},
+                   "optim-adamw-cosine-clip-float32", "optim-adamw-clip-eps0", "mazur-adam"},
                   {"optim-adam-hat-float32", "optim-adamw-inside-float32", "optim-momentum-step",
                    "optim-nesterov-float32", "optim-adamw-cosine-clip"}),
 }
@@ -724,6 +728,41 @@ def test_a_convention_a_frameworks_optimizer_lacks_is_listed_not_run_another_way
     status = {v.pair: v.status for v in session.verdicts}
     assert status[("jax-optax", "reference")] == "pass", status
     assert status[("torch-nn", "reference")] == "skipped", status
+
+
+def test_clipping_that_divides_first_is_within_the_bound_where_the_quotient_underflows():
+    """The drawn-optimizer campaign's draw (tests/cases/optax-clip-underflow.json, seed
+    20261205): optax clips as (dP / ||g||) * max_norm, and where that quotient falls below
+    float32's smallest normal number XLA's CPU flushes it to 0: M[W3] = 0 where the reference
+    has 5.8e-38, 1.5e3 times the bound before the bound covered that route (bounds._clipped:
+    max_norm tiny where it clips and the quotient underflows)."""
+    from comparisons import protocol
+    from comparisons.execution import runner
+    from helpers import ROOT
+    from reference import load_case
+    case = load_case(ROOT / "tests" / "cases" / "optax-clip-underflow.json")
+    impls = {n: protocol.resolve(n) for n in ("reference", "jax-optax")}
+    if impls["jax-optax"].missing():
+        pytest.skip(impls["jax-optax"].missing())
+    session = runner.run([case], impls)
+    status = {v.pair: v.status for v in session.verdicts}
+    assert status[("jax-optax", "reference-float64")] == "pass", [
+        v.message for v in session.verdicts]
+
+
+def test_a_part_from_the_first_update_resumes_from_the_cases_own_state():
+    """A case that resumes (train.state: diagnose's reproducers) is judged at each update
+    from its own state: the part from update 0 keeps it (it was dropped, and a resumed run
+    was judged as a fresh one, against a fresh one)."""
+    from comparisons.protocol.parts import part
+    c = case_from_dict(_case(optimizer="adam"))
+    state = {"step": 3, "M": {k: np.full(v.shape, 0.1).tolist() for k, v in c.params.items()},
+             "V": {k: np.full(v.shape, 0.2).tolist() for k, v in c.params.items()}}
+    resumed = case_from_dict(_case(optimizer="adam", state=state))
+    first = part(resumed, resumed.params, 0, 1)
+    assert first.initial_state["step"] == 3
+    assert np.array_equal(first.initial_state["M"]["W1"], np.full((3, 2), 0.1))
+    assert part(c, c.params, 0, 1).initial_state is None
 
 
 IDIOMATIC_TRAININGS = [

@@ -44,6 +44,11 @@ def test_no_other_code_lists_the_implementations():
     ({"name": "x", "expected_failures": [{"case": "*"}]}, "missing required field 'reason'"),
     ({"name": "x", "expected_failures": [{"case": "*", "reason": "r", "when": 1}]},
      "unknown field 'when'"),
+    ({"name": "x", "training": ["optimizer:sgd", "lr_schedule:cosin"]},
+     "training: 'lr_schedule:cosin': unknown lr_schedule 'cosin'; expected one of constant, "
+     "step, cosine"),
+    ({"name": "x", "unsupported": [{"case": "*", "reason": "r", "training": ["decay"]}]},
+     "training: 'decay': 'decay' needs a value, as in decay:coupled"),
 ])
 def test_a_bad_declaration_is_one_line(tmp_path, monkeypatch, declaration, message):
     module = f"bad_decl_{abs(hash(message))}"  # one module per case: imports are cached

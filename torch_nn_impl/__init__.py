@@ -14,20 +14,19 @@ IMPLEMENTATION = {
     # A layer updates as soon as its gradient is known: torch.optim steps after backward()
     # has finished every layer, so the sequential schedule has no idiomatic form.
     "schedules": ["simultaneous"],
-    # torch.optim.SGD (weight_decay is L2: coupled; "decay:decoupled" is AdamW's), with momentum as torch computes it (the
-    # rate outside the velocity, dampening, Nesterov); Adam (epsilon outside the root, both
-    # moments corrected, weight_decay coupled) and AdamW (decoupled, times lr); StepLR, and a
-    # warm-up into a cosine as a LambdaLR of the closed form, each with the scheduler stepping
-    # after the update (offset 0), as torch requires; clip_grad_norm_ (its eps is 1e-6). No
-    # switch turns off Adam's bias correction, folds epsilon as TensorFlow does, or puts it
-    # inside the root, and SGD has no decoupled decay: those cases are listed. (torch's own
-    # CosineAnnealingLR computes the rate by a recursion whose rounding the judge does not
+    # torch.optim.SGD (weight_decay is L2: coupled; decay:decoupled is AdamW's), with momentum as
+    # torch computes it (the rate outside the velocity, dampening, Nesterov); Adam (epsilon
+    # outside the root, both moments corrected, weight_decay coupled) and AdamW (decoupled, times
+    # lr); StepLR, and a warm-up into a cosine as a LambdaLR of the closed form, each with the
+    # scheduler stepping after the update (offset 0), as torch requires; clip_grad_norm_ (its eps
+    # is 1e-6). No switch turns off Adam's bias correction, folds epsilon as TensorFlow does, or
+    # puts it inside the root, and SGD has no decoupled decay: those cases are listed. (torch's
+    # own CosineAnnealingLR computes the rate by a recursion whose rounding the judge does not
     # bound yet: TOLERANCES.md, "Optimizers".)
     "training": ["optimizer:sgd", "optimizer:momentum", "optimizer:adam", "optimizer:adamw",
                  "velocity:lr_outside", "dampening", "nesterov", "epsilon:outside",
                  "decay:coupled", "decay:decoupled", "lr_schedule:constant", "lr_schedule:step",
                  "lr_schedule:cosine", "clip", "clip_eps:1e-06"],
-    # torch.optim.SGD's weight_decay is L2 in the gradient; it has no decoupled form
     "unsupported": [{"case": "*", "training": [f"optimizer:{name}", "decay:decoupled"],
                      "reason": "torch.optim.SGD's weight_decay is L2 (coupled); it has no "
                                "decoupled weight decay"} for name in ("sgd", "momentum")],

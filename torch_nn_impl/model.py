@@ -173,8 +173,11 @@ def train(case, **_):
     final_params = {k: p.detach().numpy().reshape(shapes[k]).copy() for k, p in params.items()}
     state = None
     if case.stateful:
-        state = read_state(optimizer, trainable, start + case.updates,
-                           slots_of(case.optimizer), shapes)
+        state = (read_state(optimizer, trainable, start + case.updates,
+                            slots_of(case.optimizer), shapes) if case.updates
+                 else case.initial_state or {"step": 0} | {  # no update: the state it had
+                     s: {k: np.zeros(shapes[k]) for k in trainable}
+                     for s in slots_of(case.optimizer)})
     return TrainResult(losses=losses, gradients=gradients, final_params=final_params,
                        final_outputs=final.T.numpy().copy(), initial_outputs=initial_outputs,
                        final_state=state)

@@ -80,8 +80,9 @@ BUGS = [
     ("momentum-dampening-dropped", "optimizers.py",
      "    return momentum * B + (1 - dampening) * dP", "    return momentum * B + dP"),
     ("clipping-by-each-tensors-norm", "optimizers.py",
-     "    c = clip_factor(global_norm(grads), max_norm, eps)\n"
-     "    return {k: dP * c for k, dP in grads.items()}",
+     "    norm = global_norm(grads)\n"
+     "    c = clip_factor(norm, max_norm, eps)\n"
+     "    return {k: clipped(dP, c, norm, max_norm) for k, dP in grads.items()}",
      "    return {k: dP * clip_factor(global_norm({k: dP}), max_norm, eps)\n"
      "            for k, dP in grads.items()}"),
     ("schedule-one-update-late", "optimizers.py",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from comparisons import STARTED, catalogue, protocol
-from comparisons.execution import runner, workers
+from comparisons.execution import runner
 from comparisons.execution.runner import EXIT_DISAGREE, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from comparisons.protocol import devices
 from comparisons.protocol.case import CaseError, check_memory, load_case
@@ -217,19 +217,22 @@ def out_dir(out: Path, option: str = "--out") -> bool:
                          f"({getattr(e, 'strerror', None) or e})") from None
 
 
-def check_cost(cases, impls, max_memory):
+def processes(case, impls, device: str = "cpu", precision: str = "default") -> int:
+    """The implementation processes that judging `case` starts, as protocol.cost.Cost.memory
+    counts them: one per implementation that runs it on `device` at `precision`, N per
+    data-parallel variant; one that declares the case unsupported is listed and holds none of
+    its arrays."""
+    return max(1, sum(getattr(i, "world_size", 1) for n, i in impls.items()
+                      if n != runner.ORACLE_NAME
+                      and not (i is not None and i.unsupported(case, device, precision))))
+
+
+def check_cost(cases, impls, max_memory, device: str = "cpu", precision: str = "default"):
     """Refuse, before any work, a case whose judging would need more than `max_memory`."""
-    # one process per implementation that runs the case, N per data-parallel variant (one
-    # that declares the case unsupported is listed, and holds none of its arrays); the runs
-    # of at most one implementation (or variant) per core at a time
     for c in cases:
-        sizes = sorted((getattr(i, "world_size", 1) for n, i in impls.items()
-                        if n != runner.ORACLE_NAME and not (i is not None and i.unsupported(c))),
-                       reverse=True)
         try:
-            check_memory(case_cost(c), max_memory, max(1, sum(sizes)),
-                         len(runner.LOCAL_WORKERS),
-                         max(1, sum(sizes[:workers.training_slots()])))
+            check_memory(case_cost(c), max_memory, processes(c, impls, device, precision),
+                         len(runner.LOCAL_WORKERS))
         except CaseError as e:
             raise CaseError(f"{c.name}: {e}") from None
 

@@ -77,7 +77,8 @@ def command(args) -> int:
         raise UsageError(f"--against: {b!r} is the implementation being diagnosed; expected "
                          "another one")
     options = common.device_options(args)
-    common.check_cost([case], impls, args.max_memory)
+    common.check_cost([case], impls, args.max_memory, options.get("device", "cpu"),
+                      options.get("precision", "default"))
     if missing:
         return common.incomplete("nothing to diagnose: " + common.listed(missing))
     out = Path(args.out)

@@ -53,7 +53,8 @@ def command(args) -> int:
     cases = [catalogue.get(n) for n in names]
     options = common.device_options(args)
     impls, missing = common.data_parallel(impls, missing, args.world_size, options)
-    common.check_cost(cases, impls, args.max_memory)
+    common.check_cost(cases, impls, args.max_memory, options.get("device", "cpu"),
+                      options.get("precision", "default"))
     if len(impls) < 2:
         return common.incomplete("nothing was compared: only the reference is available; "
                                  + common.listed(missing))

@@ -34,7 +34,8 @@ def command(args) -> int:
     impls, missing = common.select(args.impl)
     options = common.device_options(args)
     impls, missing = common.data_parallel(impls, missing, args.world_size, options)
-    common.check_cost([case], impls, args.max_memory)
+    common.check_cost([case], impls, args.max_memory, options.get("device", "cpu"),
+                      options.get("precision", "default"))
     if len(impls) < 2 and case.dtype == "float64":  # the reference alone: nothing to compare
         return common.incomplete("nothing was compared: only the reference is available; "
                                  + common.listed(missing))

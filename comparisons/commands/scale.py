@@ -94,7 +94,6 @@ def measure(widths, activations, dtypes, schedules, updates, impls: dict, max_me
         oracle_pairs = [v for v in session.verdicts if v.pair[1].startswith(ORACLE_NAME)]
         not_judged = sum(1 for v in oracle_pairs for r in v.not_judged if r.kind == TRAJECTORY)
         training = {n: s for n, s in session.training_seconds().items() if n != ORACLE_NAME}
-        processes = max(1, sum(1 for n in impls if n != ORACLE_NAME))
         slowest = max(training, key=training.get) if training else None
         rows.append({
             "case": case.name, "width": w, "m": case.m, "activation": act, "dtype": dtype,
@@ -113,7 +112,8 @@ def measure(widths, activations, dtypes, schedules, updates, impls: dict, max_me
             # the estimate that --max-memory is checked against (what judging adds), and what
             # the processes held at their peaks, their imports included (an upper bound of
             # their peak together)
-            "memory_estimate": case_cost(case).memory(processes, len(runner.LOCAL_WORKERS)),
+            "memory_estimate": case_cost(case).memory(common.processes(case, impls),
+                                                      len(runner.LOCAL_WORKERS)),
             "memory_peaks": sum(session.peak_rss.values()) + _own_peak()})
         if progress:
             progress(i, len(grid), f"{case.name}: {rows[-1]['verdict']}, "

@@ -258,6 +258,7 @@ def _worker_main(conn, module: str, entry: str, parent: int, env_options: dict) 
                        traceback.format_exc()[-4000:], _rss_bytes()))
             continue
         conn.send(("ok", payload, time.perf_counter() - t, _rss_bytes()))
+        del msg, args, out, payload  # an idle worker holds no run while it waits
 
 
 def child_environment(threads: int, extra: dict | None = None, foreign: bool = False) -> dict:

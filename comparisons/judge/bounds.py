@@ -673,6 +673,29 @@ def _adam_direction(M, V, k, beta1, beta2, eps, epsilon, corrected):
     return Traced(out.v, e)
 
 
+@optimizers.clipped.register(Traced)
+def _clipped(dP, factor, norm, max_norm):
+    """The reference's route, traced, and what the route that divides first adds (optax,
+    tf.clip_by_global_norm: (dP / ||g||) * max_norm): where it clips and the quotient falls
+    below the smallest normal number, the quotient may underflow, flush-to-zero included
+    (XLA's CPU flushes subnormals), an absolute error up to max_norm tiny (TOLERANCES.md,
+    "Optimizers")."""
+    out = optimizers.clipped.dispatch(object)(dP, factor, norm, max_norm)
+    ctx = _CONTEXT.get()
+    trailing = lambda a: np.reshape(a, np.shape(a) + (1,) * (np.ndim(dP.v) - np.ndim(a)))  # noqa: E731
+    c, n = trailing(_value(factor)), trailing(_value(norm))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = (c < 1) & (dP.v != 0) & (np.abs(dP.v) < ctx.tiny * np.abs(n))
+    if not low.any():
+        return out
+    return Traced(out.v, out.bound + (abs(float(_value(max_norm))) * ctx.tiny / ctx.u) * low)
+
+
+def _value(x):
+    """The value of a traced number, or the number."""
+    return x.v if isinstance(x, Traced) else x
+
+
 # How much of a slot's value the next update keeps: beta1 of M, beta2 of V, mu of B.
 GAINS = {"M": "beta1", "V": "beta2", "B": "momentum"}
 

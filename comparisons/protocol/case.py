@@ -14,6 +14,7 @@ the value and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import math
 import re
@@ -595,8 +596,40 @@ def check_state(state: Any, c) -> dict:
             if arr.shape != param_shape(k, c.layers):
                 _fail(f"{f}.{slot}.{k} has shape {arr.shape}, but {k} has "
                       f"{param_shape(k, c.layers)}")
+            if out["step"] == 0 and np.any(arr != 0):
+                # before the first update there is nothing to resume: frameworks start their
+                # slots at 0 (torch's velocity takes the first gradient whatever it held)
+                _fail(f"{f}.{slot}.{k}: non-zero at step 0; a state before any update has "
+                      f"zero slots (give the step count the values belong to)")
             out[slot][k] = arr
     return out
+
+
+# The names training_features gives (the value after ":" where it has one), for checking a
+# declaration's globs: a misspelt one would match nothing, and silently
+TRAINING_FEATURES = {"optimizer": tuple(OPTIMIZERS), "velocity": VELOCITIES, "nesterov": None,
+                     "dampening": None, "epsilon": EPSILONS, "no_bias_correction": None,
+                     "decay": DECAYS, "decay_without_lr": None,
+                     "lr_schedule": tuple(LR_SCHEDULES), "lr_schedule_offset": ("1",),
+                     "clip": None, "clip_eps": ()}
+
+
+def unknown_training_feature(glob: str) -> str | None:
+    """Why a glob over training features can match none ('' or None when it can), e.g.
+    "unknown feature 'lr_schedul'" or "unknown lr_schedule 'cosin'"."""
+    name, _, value = glob.partition(":")
+    names = [n for n in TRAINING_FEATURES if fnmatch.fnmatchcase(n, name)]
+    if not names:
+        return (f"unknown feature {name!r}; expected one of {', '.join(TRAINING_FEATURES)}")
+    if not value:
+        return None if any(TRAINING_FEATURES[n] is None for n in names) or "*" in name else (
+            f"{name!r} needs a value, as in {name}:{(TRAINING_FEATURES[names[0]] or ('x',))[0]}")
+    choices = [v for n in names for v in (TRAINING_FEATURES[n] or ())]
+    if any(TRAINING_FEATURES[n] == () for n in names):  # a number (clip_eps:1e-06)
+        return None
+    if not any(fnmatch.fnmatchcase(v, value) for v in choices):
+        return f"unknown {name} {value!r}; expected one of {', '.join(choices)}"
+    return None
 
 
 def training_features(c) -> list[str]:
@@ -672,11 +705,10 @@ def _validate(c: Case) -> None:
         c.initial_state = check_state(c.initial_state, c)
 
 
-def check_memory(cost: Cost, max_memory: int, implementations: int = 4, judges: int = 2,
-                 concurrent: int | None = None) -> None:
+def check_memory(cost: Cost, max_memory: int, implementations: int = 4, judges: int = 2) -> None:
     """CaseError (one line) when judging a run of this Cost needs more than `max_memory`
     (protocol.cost.Cost.memory), before anything is allocated."""
-    need = cost.memory(implementations, judges, concurrent)
+    need = cost.memory(implementations, judges)
     if need > max_memory:
         _fail(f"cost: judging this case needs an estimated {format_bytes(need)} (layers "
               f"{_short(list(cost.layers))}, m={cost.m}, {cost.updates} updates); the limit is "

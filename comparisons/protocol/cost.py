@@ -14,7 +14,7 @@ import re
 
 DEFAULT_MAX_MEMORY = 2 * 1024 ** 3
 # A trajectory judged update by update travels in chunks of about this much (Cost.chunk_updates)
-TRAJECTORY_CHUNK_BYTES = 32 * 2 ** 20
+TRAJECTORY_CHUNK_BYTES = 16 * 2 ** 20
 MAX_FILE_BYTES = 256 * 1024 ** 2
 
 # The probabilistic level's sizes (comparisons/judge/noise.py, TOLERANCES.md "Two levels").
@@ -80,14 +80,10 @@ class Cost:
         """Updates per chunk of a trajectory judged update by update (TRAJECTORY_CHUNK_BYTES)."""
         return max(1, min(self.updates, TRAJECTORY_CHUNK_BYTES // self.update_bytes))
 
-    def memory(self, implementations: int = 4, judges: int = 2,
-               concurrent: int | None = None) -> int:
+    def memory(self, implementations: int = 4, judges: int = 2) -> int:
         """An upper estimate, in bytes, of the peak memory that judging the run adds to the
         processes of a run with `implementations` implementation processes and `judges` local
-        judges (their imports aside; measured against in docs/PERFORMANCE.md), `concurrent`
-        of which train at once (all by default; the main job trains at most one per core,
-        comparisons/execution/workers.training_slots, and a worker keeps no run between
-        requests):
+        judges (their imports aside; measured against in docs/PERFORMANCE.md):
 
         the oracle's worker: the reference's float64 run and the probabilistic level's stacked
             evaluations at step 0 (stacked_bytes, K_SAMPLES);
@@ -95,7 +91,8 @@ class Cost:
             a trajectory (comparisons/judge/local.py);
         the judge's own process: two runs (the oracle's values and bounds, the float32
             reference), and per implementation its result and two chunks;
-        each implementation's process that trains at once: its run and two chunks;
+        each implementation's process: its run and two chunks (counted for every one, since
+            a framework's allocator may keep what its last run used);
         and the batch order in each of them."""
         P, layers, mb = self.parameters, self.layers, self.max_batch
         run = self.run_bytes(self.m, self.updates)
@@ -104,8 +101,7 @@ class Cost:
         judge = self.run_bytes(mb, 1) + stacked_bytes(P, layers, mb, K_STEP) + 2 * chunk
         main = 2 * run + (implementations + 1) * (self.update_bytes + 2 * chunk)
         each = run + 2 * chunk
-        running = implementations if concurrent is None else min(concurrent, implementations)
-        return (oracle + judges * judge + main + running * each
+        return (oracle + judges * judge + main + implementations * each
                 + 8 * self.batch_entries * (1 + implementations))
 
 

@@ -24,6 +24,8 @@ def part(case, params, start: int, stop: int, batches=None, state=None):
     if start > 0 and not case.plain and state is None:
         raise ValueError(f"{case.name}: a part from update {start} of a run with an optimizer "
                          "or a schedule needs the optimizer's state before it")
+    if start == 0 and state is None:  # the state the case itself resumes from, if any
+        state = case.initial_state
     params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     if state is not None:
         state = map_state(state, lambda a: np.asarray(a, dtype=np.float64))

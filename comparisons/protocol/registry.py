@@ -37,7 +37,7 @@ import subprocess
 from pathlib import Path
 
 from .case import (ACTIVATIONS, DTYPES, LOSSES, PLAIN_TRAINING, REDUCTIONS, SCHEDULES,
-                   training_features)
+                   training_features, unknown_training_feature)
 from .devices import DEVICES, PRECISIONS
 
 GROUP = "backprop_parity.implementations"
@@ -321,6 +321,12 @@ def declaration(module_name: str, expected_name: str | None = None) -> Implement
             v = tuple(v)
         elif not isinstance(v, typ):
             _fail(where, f"{key}: expected {typ.__name__}, got {v!r}")
+        if key == "training":
+            bad = [g for g in v if not isinstance(g, str) or unknown_training_feature(g)]
+            if bad:
+                why = (unknown_training_feature(bad[0]) if isinstance(bad[0], str)
+                       else "expected a string")
+                _fail(where, f"training: {bad[0]!r}: {why}")
         if key in _ALLOWED:
             bad = [x for x in v if x not in _ALLOWED[key]]
             if bad:
@@ -383,6 +389,9 @@ def _expected_failure(where: str, x) -> ExpectedFailure:
     if not all(isinstance(g, str) and g for g in x.get("training", ())):
         _fail(where, f"training: expected globs over training features (\"lr_schedule:step\"), "
                      f"got {x['training']!r}")
+    for g in x.get("training", ()):
+        if unknown_training_feature(g):
+            _fail(where, f"training: {g!r}: {unknown_training_feature(g)}")
     return ExpectedFailure(x["case"], x["reason"], x.get("dtype"), x.get("loss"),
                            x.get("activation"), tuple(x.get("tensors", ("*",))),
                            x.get("strict", True), tuple(x.get("training", ())))
