@@ -691,11 +691,6 @@ def _clipped(dP, factor, norm, max_norm):
     return Traced(out.v, out.bound + (abs(float(_value(max_norm))) * ctx.tiny / ctx.u) * low)
 
 
-def _value(x):
-    """The value of a traced number, or the number."""
-    return x.v if isinstance(x, Traced) else x
-
-
 # How much of a slot's value the next update keeps: beta1 of M, beta2 of V, mu of B.
 GAINS = {"M": "beta1", "V": "beta2", "B": "momentum"}
 
