@@ -23,7 +23,7 @@ def test_the_suites_implementations_arrive_through_the_entry_point_group():
     own = protocol.registered(own=True)
     assert own == {"reference": "reference", "jax": "jax_impl", "tensorflow": "tensorflow_impl",
                    "torch": "torch_impl", "torch-nn": "torch_nn_impl", "jax-optax": "jax_optax_impl",
-                   "paddle": "paddle_impl", "paddle-nn": "paddle_nn_impl",
+                   "paddle": "paddle_impl", "paddle-nn": "paddle_nn_impl", "keras": "keras_impl",
                    "mindspore": "mindspore_impl"}
     assert set(protocol.registered()) >= set(own)  # plus any plugin installed beside it
 

@@ -33,8 +33,9 @@ def kink_conventions(impl) -> tuple[str, str]:
 
 def measure(module: str, through_train: bool = True) -> list[str] | None:
     """In the child: relu'(0) and leaky_relu'(0) of the package `module`, as text. A package
-    without per-formula modules (torch-nn, jax-optax, paddle-nn) is asked through its train
-    (`through_train`; else None: a training worker leaves that to `kink_conventions`)."""
+    without per-formula modules (one that trains with its framework's own layers) is asked
+    through its train (`through_train`; else None: a training worker leaves that to
+    `kink_conventions`)."""
     try:
         act = importlib.import_module(f"{module}.activations")
         training = importlib.import_module(f"{module}.training")

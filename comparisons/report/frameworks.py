@@ -100,7 +100,7 @@ def markdown(table: list[dict], where: str) -> str:
              "on any machine: the versions are the pinned ones (`constraints.txt`), the "
              "conventions at the kinks are each framework's own derivatives at 0, asked "
              "through its per-formula modules, or, for a package that trains with its "
-             "framework's own layers (torch-nn, jax-optax, paddle-nn), through its train (the suite's: "
+             "framework's own layers (a package without them), through its train (the suite's: "
              "relu'(0) = 0, leaky_relu'(0) = 0.01). `training` lists the updates judged (protocol.case.training_features: "
              "optimizer:sgd alone is W -= lr dW; docs/CASES.md, \"Optimizers\").", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
