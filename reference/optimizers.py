@@ -141,13 +141,17 @@ def momentum_step_lr_inside(P, dP, B, lr, momentum, nesterov):
     return P + (momentum * B - lr * dP if nesterov else B)
 
 
+@functools.singledispatch  # comparisons/judge/bounds.py and noise.py add the other route
 def first_moment(M, dP, beta1):
-    """M = beta1 M + (1 - beta1) dP (Kingma & Ba, Algorithm 1), from M = 0."""
+    """M = beta1 M + (1 - beta1) dP (Kingma & Ba, Algorithm 1), from M = 0. Keras and
+    TensorFlow's ApplyAdam compute M + (dP - M)(1 - beta1), the same number to rounding."""
     return beta1 * M + (1 - beta1) * dP
 
 
+@functools.singledispatch  # as first_moment
 def second_moment(V, dP, beta2):
-    """V = beta2 V + (1 - beta2) dP^2 (elementwise), from V = 0."""
+    """V = beta2 V + (1 - beta2) dP^2 (elementwise), from V = 0. Keras: V + (dP^2 - V)(1 -
+    beta2)."""
     return beta2 * V + (1 - beta2) * (dP * dP)
 
 

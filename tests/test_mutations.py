@@ -143,3 +143,28 @@ def assert_fails_at_width(planted, wide_oracles, case, mutant, eps_of):
     session = runner.run([c], impls, oracles=wide_oracles)
     (v,) = [v for v in session.verdicts if v.pair[0] == package]
     assert v.status == "FAIL", f"{mutant[0]} at {eps:g} passed {c.name}: {v.message}"
+
+
+# The nine optimizer bugs at realistic width (issue #31, item 7): each planted in
+# wide-adamw-cosine-float32, or the variant of it that exercises the bug
+# (mutants.WIDE_VARIANTS), must fail. At this width the worst-case bound of a parameter after an
+# Adam update overflows; the probabilistic level of the optimizer's update judges it
+# (TOLERANCES.md, "Optimizers"). CI plants one that only the probabilistic level sees; the
+# night all nine (tools/scale-mutants.py --optimizers gives their figures).
+OPTIMIZER_BUGS = [m for m in mutants.BUGS if m[1] == "optimizers.py"]
+OPTIMIZER_AT_WIDTH_IN_CI = {"adam-epsilon-inside-the-root"}
+OPTIMIZER_AT_WIDTH_AT_NIGHT = pytest.mark.nightly(
+    "one of the nine optimizer bugs at realistic width, about 20 s each; CI plants "
+    + ", ".join(sorted(OPTIMIZER_AT_WIDTH_IN_CI)))
+
+
+@pytest.mark.parametrize("mutant", [
+    pytest.param(m, id=m[0], marks=() if m[0] in OPTIMIZER_AT_WIDTH_IN_CI
+                 else OPTIMIZER_AT_WIDTH_AT_NIGHT) for m in OPTIMIZER_BUGS])
+def test_an_optimizer_bug_at_realistic_width_fails(planted, wide_oracles, mutant):
+    c = mutants.wide_optimized_case(mutant[0])
+    package = f"wide_optimizer_{OPTIMIZER_BUGS.index(mutant)}"  # a registry name is short
+    impls = planted(mutant, package)
+    session = runner.run([c], impls, oracles=wide_oracles)
+    (v,) = [v for v in session.verdicts if v.pair[0] == package]
+    assert v.status == "FAIL", f"{mutant[0]} passed {c.name}: {v.message}"

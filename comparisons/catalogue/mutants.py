@@ -136,6 +136,33 @@ WIDE = {"tanh-float32": ("wide-tanh-float32", None), "relu-float64": ("wide-relu
         "relu-float32": ("wide-relu-float64", "float32")}
 
 
+# The optimizer bugs (BUGS in optimizers.py) at realistic width: each planted in
+# wide-adamw-cosine-float32, or in its variant that exercises it (issue #31, item 7).
+WIDE_OPTIMIZED = "wide-adamw-cosine-float32"
+WIDE_VARIANTS = {
+    "clipping-by-each-tensors-norm": {"clip": {"max_norm": 0.05, "eps": 0.0}},
+    # the bug moves P[k+1] by lr^2 lambda |D|: 1e-8 of P at the case's lr 1e-3 and lambda 0.01,
+    # below float32's rounding of P[k+1] itself; at lr 0.01 and lambda 0.1, 1e-5 of the step
+    "decay-after-the-step": {"optimizer": {"name": "adamw", "beta1": 0.9, "beta2": 0.999,
+                                           "eps": 1e-8, "epsilon": "outside",
+                                           "bias_correction": True, "weight_decay": 0.1,
+                                           "decay": "decoupled", "decay_lr": True},
+                             "lr": 0.01},
+    "momentum-dampening-dropped": {"optimizer": {"name": "momentum", "momentum": 0.9,
+                                                 "dampening": 0.5, "nesterov": False,
+                                                 "velocity": "lr_outside", "weight_decay": 0.0,
+                                                 "decay": "coupled", "decay_lr": True},
+                                   "lr": 0.01},
+}
+
+
+def wide_optimized_case(bug: str):
+    """The wide AdamW case, or the variant of it that exercises `bug` (WIDE_VARIANTS)."""
+    c = catalogue.get(WIDE_OPTIMIZED)
+    changes = WIDE_VARIANTS.get(bug)
+    return c.replace(name=f"{c.name}-{bug}", **changes) if changes else c
+
+
 def wide_case(key: str):
     """The catalogue case of WIDE[key], in its dtype."""
     name, dtype = WIDE[key]

@@ -657,6 +657,39 @@ def schedule_units(lr_schedule, lr: float, t: int) -> float:
     return float(abs(lr) * (abs(a) + e_h + f) + 2 * abs(rate))
 
 
+def update_units(case, dtype: str, lr: float, state) -> dict:
+    """The worst-case bound, in units of u, of the roundings of a one-update case's update
+    itself, from exact gradients: the optimizer's formulas, lr_t's (`schedule_units`) and
+    every hyperparameter's (`hyperparameters`), by value ("final W1", "final M[W1]", ...).
+    What the gradients' own rounding adds is the probabilistic level's (noise.step_units)."""
+    X, Y, params = training.cast(case)
+    (idx,), _ = case.update_batches()
+    net = (case.activations, case.loss, case.reduction)
+    _, grads = network.backward_propagation(X[:, idx], Y[:, idx], params, *net,
+                                            input_grad=False)
+    start = 0 if case.initial_state is None else case.initial_state["step"]
+    with context(dtype):
+        rate = Traced(np.float64(lr), np.float64(schedule_units(case.lr_schedule, case.lr,
+                                                                 start)))
+        P = {k: Traced(v) for k, v in params.items()}
+        g = {k: Traced(v) for k, v in grads.items()}
+        if state is None:
+            new, after = training.update_parameters(P, g, rate, case.trainable_names), {}
+        else:
+            optimizer, clip = hyperparameters(case)
+            new, after = optimizers.optimizer_update(P, g, map_state(state, Traced), optimizer,
+                                                     clip, rate, case.trainable_names)
+    out = {f"final {k}": np.broadcast_to(_bound(x), np.shape(params[k]))
+           for k, x in new.items()}
+    out |= {f"final {s}[{k}]": np.broadcast_to(_bound(x), np.shape(params[k]))
+            for s, d in after.items() if s != "step" for k, x in d.items()}
+    return out
+
+
+def _bound(x):
+    return x.bound if isinstance(x, Traced) else np.zeros(np.shape(x))
+
+
 @optimizers.adam_direction.register(Traced)
 def _adam_direction(M, V, k, beta1, beta2, eps, epsilon, corrected):
     """The reference's route, traced, with its division made rigorous: |x'/y' - x/y| <=
@@ -671,6 +704,25 @@ def _adam_direction(M, V, k, beta1, beta2, eps, epsilon, corrected):
         rho = _CONTEXT.get().u * den.bound / np.abs(den.v)
         e = np.where(rho < NO_DIGIT, out.bound / (1 - np.minimum(rho, NO_DIGIT)), np.inf)
     return Traced(out.v, e)
+
+
+@optimizers.first_moment.register(Traced)
+def _first_moment(M, dP, beta1):
+    """The reference's route, traced, or the interpolation Keras and TensorFlow's ApplyAdam
+    compute, M + (dP - M)(1 - beta1), whichever bound is larger: its subtraction rounds at
+    |dP - M|, which the reference's route never forms, and where beta1 < 1/2 and |M| >> |dP|
+    that is the larger error (TOLERANCES.md, "Optimizers")."""
+    out = optimizers.first_moment.dispatch(object)(M, dP, beta1)
+    other = M + (dP - M) * (1 - beta1)
+    return Traced(out.v, np.maximum(out.bound, _bound(other)))
+
+
+@optimizers.second_moment.register(Traced)
+def _second_moment(V, dP, beta2):
+    """As _first_moment: beta2 V + (1 - beta2) dP^2, or V + (dP^2 - V)(1 - beta2)."""
+    out = optimizers.second_moment.dispatch(object)(V, dP, beta2)
+    other = V + (dP * dP - V) * (1 - beta2)
+    return Traced(out.v, np.maximum(out.bound, _bound(other)))
 
 
 @optimizers.clipped.register(Traced)

@@ -103,7 +103,7 @@ def edge_of(oracle) -> int | None:
     amp, case = oracle.amp, oracle.case
     if amp.diverged_at is None:
         return None
-    h = edge(amp.bounds["losses"], case, case.dtype)
+    h = edge(amp.bounds["losses"], case, case.dtype, oracle.base.losses)
     return amp.diverged_at if h is None else min(h, amp.diverged_at)
 
 
@@ -182,7 +182,7 @@ class Judging:
         update to update here, as each update's run returned it (`parts.state_after`)."""
         case, dtype = self.case, self.dtype
         batches = batches_of(case)
-        level2 = set(level2_updates(case, self.sample)) if case.plain else set()
+        level2 = set(level2_updates(case, self.sample))
         for r in results:
             t = self.t
             sub = oracle_case(one_update(case, params, t, batches, self.state))
@@ -226,12 +226,7 @@ class Judging:
                                            p_index=at(row.p_index),
                                            note=f"update {t}: {row.note}" if row.note else ""))
         level2 = [t for t in level2_updates(self.case, self.sample) if t < n]
-        if n and not self.case.plain:  # listed, never counted as judged
-            out.append(skipped(f"{name_prefix}probabilistic level{SUFFIX}", (n,), LEVEL2,
-                               f"the {n} updates are judged at the worst-case level only: the "
-                               "probabilistic level does not model an optimizer's, a "
-                               "schedule's, decay's or clipping's update yet"))
-        elif n and len(level2) < n:  # listed, never counted as judged
+        if n and len(level2) < n:  # listed, never counted as judged
             out.append(skipped(f"{name_prefix}probabilistic level{SUFFIX}", (n - len(level2),),
                                LEVEL2, f"{n - len(level2)} of {n} updates judged at the "
                                f"worst-case level only; the probabilistic level judges updates "

@@ -52,9 +52,11 @@ import math
 
 import numpy as np
 
+from comparisons.protocol.case import map_state
 from comparisons.protocol.cost import K_SAMPLES, group_size
-from reference import activations, losses, network, training
+from reference import activations, losses, network, optimizers, training
 
+from . import bounds
 from .bounds import C_ELEMENTARY, logits_route
 from .tracing import Shell, add_terms, install_operators, like, scoped
 
@@ -278,8 +280,22 @@ def _rss(a, b):
     return a if b is None else np.hypot(a, b)
 
 
+def _flushed(r, n: int = 1):
+    """Underflow, which no random rounding models: a result below the judged dtype's smallest
+    normal number may be subnormal or flushed to 0 (XLA's CPU flushes), an absolute error up
+    to tiny, and a sum of n terms any of which is below it up to n tiny. A jump J (worst
+    case, carried through every later operation), where a nonzero exact result lies below
+    n tiny; None where none does (bounds._underflow is the worst-case level's)."""
+    tiny = float(np.finfo(_ctx().tangent).tiny)
+    a = np.abs(np.asarray(r, dtype=np.float64))
+    low = (a > 0) & (a < n * tiny)
+    return np.where(low, n * tiny, 0.0) if low.any() else None
+
+
 def _with_event(r, t, ps, size, j=None) -> Noisy:
-    """A result with one more event of `size`: drawn, or pending where its pass folds."""
+    """A result with one more event of `size`: drawn, or pending where its pass folds; and
+    where it may underflow, J (`_flushed`)."""
+    j = add_terms(j, _flushed(r))
     if _ctx().fuse:
         return Noisy(r, t, j, _rss(ps, size))
     if ps is not None:
@@ -307,8 +323,11 @@ def _linear(r, terms, size=None, j=None) -> Noisy:
             else:
                 x.t, x.ps = _event(x.t, x.ps, x.shape), None
         if x.t is not None:
+            xt = x.t
+            if xt.ndim - 1 < np.ndim(r):  # a value that broadcasts (a norm, a 0-d factor)
+                xt = xt.reshape(xt.shape[:1] + (1,) * (np.ndim(r) - xt.ndim + 1) + xt.shape[1:])
             unit = type(d) is int and d in (1, -1)
-            t = add_terms(t, (x.t if d == 1 else -x.t) if unit else x.t * _low(d))
+            t = add_terms(t, (xt if d == 1 else -xt) if unit else xt * _low(d))
     if size is None:
         return Noisy(r, t, j, ps)
     return _with_event(r, t, ps, size, j)
@@ -400,6 +419,28 @@ def _elementary(f, derivative):
     return rule
 
 
+def _sqrt(a):
+    """sqrt is correctly rounded: one event of |r|; the tangents through 1 / (2 sqrt(x)). At an
+    exact 0 that a rounding reached the response is not linear (sqrt of a rounding-sized
+    value): J is inf there, no first-order bound (the worst-case level decides)."""
+    _refuse_bool(a)
+    va, ja = _b(a), getattr(a, "j", None)
+    r = np.sqrt(va)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(r > 0, 0.5 / r, 0.0)
+    reached = None
+    if type(a) is Noisy and np.any(r == 0):
+        hit = np.zeros(np.shape(r), dtype=bool)
+        if a.t is not None:
+            hit |= np.any(a.t != 0, axis=0)
+        for extra in (a.ps, ja):
+            if extra is not None:
+                hit |= np.asarray(extra) > 0
+        reached = np.where((r == 0) & hit, np.inf, 0.0)
+    j = None if ja is None else np.abs(d) * ja
+    return _linear(r, [(a, d)], np.abs(r), add_terms(j, reached))
+
+
 def _drawn(*xs):
     """For an operation that is not element-wise: each operand's (exact value, tangents, J),
     its pending events drawn first (`_settled`)."""
@@ -474,6 +515,12 @@ def _matmul(a, b):
     if ja is not None or jb is not None:
         j = add_terms(None if ja is None else ja @ np.abs(vb),
                       None if jb is None else np.abs(va) @ jb)
+    n = np.shape(va)[-1]
+    tiny = float(np.finfo(_ctx().tangent).tiny)
+    nonzero = lambda v: np.abs(v)[v != 0]  # noqa: E731
+    fa, fb = nonzero(np.asarray(va)), nonzero(np.asarray(vb))
+    if fa.size and fb.size and float(fa.min()) * float(fb.min()) < tiny:  # a product may
+        j = add_terms(j, np.full(np.shape(r), n * tiny))                 # underflow
     return _with_event(r, t, None, size, j)
 
 
@@ -506,7 +553,7 @@ Noisy.ufunc_rules = {
     np.add: _add_sub(np.add, 1), np.subtract: _add_sub(np.subtract, -1),
     np.multiply: _multiply, np.true_divide: _divide,
     np.negative: _negative, np.positive: _positive, np.absolute: _absolute,
-    np.exp: _elementary(np.exp, lambda x, r: r),
+    np.sqrt: _sqrt, np.exp: _elementary(np.exp, lambda x, r: r),
     np.log: _elementary(np.log, lambda x, r: 1 / x),
     np.log1p: _elementary(np.log1p, lambda x, r: 1 / (1 + x)),
     np.tanh: _elementary(np.tanh, lambda x, r: 1 - r * r),
@@ -596,6 +643,53 @@ class Level:
     def lam(self) -> float:
         """The limit of `factor` for K -> infinity (V known): 2 exp(-lam^2 / 2) = p / N."""
         return math.sqrt(2 * math.log(2 / self.per_element))
+
+
+@optimizers.adam_direction.register(Noisy)
+def _adam_direction(M, V, k, beta1, beta2, eps, epsilon, corrected):
+    """The reference's route, with the division's first order checked: where the
+    denominator's probabilistic reach (the decisions' reach times its estimated standard
+    deviation, plus its J) is bounds.NO_DIGIT of its value or more, sqrt(V^) at the level of
+    rounding has no digit left and the quotient is not linear in its errors: J is inf there,
+    no first-order statement (the worst-case level says the same: bounds._adam_direction)."""
+    out = optimizers.adam_direction.dispatch(object)(M, V, k, beta1, beta2, eps, epsilon,
+                                                     corrected)
+    den = optimizers.adam_denominator(V, k, beta2, eps, epsilon, corrected)
+    if type(den) is not Noisy:
+        return out
+    c = _ctx()
+    spread = np.zeros(den.shape)
+    t = _settled_t(den)
+    if t is not None and c.K:
+        spread = c.reach * response_norm(t) / math.sqrt(c.K)
+    if den.j is not None:
+        spread = spread + den.j
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lost = ~(spread < bounds.NO_DIGIT * np.abs(den.b))
+    if lost.any():
+        out.j = add_terms(out.j, np.where(lost, np.inf, 0.0))
+    return out
+
+
+def _interpolation(S, x, beta):
+    """The route of Keras and TensorFlow's ApplyAdam, S + (x - S)(1 - beta): its subtraction
+    and product round at |x - S| and |(x - S)(1 - beta)|, which the reference's route never
+    forms, one more independent event of their size (as bounds._first_moment)."""
+    gap = np.abs(np.asarray(_b(x), dtype=np.float64) - _b(S))
+    c = abs(1 - float(_b(beta)))
+    return gap * (1 + c)
+
+
+@optimizers.first_moment.register(Noisy)
+def _first_moment(M, dP, beta1):
+    out = optimizers.first_moment.dispatch(object)(M, dP, beta1)
+    return _also(out, _low(_interpolation(M, dP, beta1)))
+
+
+@optimizers.second_moment.register(Noisy)
+def _second_moment(V, dP, beta2):
+    out = optimizers.second_moment.dispatch(object)(V, dP, beta2)
+    return _also(out, _low(_interpolation(V, _b(dP) * _b(dP), beta2)))
 
 
 def response_norm(t) -> np.ndarray:
@@ -727,6 +821,18 @@ def initial_units(case, dtype: str) -> dict:
             "p": P_RUN, "factor": level.factor, "K": K_SAMPLES, "D": D, "N": level.N}
 
 
+def update_inputs(case, params):
+    """(the rate of a one-update case's update, lr_t; the optimizer's state before it, float64
+    arrays, or None for a case without one)."""
+    start = 0 if case.initial_state is None else case.initial_state["step"]
+    lr = optimizers.learning_rate(case.lr_schedule, case.lr, start)
+    if not case.stateful:
+        return lr, None
+    if case.initial_state is None:
+        return lr, optimizers.initial_state(params, case.optimizer, case.trainable_names)
+    return lr, map_state(case.initial_state, lambda a: np.asarray(a, dtype=np.float64))
+
+
 def step_units(case, dtype: str, K: int, N: int | None = None) -> dict:
     """The probabilistic level of a one-update case from exact parameters (local judging):
     S and J (as `initial_units`) of the gradients at the parameters the update starts from
@@ -736,7 +842,13 @@ def step_units(case, dtype: str, K: int, N: int | None = None) -> dict:
     update's own (one evaluation); in the sequential one, whose update takes each layer's
     delta through the updated W[l], they are evaluated beside it. N: the union bound's count
     (`judged_elements` of the whole trajectory this update belongs to, so that p holds for
-    the trajectory; by default the one-update case's own)."""
+    the trajectory; by default the one-update case's own). With an optimizer, a schedule,
+    decay or clipping the update is the reference's (reference/optimizers.py) from the state
+    the case resumes, and its slots have values of their own ("final M[W1]", ...); the
+    optimizer's own roundings, the hyperparameters' and lr_t's included, are added to J at
+    their worst case (`bounds.update_units`): a hyperparameter's rounding is one error shared
+    by every element and every update, not an independent event (TOLERANCES.md,
+    "Optimizers")."""
     X, Y, params = training.cast(case)
     (idx,), _ = case.update_batches()
     level = Level(K, P_RUN, judged_elements(case) if N is None else N)
@@ -745,18 +857,31 @@ def step_units(case, dtype: str, K: int, N: int | None = None) -> dict:
     m = X[:, idx].shape[1]
     G = _group(params, case.layers, m, K, dtype)
     Xb, Yb, net = X[:, idx], Y[:, idx], (case.activations, case.loss, case.reduction)
+    lr, state = update_inputs(case, params)
 
     def evaluate():
         P = {name: exact(v) for name, v in params.items()}
+        slots = {}
         if case.schedule == "simultaneous":  # the update's own gradients
             value, grads = network.backward_propagation(Xb, Yb, P, *net, input_grad=False)
-            new = training.update_parameters(P, grads, case.lr, case.trainable_names)
+            if case.stateful:  # the optimizer's update, its state included
+                new, after = optimizers.optimizer_update(
+                    P, grads, map_state(state, exact), case.optimizer, case.clip, lr,
+                    case.trainable_names)
+                slots = {f"final {s}[{k}]": x for s, d in after.items() if s != "step"
+                         for k, x in d.items()}
+            else:
+                new = training.update_parameters(P, grads, lr, case.trainable_names)
         else:
             value, new = step(P, Xb, Yb, *net, case.lr, case.trainable_names)
             _, grads = network.backward_propagation(Xb, Yb, P, *net, input_grad=False)
         return ({f"d{k}": grads[f"d{k}"] for k in params} | {"losses": value}
-                | {f"final {k}": x for k, x in new.items()})
+                | {f"final {k}": x for k, x in new.items()} | slots)
     ss, J, base = measure(evaluate, K, G, level.factor * 2 * u, dtype)
+    if not case.plain:  # the optimizer's own roundings, hyperparameters included, worst case
+        n = max(max(case.layers), case.m) + 1
+        for name, R in bounds.update_units(case, dtype, lr, state).items():
+            J[name] = add_terms(J[name], 2 * u / (1 - n * u) * R)
     D = duplicates(case, X[:, idx], params)
     n = max(max(case.layers), case.m) + 1
     tiny = float(np.finfo(dtype).tiny) * n

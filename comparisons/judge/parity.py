@@ -17,6 +17,7 @@ The argument is in TOLERANCES.md.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -157,7 +158,12 @@ def compare(name: str, a, b, bound, kind: str = STEP0, dtype: str | None = None,
         diff = np.where(fa, np.abs(a64 - b64), 0.0)
     mag = np.where(fa, np.maximum(np.abs(a64), np.abs(b64)), 0.0)
     judgeable = np.isfinite(bound) | ~fa
-    unbounded = int((~judgeable).sum())
+    pb = None if pbound is None else np.broadcast_to(np.asarray(pbound, dtype=np.float64),
+                                                     b.shape)
+    # An element whose worst-case bound is inf (it overflows, or an Adam denominator has no
+    # digit left at that level) is still judged where the probabilistic bound is finite.
+    level2_only = ~judgeable & (fa & np.isfinite(pb) if pb is not None else False)
+    unbounded = int((~judgeable & ~level2_only).sum())
     if unbounded == a.size:
         return skipped(name, a.shape, kind, "its bound overflows the float range")
     # Relative error only where the value stands above its own bound: an element within its
@@ -179,8 +185,7 @@ def compare(name: str, a, b, bound, kind: str = STEP0, dtype: str | None = None,
         allowed = float(bound[at_ulp] / np.spacing(np.abs(b64[at_ulp]).astype(low)))
     worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     level2 = {}
-    if pbound is not None:
-        pb = np.broadcast_to(np.asarray(pbound, dtype=np.float64), b.shape)
+    if pb is not None:
         applies = fa & np.isfinite(pb)
         if applies.any():
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -266,7 +271,10 @@ def amplification(case, base, compare_dtype: str = "float64",
     with np.errstate(all="ignore"), bounds.context(compare_dtype):
         noisy = bounds.train(case, perturb=rounding_perturbation(delta))
     E = noisy.bounds
-    k_base, k_noisy = first_nonfinite(base.losses), first_nonfinite(noisy.losses)
+    # diverged in the dtype compared: a float32 run leaves the float range where its float64
+    # oracle's loss passes float32's largest number, not where float64's does
+    k_base = first_nonfinite(base.losses, compare_dtype)
+    k_noisy = first_nonfinite(noisy.losses, compare_dtype)
     if k_base != k_noisy:
         return Amplification(float("inf"), E, k_base)
     n = len(base.losses) if k_base is None else k_base
@@ -367,7 +375,7 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
                for k in B["final_state"][s]]
     low = dtype_a if UNIT_ROUNDOFF[dtype_a] >= UNIT_ROUNDOFF[dtype_b] else dtype_b
     k_a, k_b = first_nonfinite(a.losses, low), first_nonfinite(b.losses, low)
-    h = edge(E["losses"], case, low)
+    h = edge(E["losses"], case, low, b.losses)
     cut_reason = None
     if h is not None and (k_a, k_b) != (None, None) and all(k is None or k >= h
                                                             for k in (k_a, k_b)):
@@ -433,7 +441,8 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
             got = getattr(a, "final_state", None)
             got = got.get(s, {}).get(p_name) if isinstance(got, dict) else None
             rows.append(compare(name, got, b.final_state[s][p_name],
-                                B["final_state"][s][p_name], TRAJECTORY, dtype_a))
+                                B["final_state"][s][p_name], TRAJECTORY, dtype_a,
+                                pbound=P.get(f"final {s}[{p_name}]"), p=p))
         else:
             rows.append(compare(name, a.final_params.get(k) if isinstance(a.final_params, dict)
                                 else None, b.final_params[k], B["final_params"][k],
@@ -441,13 +450,22 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
     return rows
 
 
-def edge(loss_units, case, dtype: str) -> int | None:
+def edge(loss_units, case, dtype: str, losses=None) -> int | None:
     """The first update at which the oracle's loss unit (~ n times the magnitude of the terms
     summed) is not finite or comes within n of the dtype's largest number, or None: from there
-    on, overflow depends on the order of summation."""
+    on, overflow depends on the order of summation. With the oracle's `losses`, a unit that is
+    inf while the loss itself lies far from the float range (below sqrt of its largest number)
+    is not the edge: it is a bound with no statement (an Adam denominator with no digit left at
+    the worst-case level, bounds.NO_DIGIT), and a run that diverges there has diverged where
+    the oracle did not."""
     n = max(max(case.layers), case.m) + 1
+    units = np.asarray(loss_units, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        near = ~(np.asarray(loss_units) <= float(np.finfo(dtype).max) / n)
+        near = ~(units <= float(np.finfo(dtype).max) / n)
+        if losses is not None:
+            values = np.abs(np.asarray(losses, dtype=np.float64))[:units.size]
+            near[:values.size] &= ~(np.isinf(units[:values.size])
+                                    & (values <= math.sqrt(float(np.finfo(dtype).max))))
     return int(np.argmax(near)) if near.any() else None
 
 
