@@ -746,18 +746,7 @@ def test_clipping_that_divides_first_is_within_the_bound_where_the_quotient_unde
     float32's smallest normal number XLA's CPU flushes it to 0: M[W3] = 0 where the reference
     has 5.8e-38, 1.5e3 times the bound before the bound covered that route (bounds._clipped:
     max_norm tiny where it clips and the quotient underflows)."""
-    from comparisons import protocol
-    from comparisons.execution import runner
-    from helpers import ROOT
-    from reference import load_case
-    case = load_case(ROOT / "tests" / "cases" / "optax-clip-underflow.json")
-    impls = {n: protocol.resolve(n) for n in ("reference", "jax-optax")}
-    if impls["jax-optax"].missing():
-        pytest.skip(impls["jax-optax"].missing())
-    session = runner.run([case], impls)
-    status = {v.pair: v.status for v in session.verdicts}
-    assert status[("jax-optax", "reference-float64")] == "pass", [
-        v.message for v in session.verdicts]
+    assert_draw_passes("optax-clip-underflow", "jax-optax")
 
 
 def test_moments_by_interpolation_are_within_the_bound_where_the_old_moment_dominates():
@@ -766,23 +755,13 @@ def test_moments_by_interpolation_are_within_the_bound_where_the_old_moment_domi
     With beta1 = 0 and |M| >> |dP| that reached 1.88 times the bound of the reference's route,
     beta1 M + (1 - beta1) dP; the bound now takes the larger of the two routes, at both
     levels (bounds._first_moment, noise._first_moment)."""
-    from comparisons import protocol
-    from comparisons.execution import runner
     from comparisons.judge import bounds
-    from helpers import ROOT
-    from reference import load_case
-    case = load_case(ROOT / "tests" / "cases" / "keras-adam-interpolation.json")
+    from reference import optimizers
     M, dP = np.array([[1.0, -2.0]]), np.array([[1e-6, 3e-6]])
     with bounds.context("float32"):
-        traced = reference_optimizers().first_moment(bounds.Traced(M), bounds.Traced(dP), 0.0)
+        traced = optimizers.first_moment(bounds.Traced(M), bounds.Traced(dP), 0.0)
     assert np.all(traced.bound >= np.abs(dP - M)), traced.bound  # the subtraction's rounding
-    impls = {n: protocol.resolve(n) for n in ("reference", "keras")}
-    if impls["keras"].missing():
-        pytest.skip(impls["keras"].missing())
-    session = runner.run([case], impls)
-    status = {v.pair: v.status for v in session.verdicts}
-    assert status[("keras", "reference-float64")] == "pass", [
-        v.message for v in session.verdicts]
+    assert_draw_passes("keras-adam-interpolation", "keras")
 
 
 def test_an_underflow_the_probabilistic_level_did_not_model_is_a_jump():
@@ -790,29 +769,30 @@ def test_an_underflow_the_probabilistic_level_did_not_model_is_a_jump():
     float32 softmax probability below the smallest normal number, flushed by XLA, reaches
     dW3 = dZ3 A2^T, a normal number; jax-optax's dW3 at update 20 stood at 2.7e3 times the
     probabilistic bound, which modelled no underflow. noise._flushed adds it as a jump (tiny
-    where a result lies below tiny, n tiny where a product of a sum may)."""
-    from comparisons import protocol
-    from comparisons.execution import runner
+    where a result lies below tiny; n tiny on a product one of whose n terms may)."""
     from comparisons.judge import noise
-    from helpers import ROOT
-    from reference import load_case
     with noise.context(4, 0, 0.0, "float32"):
         z = noise.exact(np.array([[-100.0, 0.0]]))
         p = np.exp(z)  # e^-100 = 3.7e-44, below float32's tiny
     assert p.j is not None and p.j[0, 0] == np.finfo(np.float32).tiny and p.j[0, 1] == 0
-    case = load_case(ROOT / "tests" / "cases" / "optax-softmax-underflow.json")
-    impls = {n: protocol.resolve(n) for n in ("reference", "jax-optax")}
-    if impls["jax-optax"].missing():
-        pytest.skip(impls["jax-optax"].missing())
+    assert_draw_passes("optax-softmax-underflow", "jax-optax")
+
+
+def assert_draw_passes(name: str, impl: str) -> None:
+    """The campaign's draw tests/cases/<name>.json, judged through `impl`: its pair with the
+    float64 reference passes (skipped where `impl` is not installed)."""
+    from comparisons import protocol
+    from comparisons.execution import runner
+    from helpers import ROOT
+    from reference import load_case
+    case = load_case(ROOT / "tests" / "cases" / f"{name}.json")
+    impls = {n: protocol.resolve(n) for n in ("reference", impl)}
+    if impls[impl].missing():
+        pytest.skip(impls[impl].missing())
     session = runner.run([case], impls)
     status = {v.pair: v.status for v in session.verdicts}
-    assert status[("jax-optax", "reference-float64")] == "pass", [
+    assert status[(impl, "reference-float64")] == "pass", [
         v.message for v in session.verdicts]
-
-
-def reference_optimizers():
-    from reference import optimizers
-    return optimizers
 
 
 def test_a_part_from_the_first_update_resumes_from_the_cases_own_state():

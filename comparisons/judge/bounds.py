@@ -657,17 +657,24 @@ def schedule_units(lr_schedule, lr: float, t: int) -> float:
     return float(abs(lr) * (abs(a) + e_h + f) + 2 * abs(rate))
 
 
-def update_units(case, dtype: str, lr: float, state) -> dict:
-    """The worst-case bound, in units of u, of the roundings of a one-update case's update
-    itself, from exact gradients: the optimizer's formulas, lr_t's (`schedule_units`) and
-    every hyperparameter's (`hyperparameters`), by value ("final W1", "final M[W1]", ...).
-    What the gradients' own rounding adds is the probabilistic level's (noise.step_units)."""
-    X, Y, params = training.cast(case)
-    (idx,), _ = case.update_batches()
-    net = (case.activations, case.loss, case.reduction)
-    _, grads = network.backward_propagation(X[:, idx], Y[:, idx], params, *net,
-                                            input_grad=False)
+def starting_state(case, params) -> tuple:
+    """(the updates done before the case's first, which position the schedule and the bias
+    corrections; the optimizer's state then, float64 arrays, or None for a case without one:
+    the case's `initial_state`, or a fresh one)."""
     start = 0 if case.initial_state is None else case.initial_state["step"]
+    if not case.stateful:
+        return start, None
+    if case.initial_state is None:
+        return start, optimizers.initial_state(params, case.optimizer, case.trainable_names)
+    return start, map_state(case.initial_state, lambda a: np.asarray(a, np.float64))
+
+
+def update_units(case, dtype: str, params, grads, lr: float, start: int, state) -> dict:
+    """The worst-case bound, in units of u, of the roundings of a one-update case's update
+    itself, from the exact `grads` ("dW1", ...) at `params`: the optimizer's formulas, lr_t's
+    (`schedule_units` at position `start`) and every hyperparameter's (`hyperparameters`), by
+    value ("final W1", "final M[W1]", ...). What the gradients' own rounding adds is the
+    probabilistic level's (noise.step_units)."""
     with context(dtype):
         rate = Traced(np.float64(lr), np.float64(schedule_units(case.lr_schedule, case.lr,
                                                                  start)))
@@ -764,12 +771,7 @@ def _train_beyond_sgd(case, perturb=None):
     batches, first = case.update_batches()
     initial_outputs, _ = network.forward_propagation(Traced(X), params, case.activations)
     gradients = training.initial_gradients(params, Traced(X[:, first]), Y[:, first], *net)
-    n, start = case.updates, (0 if case.initial_state is None else case.initial_state["step"])
-    state = None
-    if case.stateful:
-        state = (optimizers.initial_state(params, case.optimizer, trainable)
-                 if case.initial_state is None
-                 else map_state(case.initial_state, lambda a: np.asarray(a, np.float64)))
+    n, (start, state) = case.updates, starting_state(case, params)
     optimizer, clip = hyperparameters(case)
     losses, units, margins = np.empty(n + 1), np.empty(n + 1), np.empty(n)
     param_units = {k: np.zeros(v.shape) for k, v in params.items()}

@@ -280,16 +280,16 @@ def _rss(a, b):
     return a if b is None else np.hypot(a, b)
 
 
-def _flushed(r, n: int = 1):
+def _flushed(r):
     """Underflow, which no random rounding models: a result below the judged dtype's smallest
     normal number may be subnormal or flushed to 0 (XLA's CPU flushes), an absolute error up
-    to tiny, and a sum of n terms any of which is below it up to n tiny. A jump J (worst
-    case, carried through every later operation), where a nonzero exact result lies below
-    n tiny; None where none does (bounds._underflow is the worst-case level's)."""
+    to tiny. A jump J (worst case, carried through every later operation) of tiny where a
+    nonzero exact result lies below it; None where none does (a matrix product's terms:
+    `_matmul`; bounds._underflow is the worst-case level's)."""
     tiny = float(np.finfo(_ctx().tangent).tiny)
     a = np.abs(np.asarray(r, dtype=np.float64))
-    low = (a > 0) & (a < n * tiny)
-    return np.where(low, n * tiny, 0.0) if low.any() else None
+    low = (a > 0) & (a < tiny)
+    return np.where(low, tiny, 0.0) if low.any() else None
 
 
 def _with_event(r, t, ps, size, j=None) -> Noisy:
@@ -821,18 +821,6 @@ def initial_units(case, dtype: str) -> dict:
             "p": P_RUN, "factor": level.factor, "K": K_SAMPLES, "D": D, "N": level.N}
 
 
-def update_inputs(case, params):
-    """(the rate of a one-update case's update, lr_t; the optimizer's state before it, float64
-    arrays, or None for a case without one)."""
-    start = 0 if case.initial_state is None else case.initial_state["step"]
-    lr = optimizers.learning_rate(case.lr_schedule, case.lr, start)
-    if not case.stateful:
-        return lr, None
-    if case.initial_state is None:
-        return lr, optimizers.initial_state(params, case.optimizer, case.trainable_names)
-    return lr, map_state(case.initial_state, lambda a: np.asarray(a, dtype=np.float64))
-
-
 def step_units(case, dtype: str, K: int, N: int | None = None) -> dict:
     """The probabilistic level of a one-update case from exact parameters (local judging):
     S and J (as `initial_units`) of the gradients at the parameters the update starts from
@@ -857,7 +845,8 @@ def step_units(case, dtype: str, K: int, N: int | None = None) -> dict:
     m = X[:, idx].shape[1]
     G = _group(params, case.layers, m, K, dtype)
     Xb, Yb, net = X[:, idx], Y[:, idx], (case.activations, case.loss, case.reduction)
-    lr, state = update_inputs(case, params)
+    start, state = bounds.starting_state(case, params)
+    lr = optimizers.learning_rate(case.lr_schedule, case.lr, start)
 
     def evaluate():
         P = {name: exact(v) for name, v in params.items()}
@@ -880,7 +869,9 @@ def step_units(case, dtype: str, K: int, N: int | None = None) -> dict:
     ss, J, base = measure(evaluate, K, G, level.factor * 2 * u, dtype)
     if not case.plain:  # the optimizer's own roundings, hyperparameters included, worst case
         n = max(max(case.layers), case.m) + 1
-        for name, R in bounds.update_units(case, dtype, lr, state).items():
+        grads = {f"d{k}": base[f"d{k}"] for k in params}  # the exact gradients, measured
+        for name, R in bounds.update_units(case, dtype, params, grads, lr, start,
+                                           state).items():
             J[name] = add_terms(J[name], 2 * u / (1 - n * u) * R)
     D = duplicates(case, X[:, idx], params)
     n = max(max(case.layers), case.m) + 1
