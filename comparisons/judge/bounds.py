@@ -78,14 +78,20 @@ KAPPA_MAX = {"float64": 2.0 ** 20, "float32": 2.0 ** 10}
 
 @dataclasses.dataclass
 class Context:
-    """The unit roundoff whose kinks count (that of the lowest precision being compared), and
-    the smallest margin of a discontinuous decision since the last `reset`. With `steps` = S
-    > 0, every traced array carries a leading axis of S independent evaluations (see
-    `stacked`) and min_margin is per evaluation, shape (S,)."""
+    """The unit roundoff whose kinks count (that of the lowest precision being compared), the
+    smallest margin of a discontinuous decision and the largest reach of a sum (`_note_reach`)
+    since the last `reset`. With `steps` = S > 0, every traced array carries a leading axis of
+    S independent evaluations (see `stacked`) and min_margin and max_reach are per
+    evaluation, shape (S,)."""
 
     dtype: str = "float64"
     min_margin: float | np.ndarray = float("inf")
     steps: int = 0
+    max_reach: float | np.ndarray = 0.0
+
+    def __post_init__(self):
+        if self.steps:
+            self.max_reach = np.zeros(self.steps)
 
     @property
     def u(self) -> float:
@@ -96,8 +102,11 @@ class Context:
         return float(np.finfo(self.dtype).tiny)
 
     def reset(self) -> float | np.ndarray:
+        """Start a new evaluation; returns the smallest margin of the one that ends (its
+        max_reach is read before)."""
         m = self.min_margin
         self.min_margin = np.full(self.steps, np.inf) if self.steps else float("inf")
+        self.max_reach = np.zeros(self.steps) if self.steps else 0.0
         return m
 
 
@@ -439,7 +448,25 @@ def _matmul(a, b):
     low = np.abs(r) < n * ctx.tiny
     if low.any():  # underflow (rare): where the product of |A| and |B| is not an exact zero
         _underflow(e, r, (aa @ ab) > 0, n=n)
+    _note_reach(ctx, r, e)
     return Traced(r, e)
+
+
+def _note_reach(ctx, r, e):
+    """Log the largest bound of a sum's elements (~ n times the magnitude of its terms): where
+    it comes within n of a dtype's largest number, whether the sum overflows depends on the
+    order of its terms (parity.edge). A bound made infinite by an operand's bound (an Adam
+    denominator with no digit left) while the sum itself is finite says nothing of its
+    magnitude and is not counted; an infinite sum is."""
+    axis = tuple(range(1, e.ndim)) if ctx.steps else None
+    m = e.max(axis=axis)
+    if not np.all(np.isfinite(m)):
+        with np.errstate(invalid="ignore"):
+            m = np.where(np.isfinite(e), e, np.where(np.isfinite(r), 0.0, np.inf)).max(axis=axis)
+    if ctx.steps:
+        np.maximum(ctx.max_reach, m, out=ctx.max_reach)
+    else:
+        ctx.max_reach = max(ctx.max_reach, float(m))
 
 
 Traced.ufunc_rules = {
@@ -524,6 +551,9 @@ def train(case, perturb=None):
         they add like independent errors (comparisons.judge.parity.amplification's floor).
     final_outputs: E of the final forward pass with the last update's R on the parameters.
     margins[t]: the smallest margin of a discontinuous decision in update t (inf: none).
+    reach[t]: the largest bound of a sum's elements in update t, the final evaluation last
+        (Context._note_reach): where the values approach the float range's edge (parity.edge).
+    initial_reach: the same of the step-0 values (gradients, A[L] on all of X).
     horizon: the first update whose rounding bound, u R, reaches the size of a parameter
         tensor's values (max |R| u >= max |p|): from there the bound has lost every digit and
         the trajectory cannot be judged (None: never).
@@ -543,10 +573,9 @@ def train(case, perturb=None):
     step = training.STEPS[case.schedule]
     trainable = case.trainable_names
     batches, first = case.update_batches()
-    initial_outputs, _ = network.forward_propagation(Traced(X), params, case.activations)
-    gradients = training.initial_gradients(params, Traced(X[:, first]), Y[:, first], *net)
+    initial_outputs, gradients, initial_reach = _initial_evaluation(case, X, Y, params, first)
     n = case.updates
-    losses, units, margins = np.empty(n + 1), np.empty(n + 1), np.empty(n)
+    losses, units, margins, reach = np.empty(n + 1), np.empty(n + 1), np.empty(n), np.empty(n + 1)
     param_units = {k: np.zeros(v.shape) for k, v in params.items()}
     carried = {k: np.zeros(v.shape) for k, v in params.items()}  # sum of R^2 over updates
     R, horizon, u = None, None, _CONTEXT.get().u
@@ -560,8 +589,8 @@ def train(case, perturb=None):
             states.append(base)
             if perturb is None:
                 losses[start + j] = value
-        E_loss, Rs, margins[start:start + len(idxs)] = _trace_updates(
-            states[:-1], idxs, X, Y, net, step, case.lr, trainable)
+        E_loss, Rs, margins[start:start + len(idxs)], reach[start:start + len(idxs)] = \
+            _trace_updates(states[:-1], idxs, X, Y, net, step, case.lr, trainable)
         for j, idx in enumerate(idxs):
             i, old, new = start + j, states[j], states[j + 1]
             units[i] = E_loss[j]
@@ -580,14 +609,16 @@ def train(case, perturb=None):
                 run = perturb(run, R if horizon is None else {k: 0 * v for k, v in R.items()})
     if perturb is None:
         run = base
-    AL, losses[-1], AL_bound, units[-1] = _final_evaluation(case, X, Y, base, R, run, perturb)
+    AL, losses[-1], AL_bound, units[-1], reach[-1] = _final_evaluation(case, X, Y, base, R, run,
+                                                                        perturb)
     (gradients, g_b), (initial_outputs, in_b) = split(gradients), split(initial_outputs)
     return TrainResult(losses=losses.astype(case.dtype), gradients=gradients,
                        final_params=run, final_outputs=AL, initial_outputs=initial_outputs,
                        bounds={"gradients": g_b, "initial_outputs": in_b, "losses": units,
                                "final_params": param_units, "final_outputs": AL_bound,
                                "carried": {k: np.sqrt(v) for k, v in carried.items()},
-                               "margins": margins, "horizon": horizon})
+                               "margins": margins, "reach": reach,
+                               "initial_reach": initial_reach, "horizon": horizon})
 
 
 # --- Optimizers, schedules, decay and clipping ------------------------------------------------
@@ -769,11 +800,10 @@ def _train_beyond_sgd(case, perturb=None):
     net = (case.activations, case.loss, case.reduction)
     trainable = case.trainable_names
     batches, first = case.update_batches()
-    initial_outputs, _ = network.forward_propagation(Traced(X), params, case.activations)
-    gradients = training.initial_gradients(params, Traced(X[:, first]), Y[:, first], *net)
+    initial_outputs, gradients, initial_reach = _initial_evaluation(case, X, Y, params, first)
     n, (start, state) = case.updates, starting_state(case, params)
     optimizer, clip = hyperparameters(case)
-    losses, units, margins = np.empty(n + 1), np.empty(n + 1), np.empty(n)
+    losses, units, margins, reach = np.empty(n + 1), np.empty(n + 1), np.empty(n), np.empty(n + 1)
     param_units = {k: np.zeros(v.shape) for k, v in params.items()}
     carried = {k: np.zeros(v.shape) for k, v in params.items()}
     slots = [] if state is None else [s for s in state if s != "step"]
@@ -793,6 +823,7 @@ def _train_beyond_sgd(case, perturb=None):
             Traced(np.float64(lr), np.float64(schedule_units(case.lr_schedule, case.lr,
                                                               start + i))),
             optimizer, clip)
+        reach[i] = ctx.max_reach
         margins[i] = ctx.reset()
         units[i] = t_value.bound
         if R is not None:  # the rounding of the update before, seen through this gradient
@@ -828,7 +859,8 @@ def _train_beyond_sgd(case, perturb=None):
         base, base_state = new, new_state
     if perturb is None:
         run, run_state = base, base_state
-    AL, losses[-1], AL_bound, units[-1] = _final_evaluation(case, X, Y, base, R, run, perturb)
+    AL, losses[-1], AL_bound, units[-1], reach[-1] = _final_evaluation(case, X, Y, base, R, run,
+                                                                        perturb)
     (gradients, g_b), (initial_outputs, in_b) = split(gradients), split(initial_outputs)
     final_state = {s: {k: np.maximum(state_units[s][k], state_carried[s][k])
                        for k in trainable} for s in slots}
@@ -838,21 +870,39 @@ def _train_beyond_sgd(case, perturb=None):
                        bounds={"gradients": g_b, "initial_outputs": in_b, "losses": units,
                                "final_params": param_units, "final_outputs": AL_bound,
                                "carried": carried, "final_state": final_state,
-                               "margins": margins, "horizon": horizon})
+                               "margins": margins, "reach": reach,
+                               "initial_reach": initial_reach, "horizon": horizon})
+
+
+def _initial_evaluation(case, X, Y, params, first):
+    """The step-0 values, traced: A[L] on all of X, the gradients on the first batch, and the
+    largest reach of their sums (Context._note_reach)."""
+    ctx = _CONTEXT.get()
+    ctx.reset()
+    initial_outputs, _ = network.forward_propagation(Traced(X), params, case.activations)
+    gradients = training.initial_gradients(params, Traced(X[:, first]), Y[:, first],
+                                           case.activations, case.loss, case.reduction)
+    reach = float(ctx.max_reach)
+    ctx.reset()
+    return initial_outputs, gradients, reach
 
 
 def _final_evaluation(case, X, Y, base, R, run, perturb):
     """The evaluation on all of X after the last update: (A[L] and the loss of the returned
-    run, the bound of A[L], the loss's unit), the bound from the base run's parameters with
-    the last update's bound R (None: no update; a frozen parameter has none)."""
+    run, the bound of A[L], the loss's unit, its reach), the bound from the base run's
+    parameters with the last update's bound R (None: no update; a frozen parameter has none)."""
     final = base if R is None else {k: Traced(v, R[k]) if k in R else v for k, v in base.items()}
+    ctx = _CONTEXT.get()
+    ctx.reset()
     AL_bound, caches = network.forward_propagation(Traced(X), final, case.activations)
     loss_bound = network.compute_loss(AL_bound, caches[-1]["Z"], Y, case.loss, case.reduction)
+    reach = float(ctx.max_reach)
+    ctx.reset()
     if perturb is None:
-        return AL_bound.v, loss_bound.v, AL_bound.bound, loss_bound.bound
+        return AL_bound.v, loss_bound.v, AL_bound.bound, loss_bound.bound, reach
     AL, caches = network.forward_propagation(X, run, case.activations)
     loss = network.compute_loss(AL, caches[-1]["Z"], Y, case.loss, case.reduction)
-    return AL, loss, AL_bound.bound, loss_bound.bound
+    return AL, loss, AL_bound.bound, loss_bound.bound, reach
 
 
 def _chunk_size(case) -> int:
@@ -864,9 +914,9 @@ def _chunk_size(case) -> int:
 def _trace_updates(states, idxs, X, Y, net, step, lr, trainable):
     """Trace update j from parameters states[j] on batch idxs[j], every j at once, grouped by
     batch size (`stacked`; a group of one alone). Returns (E of each loss, (S,); each
-    parameter's R, (S, ...); margins, (S,))."""
+    parameter's R, (S, ...); margins, (S,); reach, (S,))."""
     S = len(states)
-    E_loss, margins = np.empty(S), np.empty(S)
+    E_loss, margins, reach = np.empty(S), np.empty(S), np.empty(S)
     R = {k: np.zeros((S,) + v.shape) for k, v in states[0].items()}
     groups: dict[int, list[int]] = {}
     for j, idx in enumerate(idxs):
@@ -877,6 +927,7 @@ def _trace_updates(states, idxs, X, Y, net, step, lr, trainable):
             ctx = _CONTEXT.get()
             ctx.reset()
             value, new = step(states[j], Traced(X[:, idxs[j]]), Y[:, idxs[j]], *net, lr, trainable)
+            reach[j] = ctx.max_reach
             margins[j] = ctx.reset()
         else:
             if isinstance(idxs[js[0]], slice):  # the whole data: one array for all
@@ -888,11 +939,12 @@ def _trace_updates(states, idxs, X, Y, net, step, lr, trainable):
             P = {k: Traced(np.stack([states[j][k] for j in js])) for k in states[0]}
             with stacked(len(js)) as ctx:  # Y stays a plain array: exact data
                 value, new = step(P, Traced(Xs), Ys, *net, lr, trainable)
+                reach[js] = ctx.max_reach
                 margins[js] = ctx.reset()
         E_loss[js] = value.bound
         for k in trainable:
             R[k][js] = new[k].bound
-    return E_loss, R, margins
+    return E_loss, R, margins, reach
 
 
 @losses.fused_output_delta.register(Traced)

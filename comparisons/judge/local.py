@@ -43,7 +43,8 @@ from comparisons.protocol.parts import batches_of, one_update, state_after
 from . import bounds, noise
 from .bounds import KAPPA_MAX
 from .oracle import oracle_case
-from .parity import TRAJECTORY, Amplification, Comparison, compare_results, edge, skipped
+from .parity import (TRAJECTORY, Amplification, Comparison, beyond_reach, compare_results, edge,
+                     skipped)
 
 # The kind of the row that lists the updates the probabilistic level does not judge
 LEVEL2 = "probabilistic level"
@@ -103,7 +104,7 @@ def edge_of(oracle) -> int | None:
     amp, case = oracle.amp, oracle.case
     if amp.diverged_at is None:
         return None
-    h = edge(amp.bounds["losses"], case, case.dtype, oracle.base.losses)
+    h = edge(amp.bounds["losses"], case, case.dtype, oracle.base.losses, amp.bounds.get("reach"))
     return amp.diverged_at if h is None else min(h, amp.diverged_at)
 
 
@@ -171,6 +172,7 @@ class Judging:
     past_edge: str = ""                            # why updates from t on are not judged
     sample: int | None = None                      # updates at the probabilistic level
     state: dict | None = None                      # the optimizer's state before update t
+    stopped: bool = False                          # update t is past the edge (past_edge)
 
     def __post_init__(self):
         if self.t == 0 and self.state is None:
@@ -184,12 +186,23 @@ class Judging:
         batches = batches_of(case)
         level2 = set(level2_updates(case, self.sample))
         for r in results:
+            if self.stopped:
+                break
             t = self.t
             sub = oracle_case(one_update(case, params, t, batches, self.state))
             with np.errstate(all="ignore"):
                 base = reference.train(sub)
                 with bounds.context(dtype):
                     traced = bounds.train(sub)
+            at_p = max(traced.bounds["initial_reach"], traced.bounds["reach"][0])
+            if beyond_reach(at_p, case, dtype):  # this update's values at P[t] (A[L] on all
+                # of X, the batch's sums) reach the float range: it and what follows are past
+                self.past_edge = (f"from update {t} the values reach the edge of the float "
+                                  "range (a hidden layer's or a gradient's sums at the "
+                                  "parameters the run reached), where whether a sum overflows "
+                                  "depends on the order of its terms")
+                self.stopped = True
+                break
             E = dict(traced.bounds, horizon=None)
             if t in level2:
                 E["probabilistic"] = noise.step_units(sub, dtype, K_LOCAL,

@@ -364,18 +364,20 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
     E = amp.bounds
     B = pair_bounds(amp, case, dtype_a, dtype_b)
     P, p = probabilistic_bounds(amp, case, dtype_a, dtype_b)
-    rows = [compare(f"{prefix}d{k}", a.gradients.get(k) if isinstance(a.gradients, dict)
-                    else None, b.gradients[k], B["gradients"][k], dtype=dtype_a,
-                    pbound=P.get(f"d{k}"), p=p)
-            for k in b.gradients]
-    rows.append(compare(f"{prefix}initial A[L]", a.initial_outputs, b.initial_outputs,
-                        B["initial_outputs"], dtype=dtype_a, pbound=P.get("initial A[L]"), p=p))
+    low = dtype_a if UNIT_ROUNDOFF[dtype_a] >= UNIT_ROUNDOFF[dtype_b] else dtype_b
+    if E.get("initial_reach") is not None and beyond_reach(E["initial_reach"], case, low):
+        why = ("the step-0 values reach the edge of the float range: whether a sum overflows "
+               "depends on the order of its terms")
+        rows = [skipped(f"{prefix}d{k}", np.shape(b.gradients[k]), STEP0, why)
+                for k in b.gradients]
+        rows.append(skipped(f"{prefix}initial A[L]", np.shape(b.initial_outputs), STEP0, why))
+    else:
+        rows = _step0_rows(a, b, B, P, p, dtype_a, prefix)
     finals = [(f"{prefix}final {k}", k) for k in b.final_params] + [(f"{prefix}final A[L]", None)]
     finals += [(f"{prefix}final {s}[{k}]", (s, k)) for s in B["final_state"]
                for k in B["final_state"][s]]
-    low = dtype_a if UNIT_ROUNDOFF[dtype_a] >= UNIT_ROUNDOFF[dtype_b] else dtype_b
     k_a, k_b = first_nonfinite(a.losses, low), first_nonfinite(b.losses, low)
-    h = edge(E["losses"], case, low, b.losses)
+    h = edge(E["losses"], case, low, b.losses, E.get("reach"))
     cut_reason = None
     if h is not None and (k_a, k_b) != (None, None) and all(k is None or k >= h
                                                             for k in (k_a, k_b)):
@@ -450,23 +452,50 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
     return rows
 
 
-def edge(loss_units, case, dtype: str, losses=None) -> int | None:
+def _step0_rows(a, b, B, P, p, dtype_a, prefix):
+    """The step-0 gradients and A[L] of `a` against `b`'s."""
+    rows = [compare(f"{prefix}d{k}", a.gradients.get(k) if isinstance(a.gradients, dict)
+                    else None, b.gradients[k], B["gradients"][k], dtype=dtype_a,
+                    pbound=P.get(f"d{k}"), p=p)
+            for k in b.gradients]
+    rows.append(compare(f"{prefix}initial A[L]", a.initial_outputs, b.initial_outputs,
+                        B["initial_outputs"], dtype=dtype_a, pbound=P.get("initial A[L]"), p=p))
+    return rows
+
+
+def edge(loss_units, case, dtype: str, losses=None, reach=None) -> int | None:
     """The first update at which the oracle's loss unit (~ n times the magnitude of the terms
     summed) is not finite or comes within n of the dtype's largest number, or None: from there
     on, overflow depends on the order of summation. With the oracle's `losses`, a unit that is
     inf while the loss itself lies far from the float range (below sqrt of its largest number)
     is not the edge: it is a bound with no statement (an Adam denominator with no digit left at
     the worst-case level, bounds.NO_DIGIT), and a run that diverges there has diverged where
-    the oracle did not."""
+    the oracle did not. With `reach` (bounds.train's, per update: the largest bound of any
+    sum the update computes, a hidden layer's or a gradient's), the first update whose reach
+    comes within n of the largest number is the edge too: a hidden layer can overflow while
+    the loss stays far from it."""
     n = max(max(case.layers), case.m) + 1
+    top = float(np.finfo(dtype).max)
     units = np.asarray(loss_units, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        near = ~(units <= float(np.finfo(dtype).max) / n)
+        near = ~(units <= top / n)
         if losses is not None:
             values = np.abs(np.asarray(losses, dtype=np.float64))[:units.size]
             near[:values.size] &= ~(np.isinf(units[:values.size])
-                                    & (values <= math.sqrt(float(np.finfo(dtype).max))))
+                                    & (values <= math.sqrt(top)))
+        if reach is not None:
+            r = np.asarray(reach, dtype=np.float64)[:units.size]
+            near[:r.size] |= beyond_reach(r, case, dtype)
     return int(np.argmax(near)) if near.any() else None
+
+
+def beyond_reach(reach, case, dtype: str):
+    """Whether a reach (bounds.Context._note_reach: ~ n times the magnitude of a sum's terms)
+    comes within n of the dtype's largest number (or is not finite): whether the sum
+    overflows depends on the order of its terms."""
+    n = max(max(case.layers), case.m) + 1
+    with np.errstate(invalid="ignore"):
+        return ~(np.asarray(reach, dtype=np.float64) <= float(np.finfo(dtype).max) / n)
 
 
 def loss_bounds(amp: Amplification, case, dtype_a: str, dtype_b: str) -> np.ndarray:
