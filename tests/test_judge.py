@@ -79,6 +79,36 @@ def test_overflow_past_the_edge_depends_on_the_order_of_summation():
     assert all(any("edge of the float range" in r.skipped for r in v.not_judged) for v in verdicts)
 
 
+def test_the_edge_reads_every_sums_reach_not_the_loss_alone():
+    """Every traced matrix product logs its reach (the largest element of its bound, ~ n times
+    its terms' magnitude); a sum whose bound is infinite only through an operand's bound (no
+    digit left) says nothing of its size and is not counted, an overflowed one is. An update
+    whose reach comes within n of the largest number is the edge, whatever its loss unit."""
+    from comparisons.judge import bounds
+    from comparisons.judge.bounds import Traced
+    from comparisons.judge.parity import beyond_reach, edge
+    big = Traced(np.full((2, 3), 1e36))
+    with bounds.context("float32") as ctx:
+        ctx.reset()
+        r = big @ np.ones((3, 2))
+        assert ctx.max_reach == r.bound.max() == 3 * 3e36
+        ctx.reset()
+        Traced(np.ones((2, 3)), np.full((2, 3), np.inf)) @ np.ones((3, 2))
+        assert ctx.max_reach == 0.0
+        with np.errstate(over="ignore"):
+            Traced(np.full((2, 3), 1e308)) @ np.full((3, 2), 1e10)
+        assert ctx.max_reach == np.inf
+    case = _case()
+    n = max(max(case.layers), case.m) + 1
+    top = float(np.finfo(np.float32).max)
+    assert not beyond_reach(top / n, case, "float32") and beyond_reach(top / n * 1.01, case,
+                                                                        "float32")
+    units = np.ones(4)
+    assert edge(units, case, "float32") is None
+    assert edge(units, case, "float32", reach=[1.0, top / 2, 1.0, np.nan]) == 1
+    assert edge(units, case, "float64", reach=[1.0, top / 2, 1.0, 1.0]) is None
+
+
 def test_diverging_at_another_update_is_a_disagreement():
     case = diverging()
     with np.errstate(all="ignore"):
