@@ -17,6 +17,9 @@ IMPLEMENTATION = {
     # optax updates every parameter from one gradient pytree: the sequential schedule, a
     # layer updated before the layers below it are differentiated, has no idiomatic form.
     "schedules": ["simultaneous"],
+    # shard_map over a mesh of host devices, optax's update on the summed gradients
+    # (jax_optax_impl/data_parallel.py; docs/DATA-PARALLEL.md)
+    "data_parallel": True,
     # optax.sgd (its trace: the rate outside the velocity, no dampening, Nesterov as torch
     # computes it); optax.adam (epsilon outside the root, or inside it as eps_root with eps 0;
     # both moments corrected); optax.adamw (decoupled decay times lr); coupled decay as
@@ -48,6 +51,30 @@ def train(case, **options):
     """jax_optax_impl.model.train (imported on first use)."""
     from .model import train as run
     return run(case, **options)
+
+
+def train_data_parallel(case, world_size, **options):
+    """jax_optax_impl.data_parallel.train_data_parallel: shard_map over N devices, optax's
+    update replicated."""
+    from .data_parallel import train_data_parallel as run
+    return run(case, world_size, **options)
+
+
+def data_parallel_missing(world_size, **options):
+    from .data_parallel import data_parallel_missing as why
+    return why(world_size, **options)
+
+
+# Host devices a data-parallel worker gets at least (one worker serves world sizes 1-8)
+HOST_DEVICES = 8
+
+
+def data_parallel_environment(world_size):
+    """Its worker's XLA_FLAGS: max(world_size, HOST_DEVICES) host CPU devices, set before jax
+    starts (here, so that the parent does not import jax to compute it)."""
+    n = max(world_size, HOST_DEVICES)
+    return {"XLA_FLAGS": f"--xla_force_host_platform_device_count={n}",
+            "JAX_NUM_CPU_DEVICES": str(n)}
 
 
 def environment(**_) -> dict:
