@@ -2,7 +2,8 @@
 activations, optax's losses, optimizers, schedules and clipping, one jit-compiled update
 (issue #31).
 
-Not a mirror of reference/: it has no per-formula modules, only `model.py`, written the way
+Not a mirror of reference/: it has no per-formula modules, only `model.py` (and
+`data_parallel.py`, shard_map), written the way
 JAX's and optax's tutorials write a training loop. jax_impl mirrors the reference formula by
 formula; this package is what people port between frameworks. Importing it does not import
 jax.

@@ -140,12 +140,14 @@ def test_a_shard_size_mean_is_caught(name):
 
 
 @pytest.mark.parametrize("name,case,world_size", [
-    ("jax-optax", "optim-adam", 2), ("jax-optax", "optim-adamw-clip-eps0", 3)],
-    ids=["adam-2", "adamw-clipped-3"])
+    ("jax-optax", "optim-adam", 2), ("jax-optax", "optim-adamw-clip-eps0", 3),
+    ("torch-nn", "optim-adam", 2), ("torch-nn", "optim-adamw-cosine-clip", 3)],
+    ids=["shard_map-adam-2", "shard_map-adamw-clipped-3", "ddp-adam-2",
+         "ddp-adamw-cosine-clipped-3"])
 def test_an_optimizers_state_is_judged_in_a_data_parallel_run(name, case, world_size):
-    """shard_map with Adam (issue #31): the moments and the step count, replicated on every
-    device, are judged like the parameters; the global norm that clips is the summed
-    gradients'."""
+    """shard_map and DDP with Adam (issue #31): the moments and the step count, the same on
+    every device or rank, are judged like the parameters; the global norm that clips is the
+    summed gradients'."""
     if name not in DP:
         pytest.skip(f"{name} is not installed here")
     case = catalogue.get(case)
@@ -198,6 +200,19 @@ def test_a_broken_rank_fails_the_run_and_leaves_no_process(fault, message):
     before = {p.pid for p in _children()}
     with pytest.raises(RuntimeError, match=message.replace("(", r"\(").replace(")", r"\)")):
         train_data_parallel(case, 2, fault=fault, timeout=60)
+    assert {p.pid for p in _children()} <= before
+
+
+def test_a_ddp_rank_that_dies_fails_the_run_and_leaves_no_process():
+    """torch-nn's ranks come from torch.multiprocessing.spawn: one that dies fails the run
+    with its rank and status, and spawn ends the others."""
+    if "torch-nn" not in DP:
+        pytest.skip("torch-nn is not installed here")
+    from torch_nn_impl.data_parallel import train_data_parallel
+    case = catalogue.get("gd-batch").replace(epochs=2)
+    before = {p.pid for p in _children()}
+    with pytest.raises(RuntimeError, match=r"data-parallel rank 1 of 2 failed \(exit status 3\)"):
+        train_data_parallel(case, 2, fault="die", timeout=60)
     assert {p.pid for p in _children()} <= before
 
 

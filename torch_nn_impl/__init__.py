@@ -1,7 +1,8 @@
 """The case as a PyTorch user trains it: torch.nn layers and losses, torch.optim, its
 learning-rate schedulers and torch.nn.utils.clip_grad_norm_ (issue #31).
 
-Not a mirror of reference/: it has no per-formula modules, only `model.py`, written the way
+Not a mirror of reference/: it has no per-formula modules, only `model.py` (and
+`data_parallel.py`, DistributedDataParallel), written the way
 torch's tutorials write a training loop. torch_impl mirrors the reference formula by formula;
 this package is what people port between frameworks. Importing it does not import torch.
 """
@@ -14,6 +15,9 @@ IMPLEMENTATION = {
     # A layer updates as soon as its gradient is known: torch.optim steps after backward()
     # has finished every layer, so the sequential schedule has no idiomatic form.
     "schedules": ["simultaneous"],
+    # DistributedDataParallel on ranks from torch.multiprocessing.spawn, gloo
+    # (torch_nn_impl/data_parallel.py; docs/DATA-PARALLEL.md)
+    "data_parallel": True,
     # torch.optim.SGD (weight_decay is L2: coupled; decay:decoupled is AdamW's), with momentum as
     # torch computes it (the rate outside the velocity, dampening, Nesterov); Adam (epsilon
     # outside the root, both moments corrected, weight_decay coupled) and AdamW (decoupled, times
@@ -44,6 +48,17 @@ def train(case, **options):
     """torch_nn_impl.model.train (imported on first use)."""
     from .model import train as run
     return run(case, **options)
+
+
+def train_data_parallel(case, world_size, **options):
+    """torch_nn_impl.data_parallel.train_data_parallel: DistributedDataParallel on N ranks."""
+    from .data_parallel import train_data_parallel as run
+    return run(case, world_size, **options)
+
+
+def data_parallel_missing(world_size, **options):
+    from .data_parallel import data_parallel_missing as why
+    return why(world_size, **options)
 
 
 def environment(**_) -> dict:
