@@ -110,6 +110,28 @@ def test_two_torchrun_agents_are_judged_like_any_run(tmp_path, name, capsys):
     assert_nothing_left(case)
 
 
+def test_ddp_with_adam_across_two_torchrun_agents_is_judged_with_its_state(tmp_path, capsys):
+    """torch-nn's DistributedDataParallel with torch.optim.Adam on two agents of 2 ranks
+    (batches of 6 and a last of 2 over 4 ranks: uneven and empty shards): `verify` judges the
+    moments with the rest."""
+    path = tmp_path / "adam.json"
+    path.write_text(json.dumps(catalogue.get("optim-adam").to_dict()))
+    case, out = str(path), str(tmp_path / "result.json")
+    ran = launch(tmp_path, [[sys.executable, "-m", "torch.distributed.run", "--nnodes", "2",
+                             "--nproc-per-node", "2", "--rdzv-backend", "c10d",
+                             "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--rdzv-id", "test",
+                             "--max-restarts", "0", "-m", "torch_nn_impl.data_parallel", case, out,
+                             "--timeout", "60"]] * 2)
+    assert [rc for rc, _ in ran] == [0, 0], ran[0][1][-3000:] + ran[1][1][-3000:]
+    assert json.loads(open(out).read())["final_state"]["step"] == catalogue.get("optim-adam").updates
+    assert main(["verify", case, out, "--name", "torch-nn-2x2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (verdict,) = doc["parity"]
+    judged = {t["name"] for t in verdict["tensors"] if not t.get("skipped")}
+    assert verdict["status"] == "pass" and {"final M[W1]", "final V[b2]"} <= judged, verdict
+    assert_nothing_left(case)
+
+
 @pytest.mark.parametrize("name", _one_in_ci(CASES, "simultaneous-empty-shards", ANOTHER_CASE))
 def test_two_jax_processes_are_judged_like_any_run(tmp_path, name, capsys):
     case, out = _case_file(tmp_path, name), str(tmp_path / "result.json")

@@ -19,11 +19,14 @@ process that spawned it is gone, and every collective has a timeout.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import hashlib
+import json
 import os
 import pickle
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -35,7 +38,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from comparisons.protocol import TrainResult
+from comparisons.protocol import TrainResult, load_case
 from comparisons.protocol.case import slots_of
 
 from . import model
@@ -209,4 +212,41 @@ def train_data_parallel(case, world_size, device="cpu", precision="default", fau
             return pickle.load(f)
 
 
-__all__ = ["data_parallel_missing", "shard", "train_data_parallel"]
+def main(argv=None) -> int:
+    """One rank under torchrun (or any launcher that sets RANK, WORLD_SIZE, MASTER_ADDR and
+    MASTER_PORT): every rank reads the same case file, rank 0 writes the results block (the
+    `run --json` format), which `python -m comparisons verify CASE OUT.json` judges:
+        torchrun --nnodes 2 --nproc-per-node 2 --rdzv-backend c10d --rdzv-endpoint HOST:PORT \\
+            -m torch_nn_impl.data_parallel CASE.json OUT.json"""
+    ap = argparse.ArgumentParser(prog="python -m torch_nn_impl.data_parallel",
+                                 description="one rank of a torch-nn data-parallel run "
+                                             "(DistributedDataParallel), under torchrun")
+    ap.add_argument("case", help="a case file (.json/.toml)")
+    ap.add_argument("out", help="where rank 0 writes the results block (.json)")
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                    help="seconds every collective may wait for the other ranks")
+    ap.add_argument("--fault", choices=FAULTS, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    case = load_case(a.case)
+    _watch_parent(os.getppid())
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=a.timeout))
+    try:
+        rank = dist.get_rank()
+        result = _run(case, rank, dist.get_world_size(), a.fault)
+        if rank == 0:
+            tmp = a.out + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(json.dumps(result.to_dict()) + "\n")
+            os.replace(tmp, a.out)
+    finally:
+        dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # as the spawned ranks leave: past gloo's threads' teardown
+
+
+__all__ = ["data_parallel_missing", "main", "shard", "train_data_parallel"]
+
+if __name__ == "__main__":
+    sys.exit(main())
