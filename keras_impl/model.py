@@ -28,6 +28,7 @@ from keras import layers, ops  # noqa: E402
 
 from comparisons.protocol import TrainResult  # noqa: E402
 from comparisons.protocol.case import slots_of  # noqa: E402
+from comparisons.protocol.devices import autocast_class  # noqa: E402
 
 ACTIVATIONS = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "identity": None}
 FUSED = {"bce": keras.activations.sigmoid, "cce": keras.activations.softmax}  # loss: A[L] from z
@@ -244,3 +245,31 @@ def train(case, **_):
         final_params={k: to_seeds(k, p, shapes) for k, p in params.items()},
         final_outputs=ops.convert_to_numpy(outputs(case, model, X)).T.copy(),
         initial_outputs=initial_outputs, final_state=state)
+
+
+def autocast_policy(mode: str) -> dict:
+    """{operation: what Keras's mixed_<mode> global policy does to it}
+    (comparisons.protocol.devices.autocast_class): Dense, Activation and LeakyReLU layers and
+    Loss objects as a Keras user builds them, on float32 inputs and on inputs already in
+    `mode`. The policy is set for the measurement and float32 restored after it."""
+    keras.mixed_precision.set_global_policy(f"mixed_{mode}")
+    try:
+        x = np.random.default_rng(0).standard_normal((4, 3)).astype("float32")
+        y = np.full((4, 3), 1 / 3, dtype="float32")
+        act = layers.Activation
+        ops_ = {"linear": layers.Dense(3),
+                "matmul": lambda a: ops.matmul(a, ops.cast(np.ones((3, 3)), a.dtype)),
+                "tanh": act("tanh"), "sigmoid": act("sigmoid"), "relu": act("relu"),
+                "leaky_relu": layers.LeakyReLU(0.01), "softmax": act("softmax"),
+                "log_softmax": act("log_softmax"),
+                "cross_entropy": lambda a: keras.losses.CategoricalCrossentropy(
+                    from_logits=True)(y, a),
+                "mse": lambda a: keras.losses.MeanSquaredError()(y, a),
+                "bce_with_logits": lambda a: keras.losses.BinaryCrossentropy(
+                    from_logits=True)(y, a),
+                "sum": lambda a: ops.sum(a)}
+        std = keras.backend.standardize_dtype
+        return {k: autocast_class(*[std(f(ops.cast(x, d)).dtype) for d in ("float32", mode)],
+                                  mode) for k, f in ops_.items()}
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -16,6 +16,7 @@ import numpy as np
 
 from comparisons.protocol import TrainResult
 from comparisons.protocol.case import slots_of
+from comparisons.protocol.devices import autocast_class
 
 if "paddle" not in sys.modules and "tensorflow" in sys.modules:  # ERRATA.md
     raise ImportError("paddle cannot be loaded after tensorflow in one process: paddle 3.3.1 "
@@ -202,3 +203,43 @@ def _train(case):
                        final_params={k: as_seeds(k, p) for k, p in params.items()},
                        final_outputs=final.numpy().T.copy(), initial_outputs=initial_outputs,
                        final_state=state)
+
+
+def autocast_policy(mode: str) -> dict:
+    """{operation: what paddle.amp.auto_cast(level="O1", dtype=mode) does to it}
+    (comparisons.protocol.devices.autocast_class), on float32 inputs and on inputs already in
+    `mode`; {"error": why} where auto_cast does nothing on this device (it warns so)."""
+    F = nn.functional
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with paddle.amp.auto_cast(level="O1", dtype=mode):
+            pass
+    off = [str(w.message).strip() for w in seen if "no effect" in str(w.message)]
+    if off:
+        return {"error": f"auto_cast does nothing here: \"{off[0]}\" "
+                         f"(paddle.amp.is_bfloat16_supported() says "
+                         f"{paddle.amp.is_bfloat16_supported()})"}
+    paddle.seed(0)
+    x, y = paddle.randn([4, 3]), F.softmax(paddle.randn([4, 3]), axis=1)
+    lin, w = paddle.nn.Linear(3, 3), paddle.randn([3, 3])
+    ops = {"linear": lambda a, t: lin(a),
+           "matmul": lambda a, t: paddle.matmul(a, w.astype(a.dtype)),
+           "tanh": lambda a, t: F.tanh(a), "sigmoid": lambda a, t: F.sigmoid(a),
+           "relu": lambda a, t: F.relu(a), "leaky_relu": lambda a, t: F.leaky_relu(a, 0.01),
+           "softmax": lambda a, t: F.softmax(a, axis=1),
+           "log_softmax": lambda a, t: F.log_softmax(a, axis=1),
+           "cross_entropy": lambda a, t: F.cross_entropy(a, t, soft_label=True),
+           "mse": lambda a, t: F.mse_loss(a, t),
+           "bce_with_logits": lambda a, t: F.binary_cross_entropy_with_logits(a, t),
+           "sum": lambda a, t: a.sum()}
+    out = {}
+    with paddle.amp.auto_cast(level="O1", dtype=mode):
+        for k, f in ops.items():
+            got = []
+            for d in ("float32", mode):
+                try:
+                    got.append(str(f(x.astype(d), y.astype(d)).dtype).removeprefix("paddle."))
+                except Exception:  # noqa: BLE001  (no CPU kernel for d)
+                    got.append("no kernel")
+            out[k] = autocast_class(*got, mode)
+    return out

@@ -151,6 +151,26 @@ def test_the_framework_table_is_the_reports():
                                          "docs/FRAMEWORKS.md` after the main job")
 
 
+@pytest.mark.parametrize("name", [
+    "torch-nn",
+    pytest.param("keras", marks=pytest.mark.nightly("Keras's policy in a process of its own, 6 s; "
+                                                    "CI measures torch-nn's")),
+    pytest.param("paddle-nn", marks=pytest.mark.nightly("paddle's auto_cast in a process of its "
+                                                        "own, 4 s; CI measures torch-nn's"))])
+def test_the_mixed_precision_table_is_what_each_framework_does_now(name):
+    """docs/FRAMEWORKS.md's mixed-precision rows of an implementation are what its framework's
+    own mechanism does in a fresh process (issue #32)."""
+    from comparisons import protocol
+    from comparisons.execution import autocast
+    impl = protocol.resolve(name)
+    if impl.missing():
+        pytest.skip(f"{name} is not installed here")
+    rows = autocast.markdown({name: autocast.policy(impl)})[2:]
+    page = (ROOT / "docs" / "FRAMEWORKS.md").read_text().splitlines()
+    assert rows and all(r in page for r in rows), (
+        "run `python -m comparisons frameworks --update docs/FRAMEWORKS.md`:\n" + "\n".join(rows))
+
+
 def test_each_worker_reports_the_kink_conventions_a_process_of_its_own_measures():
     """The table's relu'(0) and leaky_relu'(0) come from the main job's manifest, where each
     training worker put its implementation's: they are those that `kink_conventions`

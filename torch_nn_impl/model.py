@@ -17,6 +17,7 @@ from torch import nn
 
 from comparisons.protocol import TrainResult
 from comparisons.protocol.case import slots_of
+from comparisons.protocol.devices import autocast_class
 
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU,
@@ -181,3 +182,29 @@ def train(case, **_):
     return TrainResult(losses=losses, gradients=gradients, final_params=final_params,
                        final_outputs=final.T.numpy().copy(), initial_outputs=initial_outputs,
                        final_state=state)
+
+
+def autocast_policy(mode: str, device: str = "cpu") -> dict:
+    """{operation: what torch.autocast(device, dtype=mode) does to it}
+    (comparisons.protocol.devices.autocast_class), each operation run on float32 inputs and on
+    inputs already in `mode`; nn.Linear keeps float32 weights, as master weights."""
+    torch.manual_seed(0)
+    low = getattr(torch, mode)
+    x = torch.randn(4, 3, device=device)
+    y = torch.softmax(torch.randn(4, 3, device=device), dim=1)
+    lin, w = nn.Linear(3, 3).to(device), torch.randn(3, 3, device=device)
+    ops = {"linear": lambda a, t: lin(a), "matmul": lambda a, t: a @ w.to(a.dtype),
+           "tanh": lambda a, t: torch.tanh(a), "sigmoid": lambda a, t: torch.sigmoid(a),
+           "relu": lambda a, t: torch.relu(a),
+           "leaky_relu": lambda a, t: nn.functional.leaky_relu(a, 0.01),
+           "softmax": lambda a, t: torch.softmax(a, dim=1),
+           "log_softmax": lambda a, t: torch.log_softmax(a, dim=1),
+           "cross_entropy": lambda a, t: nn.CrossEntropyLoss()(a, t),
+           "mse": lambda a, t: nn.MSELoss()(a, t),
+           "bce_with_logits": lambda a, t: nn.BCEWithLogitsLoss()(a, t),
+           "sum": lambda a, t: a.sum()}
+    name = lambda d: str(d).removeprefix("torch.")  # noqa: E731
+    with torch.autocast(device, dtype=low):
+        return {k: autocast_class(*[name(f(x.to(d), y.to(d)).dtype)
+                                    for d in (torch.float32, low)], mode)
+                for k, f in ops.items()}

@@ -84,3 +84,20 @@ def driver() -> str | None:
         return NVIDIA_DRIVER.read_text().splitlines()[0].strip()
     except (OSError, IndexError):
         return None
+
+
+# --- Mixed precision: what each framework's own mechanism does (issue #32) ---------------------
+
+# The operations these networks use, as docs/FRAMEWORKS.md's mixed-precision table lists them
+AUTOCAST_OPS = ("linear", "matmul", "tanh", "sigmoid", "relu", "leaky_relu", "softmax",
+                "log_softmax", "cross_entropy", "mse", "bce_with_logits", "sum")
+AUTOCAST_MODES = ("bfloat16", "float16")
+
+
+def autocast_class(as_f32: str, as_low: str, low: str) -> str:
+    """What a mixed-precision policy does to one operation, from its result's dtype given
+    float32 inputs and given inputs already in the low dtype: `low`, it casts the operation
+    down; `f32`, it casts it up; `input`, it leaves it in its inputs' dtype (in a network, the
+    dtype of whatever feeds it); otherwise both dtypes, as measured."""
+    return {("float32", "float32"): "f32", (low, low): "low", ("float32", low): "input"}.get(
+        (as_f32, as_low), f"{as_f32}/{as_low}")
