@@ -25,6 +25,7 @@ import sys
 import numpy as np
 
 from comparisons.protocol import TrainResult, load_case
+from comparisons.protocol.shards import padded
 
 from .framework import precision_mode
 
@@ -56,19 +57,10 @@ def _shard_map():
 
 def plan(case, world_size: int):
     """(index, weight, m_batch): (updates, N, s) sample indices of every update's N shards,
-    padded to s with index 0 and weight 0, and each update's batch size."""
+    padded to s with index 0 and weight 0 (comparisons.protocol.shards.padded), and each
+    update's batch size."""
     batches = ([np.arange(case.m)] * case.updates if case.full_batch else case.batch_order())
-    s = max(-(-len(b) // world_size) for b in batches) if batches else 1
-    idx = np.zeros((len(batches), world_size, max(s, 1)), dtype=np.int64)
-    weight = np.zeros(idx.shape)
-    for u, b in enumerate(batches):
-        q, r = divmod(len(b), world_size)
-        start = 0
-        for rank in range(world_size):
-            size = q + (rank < r)
-            idx[u, rank, :size] = b[start:start + size]
-            weight[u, rank, :size] = 1.0
-            start += size
+    idx, weight = padded(batches, world_size)
     return idx, weight, np.array([len(b) for b in batches], dtype=np.float64)
 
 

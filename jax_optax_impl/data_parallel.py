@@ -7,7 +7,7 @@ max(N, 8) host devices (the package's `data_parallel_environment`, set in the va
 worker before jax starts).
 
 Each update's batch is split into N contiguous shards whose sizes differ by at most one,
-padded to one length with examples of weight 0 (`shards`). Each device sums its examples'
+padded to one length with examples of weight 0 (comparisons.protocol.shards). Each device sums its examples'
 optax losses (model.example_loss), weighted, times the batch's 1/m for `mean`: optax's losses
 are per example, so the batch's count is the divisor a user has at hand, never the shard's
 (the planted fault "shard-mean" divides by the shard's). World size 1 is `model.train` itself:
@@ -29,6 +29,7 @@ from jax.sharding import PartitionSpec as P
 
 from comparisons.protocol import TrainResult
 from comparisons.protocol.case import slots_of
+from comparisons.protocol.shards import padded
 
 from . import model
 
@@ -42,23 +43,6 @@ def data_parallel_missing(world_size, device="cpu", **_):
     if device != "cpu":
         return "jax-optax data-parallel runs on host CPU devices here; use --device cpu"
     return None
-
-
-def shards(batches, world_size: int):
-    """(index, weight): (updates, N, s) example indices of every update's N contiguous shards,
-    sizes differing by at most one, padded to s with index 0 and weight 0."""
-    s = max([-(-len(b) // world_size) for b in batches] + [1])
-    idx = np.zeros((len(batches), world_size, s), dtype=np.int64)
-    weight = np.zeros(idx.shape)
-    for u, b in enumerate(batches):
-        q, r = divmod(len(b), world_size)
-        start = 0
-        for rank in range(world_size):
-            size = q + (rank < r)
-            idx[u, rank, :size] = b[start:start + size]
-            weight[u, rank, :size] = 1.0
-            start += size
-    return idx, weight
 
 
 def _shard_map():
@@ -132,7 +116,7 @@ def train_data_parallel(case, world_size, device="cpu", precision="default", fau
     frozen = put({k: p for k, p in params.items() if k not in case.trainable_names})
     batches, _ = case.update_batches()
     batches = [np.arange(case.m)[b] if isinstance(b, slice) else np.asarray(b) for b in batches]
-    idx, weight = shards(batches, world_size)
+    idx, weight = padded(batches, world_size)
     opt_state = optimizer.init(trainable)
     start = 0 if case.initial_state is None else case.initial_state["step"]
     if start:
@@ -171,5 +155,5 @@ def _same_everywhere(case, copies) -> None:
             raise RuntimeError(f"{case.name}: devices drifted apart: {k} differs")
 
 
-__all__ = ["data_parallel_missing", "shards",
+__all__ = ["data_parallel_missing",
            "train_data_parallel"]

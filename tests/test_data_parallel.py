@@ -81,7 +81,7 @@ def runs():
 
 
 def test_shards_are_contiguous_and_differ_by_at_most_one():
-    from torch_impl.data_parallel import shard
+    from comparisons.protocol.shards import padded, shard
     for size in range(0, 12):
         for world in range(1, 6):
             parts = [shard(size, world, r) for r in range(world)]
@@ -89,6 +89,11 @@ def test_shards_are_contiguous_and_differ_by_at_most_one():
             assert parts[0].start == 0 and parts[-1].stop == size
             lengths = [p.stop - p.start for p in parts]
             assert max(lengths) - min(lengths) <= 1
+            batch = np.arange(100, 100 + size)  # the padded form carries the same shards
+            idx, weight = padded([batch], world)
+            for r, p in enumerate(parts):
+                assert list(idx[0, r][weight[0, r] == 1]) == list(batch[p])
+                assert not idx[0, r][weight[0, r] == 0].any()
 
 
 @pytest.mark.parametrize("name", DP)

@@ -50,6 +50,7 @@ from multiprocessing.connection import wait as mp_wait
 import numpy as np
 
 from comparisons.protocol import TrainResult, load_case
+from comparisons.protocol.shards import shard
 
 from .framework import precision_mode
 
@@ -59,13 +60,6 @@ DEFAULT_TIMEOUT = 600.0
 # shard-mean: `mean` divided by the shard's size instead of the batch's (a classic bug);
 # drift: rank 1 perturbs its first update; die: rank 1 exits during its first update.
 FAULTS = ("shard-mean", "drift", "die")
-
-
-def shard(size: int, world_size: int, rank: int) -> slice:
-    """The contiguous shard of `rank`: sizes differ by at most one, the larger ones first."""
-    q, r = divmod(size, world_size)
-    start = rank * q + min(rank, r)
-    return slice(start, start + q + (rank < r))
 
 
 _FAULT: list = [None]

@@ -40,6 +40,7 @@ from torch import nn
 
 from comparisons.protocol import TrainResult, load_case
 from comparisons.protocol.case import slots_of
+from comparisons.protocol.shards import shard
 
 from . import model
 
@@ -56,13 +57,6 @@ def data_parallel_missing(world_size, device="cpu", **_):
     if not dist.is_available() or not dist.is_gloo_available():
         return "this torch build has no torch.distributed with gloo"
     return None
-
-
-def shard(size: int, world_size: int, rank: int) -> slice:
-    """Rank `rank`'s contiguous part of `size` samples; sizes differ by at most one."""
-    q, r = divmod(size, world_size)
-    start = rank * q + min(rank, r)
-    return slice(start, start + q + (rank < r))
 
 
 def _sum_hook(_, bucket):
@@ -246,7 +240,7 @@ def main(argv=None) -> int:
     os._exit(0)  # as the spawned ranks leave: past gloo's threads' teardown
 
 
-__all__ = ["data_parallel_missing", "main", "shard", "train_data_parallel"]
+__all__ = ["data_parallel_missing", "main", "train_data_parallel"]
 
 if __name__ == "__main__":
     sys.exit(main())
