@@ -7,11 +7,11 @@ max(N, 8) host devices (the package's `data_parallel_environment`, set in the va
 worker before jax starts).
 
 Each update's batch is split into N contiguous shards whose sizes differ by at most one,
-padded to one length with examples of weight 0 (comparisons.protocol.shards). Each device sums its examples'
-optax losses (model.example_loss), weighted, times the batch's 1/m for `mean`: optax's losses
-are per example, so the batch's count is the divisor a user has at hand, never the shard's
-(the planted fault "shard-mean" divides by the shard's). World size 1 is `model.train` itself:
-one device has nothing to shard.
+padded to one length with examples of weight 0 (comparisons.protocol.shards). Each device
+sums its examples' optax losses (model.example_loss), weighted, times the batch's 1/m for
+`mean`: optax's losses are per example, so the batch's count is the divisor a user has at
+hand, never the shard's (the planted fault "shard-mean" divides by the shard's). World size 1
+is `model.train` itself: one device has nothing to shard.
 """
 
 from __future__ import annotations
@@ -104,12 +104,12 @@ def train_data_parallel(case, world_size, device="cpu", precision="default", fau
     dtype = jnp.dtype(case.dtype)
     shapes = {k: np.shape(v) for k, v in case.params.items()}
     net = (tuple(case.activations), case.loss, case.reduction)
-    optimizer, step, mesh = compiled_step(world_size, net, json.dumps(
-        {"lr": case.lr, "optimizer": case.optimizer, "lr_schedule": case.lr_schedule,
-         "clip": case.clip}, sort_keys=True), fault)
+    optimizer, step, mesh = compiled_step(world_size, net, model.optimizer_arguments(case),
+                                          fault)
     replicated, by_shard = NamedSharding(mesh, P()), NamedSharding(mesh, P(AXIS))
     put = lambda x: jax.device_put(x, replicated)  # noqa: E731
-    X, Y = put(jnp.asarray(case.X.T, dtype=dtype)), put(jnp.asarray(case.Y.T, dtype=dtype))
+    Xh, Yh = jnp.asarray(case.X.T, dtype=dtype), jnp.asarray(case.Y.T, dtype=dtype)
+    X, Y = put(Xh), put(Yh)
     params = {k: jnp.asarray(v[:, 0] if k[0] == "b" else v, dtype=dtype)
               for k, v in case.params.items()}
     trainable = put({k: p for k, p in params.items() if k in case.trainable_names})
@@ -133,8 +133,7 @@ def train_data_parallel(case, world_size, device="cpu", precision="default", fau
     _same_everywhere(case, mine)
     final = {k: jnp.asarray(np.asarray(v)) for k, v in (trainable | frozen).items()}
     outputs, loss_and_grads = model.compiled_network(net)
-    initial_outputs = np.asarray(outputs(params, jnp.asarray(case.X.T, dtype=dtype))).T.copy()
-    Xh, Yh = jnp.asarray(case.X.T, dtype=dtype), jnp.asarray(case.Y.T, dtype=dtype)
+    initial_outputs = np.asarray(outputs(params, Xh)).T.copy()
     losses.append(loss_and_grads(final, Xh, Yh)[0])
     state = None
     if case.stateful:
@@ -155,5 +154,4 @@ def _same_everywhere(case, copies) -> None:
             raise RuntimeError(f"{case.name}: devices drifted apart: {k} differs")
 
 
-__all__ = ["data_parallel_missing",
-           "train_data_parallel"]
+__all__ = ["data_parallel_missing", "train_data_parallel"]

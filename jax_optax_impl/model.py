@@ -100,6 +100,12 @@ def make_optimizer(lr, optimizer, lr_schedule, clip):
     return optax.chain(*chain)
 
 
+def optimizer_arguments(case) -> str:
+    """make_optimizer's arguments for `case`, as JSON: the key of the compiled updates."""
+    return json.dumps({"lr": case.lr, "optimizer": case.optimizer,
+                       "lr_schedule": case.lr_schedule, "clip": case.clip}, sort_keys=True)
+
+
 @functools.lru_cache(maxsize=16)
 def compiled_step(net, training: str):
     """The jit-compiled update for a network and an optimizer (`training`: make_optimizer's
@@ -167,9 +173,7 @@ def train(case, **_):
     gradients = {k: np.asarray(g).reshape(shapes[k]).copy() for k, g in grads.items()}
     trainable = {k: p for k, p in params.items() if k in case.trainable_names}
     frozen = {k: p for k, p in params.items() if k not in trainable}
-    optimizer, step = compiled_step(net, json.dumps(
-        {"lr": case.lr, "optimizer": case.optimizer, "lr_schedule": case.lr_schedule,
-         "clip": case.clip}, sort_keys=True))
+    optimizer, step = compiled_step(net, optimizer_arguments(case))
     opt_state = optimizer.init(trainable)
     start = 0 if case.initial_state is None else case.initial_state["step"]
     if start:

@@ -167,7 +167,8 @@ def test_an_optimizers_state_is_judged_in_a_data_parallel_run(name, case, world_
     assert state == {f"final {s}[{k}]" for s in "MV" for k in case.params}, state
     assert result.final_state["step"] == case.updates
     # a moment off by a rounding-sized relative 1e-6 is not: the state is judged, not listed
-    bad = dict(result.final_state, M={k: v * (1 + 1e-6) for k, v in result.final_state["M"].items()})
+    bad = dict(result.final_state,
+               M={k: v * (1 + 1e-6) for k, v in result.final_state["M"].items()})
     import dataclasses
     (w,) = judge.judge_case(oracle, {judge.ORACLE_NAME: judge.Run(judge.ORACLE_NAME, "ok",
                                                                   oracle.base, 0.0),

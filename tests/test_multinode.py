@@ -123,7 +123,8 @@ def test_ddp_with_adam_across_two_torchrun_agents_is_judged_with_its_state(tmp_p
                              "--max-restarts", "0", "-m", "torch_nn_impl.data_parallel", case, out,
                              "--timeout", "60"]] * 2)
     assert [rc for rc, _ in ran] == [0, 0], ran[0][1][-3000:] + ran[1][1][-3000:]
-    assert json.loads(open(out).read())["final_state"]["step"] == catalogue.get("optim-adam").updates
+    steps = json.loads(open(out).read())["final_state"]["step"]
+    assert steps == catalogue.get("optim-adam").updates
     assert main(["verify", case, out, "--name", "torch-nn-2x2", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     (verdict,) = doc["parity"]

@@ -30,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -102,10 +101,8 @@ def _run(case, rank, world_size, fault):
     params = model.named_parameters(net)
     shapes = {k: np.shape(v) for k, v in case.params.items()}
     batches, first = case.update_batches()
-    rows = lambda idx: np.arange(case.m)[idx] if isinstance(idx, slice) else np.asarray(idx)  # noqa: E731
-
-    def mine(idx):
-        r = rows(idx)
+    def mine(idx):  # this rank's rows of the batch `idx`, and the batch's size
+        r = np.arange(case.m)[idx] if isinstance(idx, slice) else np.asarray(idx)
         return torch.as_tensor(r[shard(len(r), world_size, rank)]), len(r)
 
     def part(ids, m_batch, out):  # this rank's part of the batch's loss
@@ -127,16 +124,7 @@ def _run(case, rank, world_size, fault):
         p.requires_grad_(k in trainable)
     ddp = nn.parallel.DistributedDataParallel(net)
     ddp.register_comm_hook(None, _sum_hook)
-    optimizer = model.make_optimizer(case, list(trainable.values()))
-    start = 0 if case.initial_state is None else case.initial_state["step"]
-    if case.initial_state is not None:
-        model.load_state(optimizer, trainable, case.initial_state)
-    scheduler = model.make_scheduler(case, optimizer)
-    if scheduler is not None and start:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            for _ in range(start):
-                scheduler.step()
+    optimizer, scheduler, start = model.resumed(case, trainable)
     losses = np.empty(case.updates + 1, dtype=case.dtype)
     for i, idx in enumerate(batches):
         if fault == "die" and rank == 1:
@@ -165,7 +153,7 @@ def _run(case, rank, world_size, fault):
         raise RuntimeError(f"{case.name}: ranks drifted apart: their parameters differ after "
                            "the run")
     state = None
-    if case.stateful and case.updates:
+    if case.stateful:  # updates > 0 here: a run without one is model.train's
         state = model.read_state(optimizer, trainable, start + case.updates,
                                  slots_of(case.optimizer), shapes)
     return TrainResult(

@@ -120,6 +120,23 @@ def load_state(optimizer, params: dict, state: dict) -> None:
             optimizer.state[p] = s
 
 
+def resumed(case, trainable: dict):
+    """(optimizer, scheduler or None, the updates done before): the case's optimizer over the
+    `trainable` parameters and its scheduler, where a resumed run (the case's initial_state)
+    left them."""
+    optimizer = make_optimizer(case, list(trainable.values()))
+    start = 0 if case.initial_state is None else case.initial_state["step"]
+    if case.initial_state is not None:
+        load_state(optimizer, trainable, case.initial_state)
+    scheduler = make_scheduler(case, optimizer)
+    if scheduler is not None and start:
+        with warnings.catch_warnings():  # a resumed run: the scheduler where the run left it
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(start):
+                scheduler.step()
+    return optimizer, scheduler, start
+
+
 def read_state(optimizer, params: dict, step: int, slots, shapes: dict) -> dict:
     """The optimizer's state in the results block's form: each slot per parameter, in the
     parameter's `shapes` (a bias (n, 1))."""
@@ -147,16 +164,7 @@ def train(case, **_):
     trainable = {k: p for k, p in params.items() if k in case.trainable_names}
     for k, p in params.items():
         p.requires_grad_(k in trainable)
-    optimizer = make_optimizer(case, list(trainable.values()))
-    start = 0 if case.initial_state is None else case.initial_state["step"]
-    if case.initial_state is not None:
-        load_state(optimizer, trainable, case.initial_state)
-    scheduler = make_scheduler(case, optimizer)
-    if scheduler is not None and start:
-        with warnings.catch_warnings():  # a resumed run: the scheduler where the run left it
-            warnings.simplefilter("ignore", UserWarning)
-            for _ in range(start):
-                scheduler.step()
+    optimizer, scheduler, start = resumed(case, trainable)
     losses = np.empty(case.updates + 1, dtype=case.dtype)
     for i, idx in enumerate(batches):
         optimizer.zero_grad()

@@ -59,7 +59,8 @@ def markdown(results: dict) -> list[str]:
     for name, modes in results.items():
         for mode, ops in modes.items():
             if "error" in ops:
-                lines.append(f"| {name} | {mode} | {ops['error']} |" + " |" * (len(AUTOCAST_OPS) - 1))
+                lines.append(f"| {name} | {mode} | {ops['error']} |"
+                             + " |" * (len(AUTOCAST_OPS) - 1))
             else:
                 lines.append(f"| {name} | {mode} | " + " | ".join(
                     {"low": "**low**"}.get(ops[o], ops[o]) for o in AUTOCAST_OPS) + " |")

@@ -474,11 +474,10 @@ def edge(loss_units, case, dtype: str, losses=None, reach=None) -> int | None:
     sum the update computes, a hidden layer's or a gradient's), the first update whose reach
     comes within n of the largest number is the edge too: a hidden layer can overflow while
     the loss stays far from it."""
-    n = max(max(case.layers), case.m) + 1
     top = float(np.finfo(dtype).max)
     units = np.asarray(loss_units, dtype=np.float64)
+    near = beyond_reach(units, case, dtype)
     with np.errstate(invalid="ignore"):
-        near = ~(units <= top / n)
         if losses is not None:
             values = np.abs(np.asarray(losses, dtype=np.float64))[:units.size]
             near[:values.size] &= ~(np.isinf(units[:values.size])
