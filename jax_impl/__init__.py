@@ -20,6 +20,7 @@ IMPLEMENTATION = {
     "devices": ["cpu", "cuda"],
     "precisions": ["default", "highest"],
     "data_parallel": True,
+    "reduced_precision": ["*"],  # explicit casts where the reference rounds (precision.py)
 }
 
 

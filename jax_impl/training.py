@@ -17,6 +17,7 @@ from jax import lax
 from comparisons.protocol import TrainResult
 
 from .framework import precision_mode
+from .precision import policy, to_params
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,
                       linear_backward_weights, output_delta)
@@ -54,7 +55,7 @@ def update_parameters(params, grads, lr, trainable):
     (`grads` holds "dW1", "db1", ...; shapes as the parameters'); the others as they are."""
     new = dict(params)
     for k in trainable:
-        new[k] = params[k] - lr * grads["d" + k]
+        new[k] = to_params(params[k] - lr * grads["d" + k])
     return new
 
 
@@ -90,7 +91,9 @@ def initial_gradients(params, X, Y, activations, loss, reduction):
     return {k: grads["d" + k] for k in params}
 
 
-_STATIC = ("net", "schedule", "trainable", "full_batch")
+# `rounding`: the case's reduced-precision policy as a hashable key (precision.py reads the
+# policy while tracing, so a program compiled under one policy is never reused under another)
+_STATIC = ("net", "schedule", "trainable", "full_batch", "rounding")
 
 
 def _scan(params, X, Y, idx, lr, net, schedule, trainable, full_batch):
@@ -124,7 +127,7 @@ def _scan_epochs(params, X, Y, runs, lr, net, schedule, trainable, full_batch):
 
 
 @functools.partial(jax.jit, static_argnames=_STATIC)
-def _train(params, X, Y, first, runs, lr, net, schedule, trainable, full_batch):
+def _train(params, X, Y, first, runs, lr, net, schedule, trainable, full_batch, rounding):
     """One compiled program: the gradient at the initial parameters on the first batch, every
     update, and the final outputs and loss on the full data."""
     gradients = initial_gradients(params, X[:, first], Y[:, first], *net)
@@ -188,7 +191,8 @@ def train(case, device="cpu", precision="default"):
     it; part of jit's cache key, so a program compiled in one mode is never reused in the
     other)."""
     platform = {"cuda": "gpu"}.get(device, device)
-    with precision_mode(precision), jax.default_device(jax.devices(platform)[0]):
+    with (precision_mode(precision), jax.default_device(jax.devices(platform)[0]),
+          policy(case.precision)):
         return _run(case)
 
 
@@ -197,7 +201,9 @@ def _run(case):
         _train.clear_cache()
     X, Y, params = cast(case)
     static = dict(net=(tuple(case.activations), case.loss, case.reduction),
-                  schedule=case.schedule, trainable=case.trainable_names)
+                  schedule=case.schedule, trainable=case.trainable_names,
+                  rounding=None if case.precision is None else tuple(sorted(
+                      case.precision.items())))
     lr = jnp.asarray(case.lr, dtype=X.dtype)
     runs, full_batch = _plan(case)
     first = (jnp.arange(case.m) if full_batch else jnp.asarray(case.batch_order()[0]))

@@ -21,6 +21,7 @@ IMPLEMENTATION = {
     "name": "reference",
     "description": "NumPy, every derivative written by hand (the oracle)",
     "training": ["*"],  # every optimizer, convention, schedule and clipping (optimizers.py)
+    "reduced_precision": ["*"],  # every policy (precision.py)
 }
 
 

@@ -7,6 +7,7 @@ Column convention: A[l] and Z[l] are (n[l], m), W[l] is (n[l], n[l-1]), b[l] is 
 
 from . import activations as act
 from . import losses
+from .precision import to_compute, to_output
 
 _FORWARD = {"sigmoid": act.sigmoid, "tanh": act.tanh, "relu": act.relu,
             "leaky_relu": act.leaky_relu, "identity": act.identity, "softmax": act.softmax}
@@ -69,33 +70,40 @@ def forward_propagation(X, params, activations):
     """A[0] = X; for l = 1..L: Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]).
 
     Returns (A[L], caches) with caches[l-1] = {"A_prev": A[l-1], "Z": Z[l], "A": A[l]}.
-    X: (n[0], m) -> A[L]: (n[L], m).
+    X: (n[0], m) -> A[L]: (n[L], m). Under a reduced-precision policy (precision.py) the
+    product's operands, Z[l] and the hidden A[l] are rounded to its compute dtype, A[L] to its
+    output dtype.
     """
     check_dtypes(X, params)
-    A, caches = X, []
+    A, caches, L = X, [], len(activations)
     for l, g in enumerate(activations, start=1):
-        Z = linear_forward(A, params[f"W{l}"], params[f"b{l}"])
-        A_prev, A = A, activation_forward(Z, g)
+        A_prev = to_compute(A)
+        Z = to_compute(linear_forward(A_prev, to_compute(params[f"W{l}"]),
+                                      to_compute(params[f"b{l}"])))
+        A = activation_forward(Z, g)
+        A = to_output(A) if l == L else to_compute(A)
         caches.append({"A_prev": A_prev, "Z": Z, "A": A})
     return A, caches
 
 
 def compute_loss(AL, ZL, Y, loss, reduction):
     """The loss of the output. bce and cce are evaluated from the logits Z[L] (stable when
-    A[L] rounds to 0 or 1); half_sse and mse from A[L]. Returns a 0-d value."""
+    A[L] rounds to 0 or 1); half_sse and mse from A[L]. Returns a 0-d value (in the output
+    dtype of a reduced-precision policy)."""
     if loss == "bce":
-        return losses.bce_from_logits(ZL, Y, reduction)
+        return to_output(losses.bce_from_logits(ZL, Y, reduction))
     if loss == "cce":
-        return losses.cce_from_logits(ZL, Y, reduction)
-    return _LOSS[loss](AL, Y, reduction)
+        return to_output(losses.cce_from_logits(ZL, Y, reduction))
+    return to_output(_LOSS[loss](AL, Y, reduction))
 
 
 def output_delta(AL, ZL, Y, loss, reduction, activation):
     """dZ[L] = d loss / d Z[L]. Fused (A[L] - Y) * factor for sigmoid + bce and softmax + cce;
     otherwise dA[L] = loss'(A[L]) followed by `activation_backward`. (n[L], m)."""
     if loss in ("bce", "cce"):
-        return losses.fused_output_delta(ZL, Y, loss, reduction)
-    return activation_backward(_LOSS_DERIVATIVE[loss](AL, Y, reduction), ZL, activation)
+        return to_output(losses.fused_output_delta(ZL, Y, loss, reduction))
+    return to_output(activation_backward(to_output(_LOSS_DERIVATIVE[loss](AL, Y, reduction)),
+                                         ZL, activation))
 
 
 def backward_propagation(X, Y, params, activations, loss, reduction, input_grad=True):
@@ -113,10 +121,12 @@ def backward_propagation(X, Y, params, activations, loss, reduction, input_grad=
     grads = {}
     dZ = output_delta(AL, ZL, Y, loss, reduction, activations[-1])
     for l in range(L, 0, -1):
-        grads[f"dZ{l}"] = dZ
-        grads[f"dW{l}"], grads[f"db{l}"] = linear_backward_weights(dZ, caches[l - 1]["A_prev"])
+        grads[f"dZ{l}"] = dZ = to_compute(dZ)
+        dW, db = linear_backward_weights(dZ, caches[l - 1]["A_prev"])
+        grads[f"dW{l}"], grads[f"db{l}"] = to_compute(dW), to_compute(db)
         if l > 1 or input_grad:
-            grads[f"dA{l - 1}"] = linear_backward_input(dZ, params[f"W{l}"])
+            grads[f"dA{l - 1}"] = to_compute(linear_backward_input(dZ, to_compute(params[f"W{l}"])))
         if l > 1:
-            dZ = activation_backward(grads[f"dA{l - 1}"], caches[l - 2]["Z"], activations[l - 2])
+            dZ = to_compute(activation_backward(grads[f"dA{l - 1}"], caches[l - 2]["Z"],
+                                                activations[l - 2]))
     return value, grads

@@ -15,7 +15,7 @@ import numpy as np
 from comparisons.protocol import TrainResult
 from comparisons.protocol.case import map_state
 
-from . import optimizers
+from . import optimizers, precision
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,
                       linear_backward_weights, output_delta)
@@ -48,10 +48,11 @@ def simultaneous_step(params, X, Y, activations, loss, reduction, lr, trainable)
 
 def update_parameters(params, grads, lr, trainable):
     """W[l] = W[l] - lr * dW[l], b[l] = b[l] - lr * db[l] for every trainable parameter
-    (`grads` holds "dW1", "db1", ...; shapes as the parameters'); the others as they are."""
+    (`grads` holds "dW1", "db1", ...; shapes as the parameters'); the others as they are.
+    Each result in a reduced-precision policy's params dtype (precision.to_params)."""
     new = dict(params)
     for k in trainable:
-        new[k] = params[k] - lr * grads["d" + k]
+        new[k] = precision.to_params(params[k] - lr * grads["d" + k])
     return new
 
 
@@ -91,7 +92,13 @@ def train(case):
     """Run the case's training and return a `TrainResult` (comparisons/protocol/results.py):
     the step-0 gradients on the first batch, the loss of every update's batch before that update, the
     final parameters and the outputs before and after training, and the optimizer's final
-    state where the case has an optimizer or clipping (reference/optimizers.py)."""
+    state where the case has an optimizer or clipping (reference/optimizers.py). A
+    reduced-precision policy rounds where reference/precision.py says."""
+    with precision.policy(case.precision):
+        return _train(case)
+
+
+def _train(case):
     X, Y, params = cast(case)
     initial_outputs, _ = forward_propagation(X, params, case.activations)
     net = (case.activations, case.loss, case.reduction)

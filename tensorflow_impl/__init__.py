@@ -17,6 +17,7 @@ IMPLEMENTATION = {
     "install": 'pip install -c constraints.txt -e ".[tensorflow]"',
     "devices": ["cpu", "cuda"],
     "precisions": ["default", "highest"],
+    "reduced_precision": ["*"],  # explicit casts where the reference rounds (precision.py)
     "expected_failures": [{
         "case": "*", "dtype": "float64", "activation": "leaky_relu",
         "reason": "tf.nn.leaky_relu takes its slope as a 32-bit attribute (REGISTER_OP("

@@ -17,6 +17,7 @@ with logs_filtered():
 from comparisons.protocol import TrainResult
 
 from .framework import precision_mode
+from .precision import policy, to_params
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,
                       linear_backward_weights, output_delta)
@@ -53,7 +54,7 @@ def update_parameters(params, grads, lr, trainable):
     (`grads` holds "dW1", "db1", ...; shapes as the parameters'); the others as they are."""
     new = dict(params)
     for k in trainable:
-        new[k] = params[k] - lr * grads["d" + k]
+        new[k] = to_params(params[k] - lr * grads["d" + k])
     return new
 
 
@@ -94,11 +95,14 @@ def _program(case):
     network, schedule and batching: tf.function traces again only for new shapes or dtypes,
     as a TensorFlow user's training function does (the suite's one-update runs share one)."""
     return _compiled((tuple(case.activations), case.loss, case.reduction), case.schedule,
-                     case.trainable_names, case.full_batch)
+                     case.trainable_names, case.full_batch,
+                     None if case.precision is None else tuple(sorted(case.precision.items())))
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled(net, schedule, trainable, full):
+def _compiled(net, schedule, trainable, full, rounding):
+    """The run's tf.function; `rounding`, the reduced-precision policy it is traced under
+    (precision.py reads it while tracing), is part of the key."""
     step = STEPS[schedule]
 
     def batch(X, Y, flat, offsets, t):
@@ -132,7 +136,7 @@ def train(case, device="cpu", precision="default"):
     """Run the case's training and return a `TrainResult` of NumPy arrays; on `device`, with
     the float32 matrix-product mode `precision` (set for the run, restored after it)."""
     place = "/GPU:0" if device in ("cuda", "gpu") else "/CPU:0"
-    with precision_mode(precision), tf.device(place):
+    with precision_mode(precision), tf.device(place), policy(case.precision):
         X, Y, params = cast(case)
         batches, first = case.update_batches()
         if isinstance(first, slice):  # all of X at every update: the offsets only count them

@@ -224,13 +224,13 @@ def test_the_layout_table_in_developing_md_is_the_rules():
 
 
 def test_the_reference_holds_only_the_formulas_and_its_registration():
-    """The seeds' formulas took 500 lines and the optimizers' 220: a judge's machinery growing
-    back into reference/ would show here."""
+    """The seeds' formulas took 500 lines, the optimizers' 220 and reduced precision's
+    roundings 90: a judge's machinery growing back into reference/ would show here."""
     lines = sum(len(p.read_text().splitlines()) for p in (ROOT / "reference").glob("*.py"))
-    assert lines <= 800, f"reference/ has {lines} lines"
+    assert lines <= 850, f"reference/ has {lines} lines"
     assert sorted(p.name for p in (ROOT / "reference").glob("*.py")) == [
         "__init__.py", "activations.py", "case.py", "losses.py", "network.py", "optimizers.py",
-        "training.py"]
+        "precision.py", "training.py"]
     shim = (ROOT / "reference" / "case.py").read_text()
     assert "def " not in shim and "class " not in shim  # only the old import path
 

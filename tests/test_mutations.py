@@ -34,6 +34,12 @@ def planted(tmp_path, monkeypatch):
 BEYOND_SGD = [c for c in CASES if not c.plain]
 
 
+# The cases with a reduced-precision policy: a bug in where a policy rounds reaches no other.
+POLICY = [c for c in CASES if c.precision is not None]
+POLICY_BUGS = {"output-in-the-compute-dtype", "update-on-low-master-weights",
+               "products-summed-in-the-compute-dtype"}
+
+
 # CI plants three of the nine optimizer bugs, one per kind (a step count, a moment's formula,
 # a schedule); the nightly profile all nine (each 1-4 s; tools/catalogue-mutants.py gives
 # their figures).
@@ -48,10 +54,22 @@ OPTIMIZER_AT_NIGHT = pytest.mark.nightly("one of the nine optimizer bugs, 1-4 s 
                  and m[0] not in OPTIMIZERS_IN_CI else ()) for m in mutants.BUGS])
 def test_the_main_job_fails_on_a_planted_bug(planted, mutant):
     impls = planted(mutant, "mutant")
-    cases = BEYOND_SGD if mutant[1] == "optimizers.py" else CASES
+    cases = (BEYOND_SGD if mutant[1] == "optimizers.py" else POLICY if mutant[0] in POLICY_BUGS
+             else CASES)
     session = runner.run(cases, impls, exitfirst=True, oracles=ORACLES)
     assert session.exit_code == runner.EXIT_DISAGREE, (
         f"{mutant[0]} passed {len(session.cases)} cases")
+
+
+@pytest.mark.parametrize("case", [c.name for c in POLICY])
+def test_a_quarter_of_a_bfloat16_ulp_in_dw_fails_under_a_policy(planted, case):
+    """dW off by a relative 1e-3, a quarter of bfloat16's unit: torch's bf16 default (rtol
+    1.6e-2) cannot see it; rounded where the policy says, it moves dW's bfloat16 value
+    wherever it crosses a rounding boundary that rounding alone cannot reach."""
+    dW = next(m for m in mutants.SCALED if m[0] == "dW")
+    impls = planted(mutants.scaled(dW, 1e-3), "mutant")
+    session = runner.run([catalogue.get(case)], impls, oracles=ORACLES)
+    assert session.exit_code == runner.EXIT_DISAGREE, [v.message for v in session.verdicts]
 
 
 @pytest.mark.parametrize("mutant,case", [

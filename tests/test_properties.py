@@ -293,3 +293,30 @@ def check_drawn(pool, case):
                                                                if not r.ok and not r.skipped)
             for v in bad) + f"\non {_describe(case, oracle)}\nreproduce: "
             + reproducer(case, culprits))
+
+
+@st.composite
+def policy_cases(draw):
+    """A drawn network (`cases`) in float32 with the simultaneous schedule, under a drawn
+    reduced-precision policy: a named one, or its fields drawn (docs/CASES.md, "Reduced
+    precision")."""
+    from comparisons.protocol.case import PRECISION_POLICIES, case_from_dict
+    base = draw(cases()).replace(schedule="simultaneous", dtype="float32")
+    d = base.to_dict()
+    low = draw(st.sampled_from(["bfloat16", "float16"]))
+    d["precision"] = draw(st.one_of(
+        st.sampled_from(sorted(PRECISION_POLICIES)),
+        st.fixed_dictionaries({"compute": st.just(low)} | {
+            k: st.sampled_from(["float32", low]) for k in ("accumulate", "output", "params")})))
+    d["name"] = "drawn-policy"
+    return case_from_dict(d)
+
+
+# The packages that round where a policy says (reference, torch, jax, tensorflow) on every
+# drawn policy; the others are listed. CI draws 2 (about 8 s each); the night 300.
+@settings(max_examples=2 if os.environ.get("HYPOTHESIS_PROFILE", "ci") == "ci"
+          else min(300, settings.default.max_examples))
+@given(policy_cases())
+def test_every_implementation_agrees_on_drawn_policies(pool, case):
+    event(f"policy {case.precision.get('name', 'drawn fields')}")
+    check_drawn(pool, case)

@@ -2,7 +2,8 @@
 BUGS) through the catalogue cases it can show in, with the verdict of every pair it takes
 part in and the row that decides it.
 
-    python tools/catalogue-mutants.py [--file optimizers.py] [--cases 'optim-*' ...]
+    python tools/catalogue-mutants.py [--file optimizers.py] [--bugs 'adam-*' ...]
+        [--scaled dW=1e-3 ...] [--cases 'optim-*' ...]
 
 tests/test_mutations.py requires the main job to fail on each; this prints by how much
 (TOLERANCES.md, "Optimizers" and "How sharp").
@@ -23,9 +24,22 @@ from comparisons.execution import runner
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--file", help="only the bugs planted in this file of reference/")
+    p.add_argument("--bugs", nargs="+", default=["*"], help="bug names (globs)")
+    p.add_argument("--scaled", nargs="+", default=[], metavar="NAME=EPS",
+                   help="also a relative error EPS planted in a SCALED formula (dW=1e-3)")
     p.add_argument("--cases", nargs="+", default=["*"], help="catalogue names (globs)")
     args = p.parse_args(argv)
-    bugs = [m for m in mutants.BUGS if args.file in (None, m[1])]
+    bugs = [m for m in mutants.BUGS if args.file in (None, m[1])
+            and any(fnmatch.fnmatchcase(m[0], g) for g in args.bugs)]
+    scaled = {m[0]: m for m in mutants.SCALED}
+    for item in args.scaled:
+        name, _, eps = item.partition("=")
+        try:
+            bugs.append(mutants.scaled(scaled[name], float(eps)))
+        except (KeyError, ValueError):
+            print(f"error: --scaled {item}: expected NAME=EPS with NAME one of "
+                  f"{', '.join(scaled)}", file=sys.stderr)
+            return 2
     cases = [catalogue.get(n) for n in catalogue.names()
              if any(fnmatch.fnmatchcase(n, g) for g in args.cases)]
     if not bugs or not cases:

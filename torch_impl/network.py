@@ -10,6 +10,7 @@ from . import activations as act
 from . import losses
 from .activations import vjp
 from .framework import stand_in
+from .precision import to_compute, to_output
 
 _FORWARD = {"sigmoid": act.sigmoid, "tanh": act.tanh, "relu": act.relu,
             "leaky_relu": act.leaky_relu, "identity": act.identity, "softmax": act.softmax}
@@ -71,12 +72,16 @@ def forward_propagation(X, params, activations):
     """A[0] = X; for l = 1..L: Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]).
 
     Returns (A[L], caches) with caches[l-1] = {"A_prev": A[l-1], "Z": Z[l], "A": A[l]}.
+    Under a reduced-precision policy, cast where the reference rounds (precision.py).
     """
     check_dtypes(X, params)
-    A, caches = X, []
+    A, caches, L = X, [], len(activations)
     for l, g in enumerate(activations, start=1):
-        Z = linear_forward(A, params[f"W{l}"], params[f"b{l}"])
-        A_prev, A = A, activation_forward(Z, g)
+        A_prev = to_compute(A)
+        Z = to_compute(linear_forward(A_prev, to_compute(params[f"W{l}"]),
+                                      to_compute(params[f"b{l}"])))
+        A = activation_forward(Z, g)
+        A = to_output(A) if l == L else to_compute(A)
         caches.append({"A_prev": A_prev, "Z": Z, "A": A})
     return A, caches
 
@@ -84,10 +89,10 @@ def forward_propagation(X, params, activations):
 def compute_loss(AL, ZL, Y, loss, reduction):
     """The loss of the output; bce and cce from the logits Z[L], half_sse and mse from A[L]."""
     if loss == "bce":
-        return losses.bce_from_logits(ZL, Y, reduction)
+        return to_output(losses.bce_from_logits(ZL, Y, reduction))
     if loss == "cce":
-        return losses.cce_from_logits(ZL, Y, reduction)
-    return _LOSS[loss](AL, Y, reduction)
+        return to_output(losses.cce_from_logits(ZL, Y, reduction))
+    return to_output(_LOSS[loss](AL, Y, reduction))
 
 
 def output_delta(AL, ZL, Y, loss, reduction, activation):

@@ -11,6 +11,7 @@ import torch
 from comparisons.protocol import TrainResult
 
 from .framework import precision_mode
+from .precision import policy, to_params
 from .network import (activation_backward, backward_propagation, compute_loss,
                       forward_propagation, linear_backward_input,
                       linear_backward_weights, output_delta)
@@ -48,7 +49,7 @@ def update_parameters(params, grads, lr, trainable):
     (`grads` holds "dW1", "db1", ...; shapes as the parameters'); the others as they are."""
     new = dict(params)
     for k in trainable:
-        new[k] = params[k] - lr * grads["d" + k]
+        new[k] = to_params(params[k] - lr * grads["d" + k])
     return new
 
 
@@ -87,7 +88,7 @@ def initial_gradients(params, X, Y, activations, loss, reduction):
 def train(case, device="cpu", precision="default"):
     """Run the case's training and return a `TrainResult` of NumPy arrays; on `device`, with
     the float32 matrix-product mode `precision` (set for the run, restored after it)."""
-    with precision_mode(precision):
+    with precision_mode(precision), policy(case.precision):
         return _train(case, device)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from comparisons.protocol.case import (ACTIVATIONS, LOSS_OUTPUT_ACTIVATIONS, LOSSES, REDUCTIONS,
-                                       SCHEDULES, Case, CaseError, load_case, training_features)
+from comparisons.protocol.case import (ACTIVATIONS, LOSS_OUTPUT_ACTIVATIONS, LOSSES,
+                                       PRECISION_POLICIES, REDUCTIONS, SCHEDULES, Case,
+                                       CaseError, load_case, policy_label, training_features)
 
 DIR = Path(__file__).resolve().parent
 
@@ -62,6 +63,8 @@ def features(c: Case) -> list[tuple[str, str]]:
         out.append(("optimizer × dtype", f"{name} × {c.dtype}"))
         out += [("training", f) for f in training_features(c)
                 if not f.startswith("optimizer:") and f != "lr_schedule:constant"]
+    if c.precision is not None:  # docs/CASES.md, "Reduced precision"
+        out.append(("reduced precision", policy_label(c.precision)))
     return out
 
 
@@ -85,7 +88,8 @@ def required() -> list[tuple[str, str]]:
             + [("dtype", d) for d in ("float64", "float32")] + [("frozen parameters", "some")]
             + [("optimizer × dtype", f"{o} × {d}") for o in ("momentum", "adam", "adamw")
                for d in ("float64", "float32")]
-            + [("training", f) for f in TRAINING])
+            + [("training", f) for f in TRAINING]
+            + [("reduced precision", p) for p in PRECISION_POLICIES])
 
 
 def coverage() -> dict[tuple[str, str], list[str]]:

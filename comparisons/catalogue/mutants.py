@@ -87,6 +87,21 @@ BUGS = [
      "            for k, dP in grads.items()}"),
     ("schedule-one-update-late", "optimizers.py",
      '    position = t + lr_schedule["offset"]', '    position = t + lr_schedule["offset"] + 1'),
+    # Reduced precision's (issue #32): each shows in the catalogue's cases with a policy.
+    ("output-in-the-compute-dtype", "precision.py",
+     '    return x if p is None or p["output"] not in LOW else round_to(x, p["output"])',
+     '    return x if p is None else round_to(x, p["compute"])'),
+    ("update-on-low-master-weights", "precision.py",
+     '    return x if p is None or p["params"] not in LOW else round_to(x, p["params"])',
+     '    return x if p is None else round_to(x, p["compute"])'),
+    ("products-summed-in-the-compute-dtype", "network.py",
+     "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)",
+     "    from .precision import current, round_to\n"
+     "    p, dW = current(), 0 * (dZ[:, :1] @ A_prev[:, :1].T)\n"
+     "    for j in range(dZ.shape[1]):  # the sum of dW's terms, rounded after each one\n"
+     "        dW = dW + dZ[:, j:j + 1] @ A_prev[:, j:j + 1].T\n"
+     "        dW = dW if p is None else round_to(dW, p['compute'])\n"
+     "    return dW, dZ.sum(axis=1, keepdims=True)"),
 ]
 
 # Rewrites with other rounding but the same mathematics: the main job must pass on each.

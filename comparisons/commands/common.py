@@ -207,6 +207,18 @@ def case_arg(text, max_memory=DEFAULT_MAX_MEMORY):
                      + (f"; did you mean {close[0]!r}?" if close else ""))
 
 
+def without_policy(case, command: str):
+    """The case, or exit 2 where it has a reduced-precision policy, which `command` does not
+    trace yet: its formulas would be shown in float32, unrounded, as if the policy were not
+    there."""
+    if case.precision is not None:
+        name = case.precision.get("name") or "a policy of its own"
+        raise UsageError(f"case: {case.name} has the reduced-precision policy {name}; "
+                         f"`{command}` shows float32 and float64 formulas only, not where a "
+                         f"policy rounds: judge it with `python -m comparisons run`")
+    return case
+
+
 def out_dir(out: Path, option: str = "--out") -> bool:
     """Check the output directory before any work (exit 2); True when this run created it
     (output.staged removes it again if the run is interrupted)."""

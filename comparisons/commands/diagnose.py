@@ -66,7 +66,7 @@ def add_arguments(p) -> None:
 
 
 def command(args) -> int:
-    case = common.case_arg(args.case, args.max_memory)
+    case = common.without_policy(common.case_arg(args.case, args.max_memory), "diagnose")
     if args.dtype:
         case = case.replace(dtype=args.dtype)
     impls, missing = common.select([args.impl] + ([args.against] if args.against != "reference"

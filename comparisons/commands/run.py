@@ -30,6 +30,9 @@ def add_arguments(p) -> None:
 def command(args) -> int:
     case = common.case_arg(args.case, args.max_memory)
     if args.dtype:
+        if case.precision is not None and args.dtype != case.dtype:
+            raise common.UsageError(f"--dtype {args.dtype}: {case.name} has a reduced-precision "
+                             f"policy, whose master weights are {case.dtype}")
         case = case.replace(dtype=args.dtype)
     impls, missing = common.select(args.impl)
     options = common.device_options(args)

@@ -44,7 +44,7 @@ def add_arguments(p) -> None:
 
 
 def command(args) -> int:
-    case = common.case_arg(args.case)
+    case = common.without_policy(common.case_arg(args.case), "walkthrough")
     if args.schedule:
         case = case.replace(schedule=args.schedule)
     impls, missing = common.select(args.impl)

@@ -61,7 +61,7 @@ import numpy as np
 
 from comparisons.protocol import TrainResult
 from comparisons.protocol.case import map_state
-from reference import activations, losses, network, optimizers, training
+from reference import activations, losses, network, optimizers, precision, training
 
 from .tracing import Shell, add_terms, install_operators, like, scoped
 
@@ -69,7 +69,8 @@ from .tracing import Shell, add_terms, install_operators, like, scoped
 # result. Measured worst over every implementation here (tests/test_bounds.py): 7 u (XLA's
 # float64 tanh); glibc and SLEEF document <= 1 and <= 3.5 ulp.
 C_ELEMENTARY = 16.0
-UNIT_ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24}
+UNIT_ROUNDOFF = {"float64": 2.0 ** -53, "float32": 2.0 ** -24, "bfloat16": 2.0 ** -8,
+                 "float16": 2.0 ** -11}
 # The largest trajectory amplification that is judged, per dtype: u * kappa <= 2^-33 in
 # float64, 2^-14 in float32; beyond it a trajectory's bound no longer tells a bug from
 # rounding (TOLERANCES.md). Also the reach of rounding at a kink during training.
@@ -123,6 +124,17 @@ def _underflow(e, r, inexact=True, n=1):
     return e
 
 
+
+
+def _accumulation() -> float:
+    """u_acc / u: the unit a reduced-precision policy's sums run in (its accumulate dtype),
+    in units of the computation's u; 1 without a policy or where it sums in the case's dtype.
+    Under a policy that sums in the low dtype every sum is taken at its unit, the loss's too
+    (a bound, larger than the loss's own where that sums in float32)."""
+    p = precision.current()
+    if p is None or p["accumulate"] not in precision.LOW:
+        return 1.0
+    return UNIT_ROUNDOFF[p["accumulate"]] / _CONTEXT.get().u
 
 
 def context(dtype: str):
@@ -247,7 +259,7 @@ class Traced(Shell):
         axis = _axes(axis, self.v.ndim)
         terms = np.abs(self.v).sum(axis=axis, keepdims=keepdims)
         r = self.v.sum(axis=axis, keepdims=keepdims)
-        e = _underflow((n - 1) * terms, r, terms > 0, n=n)
+        e = _underflow(((n - 1) * _accumulation()) * terms, r, terms > 0, n=n)
         if self.e is not None:
             e = e + self.e.sum(axis=axis, keepdims=keepdims)
         return Traced(r, e)
@@ -256,6 +268,34 @@ class Traced(Shell):
         axis = _axes(axis, self.v.ndim)
         e = None if self.e is None else self.e.max(axis=axis, keepdims=keepdims)
         return Traced(self.v.max(axis=axis, keepdims=keepdims), e)
+
+    def rounded_to(self, dtype):
+        """fl_low(x) (reference.precision.round_to), a decision like a kink: every value
+        within u e of x rounds to the reference's r except across a rounding boundary, so the
+        result is exact (e = 0) where no boundary lies within reach, and elsewhere it may be
+        any low value that a value within reach rounds to: the jump max(fl(x + u e) - r,
+        r - fl(x - u e)). Its margin, the distance to the nearest boundary in units of u e, is
+        logged as a discontinuous decision's (`_jump`). A reach past the low dtype's range
+        (fl = inf) is the range's edge (`_note_reach`)."""
+        r = precision.round_to(self.v, dtype)
+        if self.e is None:  # an exact input rounds alike everywhere
+            return Traced(r)
+        ctx = _CONTEXT.get()
+        width = ctx.u * self.e
+        hi = precision.round_to(self.v + width, dtype)
+        lo = precision.round_to(self.v - width, dtype)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gap = np.maximum(hi - r, r - lo)
+            gap = np.where(np.isnan(gap), np.inf, gap)
+            low = precision.LOW[dtype]
+            up = np.nextafter(r.astype(low), np.asarray(np.inf, low)).astype(np.float64)
+            down = np.nextafter(r.astype(low), np.asarray(-np.inf, low)).astype(np.float64)
+            boundary = np.minimum(np.abs(self.v - (r + up) / 2), np.abs(self.v - (r + down) / 2))
+            margin = np.where(width > 0, boundary / width, np.inf)
+        if not np.all(np.isfinite(gap)):
+            _note_reach(ctx, np.where(np.isfinite(gap), r, np.inf), np.where(np.isfinite(gap), 0.0, np.inf))
+        jump = _jump(margin, gap)
+        return Traced(r.astype(self.v.dtype), jump)
 
     def __repr__(self):
         return f"Traced({self.v!r}, e={self.e!r})"
@@ -438,6 +478,7 @@ def _matmul(a, b):
     r = va @ vb
     n, ctx = va.shape[-1], _CONTEXT.get()
     aa, ab = np.abs(va), np.abs(vb)
+    n = n * _accumulation()
     if eb is None:
         e = (n * aa if ea is None else n * aa + ea) @ ab
     elif ea is None:
@@ -565,7 +606,13 @@ def train(case, perturb=None):
 
     The updates are traced in chunks, all updates of a chunk with the same batch size at
     once (`stacked`), from the parameters the plain run passed through: tracing costs about
-    what the plain run costs, not ten times as much."""
+    what the plain run costs, not ten times as much. A reduced-precision policy rounds where
+    it says (reference/precision.py; `Traced.rounded_to`)."""
+    with precision.policy(case.precision):
+        return _train(case, perturb)
+
+
+def _train(case, perturb):
     if not case.plain:
         return _train_beyond_sgd(case, perturb)
     X, Y, params = training.cast(case)
@@ -706,7 +753,7 @@ def update_units(case, dtype: str, params, grads, lr: float, start: int, state) 
     (`schedule_units` at position `start`) and every hyperparameter's (`hyperparameters`), by
     value ("final W1", "final M[W1]", ...). What the gradients' own rounding adds is the
     probabilistic level's (noise.step_units)."""
-    with context(dtype):
+    with context(dtype), precision.policy(case.precision):
         rate = Traced(np.float64(lr), np.float64(schedule_units(case.lr_schedule, case.lr,
                                                                  start)))
         P = {k: Traced(v) for k, v in params.items()}

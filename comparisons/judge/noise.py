@@ -54,7 +54,7 @@ import numpy as np
 
 from comparisons.protocol.case import map_state
 from comparisons.protocol.cost import K_SAMPLES, group_size
-from reference import activations, losses, network, optimizers, training
+from reference import activations, losses, network, optimizers, precision, training
 
 from . import bounds
 from .bounds import C_ELEMENTARY, logits_route
@@ -221,6 +221,33 @@ class Noisy(Shell):
             t = None if t is None else t.squeeze(axis + 1 if axis >= 0 else axis)
             j = None if j is None else j.squeeze(axis)
         return Noisy(r, t, j)
+
+
+def _rounded_to(self, dtype):
+    """fl_low(x) (reference.precision.round_to), a decision on the exact value, as bounds'
+    Traced.rounded_to is at the worst-case level: where no rounding boundary lies within the
+    reach of x's error (reach sigma_hat + J, its responses pooled over the passes like a
+    comparison's margin), every correct implementation rounds to the reference's r, which then
+    carries no response and no jump; where one does, it may round to any low value within that
+    reach: a jump J of the largest such distance."""
+    ((v, t, j),) = _drawn(self)
+    c = _ctx()
+    r = precision.round_to(np.asarray(v, dtype=np.float64), dtype)
+    pooled = _taped(("round", np.shape(v)), lambda: [np.zeros(np.shape(v)), 0])
+    if t is not None and c.K:
+        pooled[0] = _rss(pooled[0], response_norm(t))
+        pooled[1] += t.shape[0]
+    if not c.jumps:
+        return Noisy(r)
+    width = c.reach * pooled[0] / math.sqrt(max(pooled[1], 1)) + (0 if j is None else j)
+    with np.errstate(invalid="ignore", over="ignore"):
+        gap = np.maximum(precision.round_to(v + width, dtype) - r,
+                         r - precision.round_to(v - width, dtype))
+    gap = np.where(np.isnan(gap), np.inf, gap)
+    return Noisy(r, None, gap if (gap > 0).any() else None)
+
+
+Noisy.rounded_to = _rounded_to
 
 
 class NoisyBool(Shell):
@@ -797,6 +824,11 @@ def initial_units(case, dtype: str) -> dict:
     and J, the jumps of decisions within reach (absolute). An element below the dtype's
     smallest normal number times the longest sum may underflow, which the model does not
     cover: its S is inf there (the worst-case level alone decides)."""
+    with precision.policy(case.precision):
+        return _initial_units(case, dtype)
+
+
+def _initial_units(case, dtype):
     X, Y, params = training.cast(case)
     _, first = case.update_batches()
     level = Level(K_SAMPLES, P_RUN, judged_elements(case))
@@ -815,6 +847,9 @@ def initial_units(case, dtype: str) -> dict:
     tiny = float(np.finfo(dtype).tiny) * n
     S = {}
     for name in ss:
+        if ss[name] is None:  # no response reaches it: rounded to a low dtype away from
+            S[name] = np.zeros(np.shape(ref[name]))  # every boundary (J has the others)
+            continue
         s = level.factor * widening(case, dtype) * ss[name] * math.sqrt(D / K_SAMPLES)
         S[name] = np.where(np.abs(ref[name]) < tiny, np.inf, s)
     return {"S": S, "J": {k: (np.zeros(S[k].shape) if v is None else v) for k, v in J.items()},
@@ -837,6 +872,11 @@ def step_units(case, dtype: str, K: int, N: int | None = None) -> dict:
     their worst case (`bounds.update_units`): a hyperparameter's rounding is one error shared
     by every element and every update, not an independent event (TOLERANCES.md,
     "Optimizers")."""
+    with precision.policy(case.precision):
+        return _step_units(case, dtype, K, N)
+
+
+def _step_units(case, dtype, K, N):
     X, Y, params = training.cast(case)
     (idx,), _ = case.update_batches()
     level = Level(K, P_RUN, judged_elements(case) if N is None else N)

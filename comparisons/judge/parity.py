@@ -347,6 +347,15 @@ def probabilistic_bounds(amp: Amplification, case, dtype_a: str, dtype_b: str):
     return {k: scale * S + level["J"][k] for k, S in level["S"].items()}, level["p"]
 
 
+def _decision(case) -> str:
+    """What may flip in a trajectory: a kink's decision, or under a reduced-precision policy
+    also a rounding to its low dtype (bounds.Traced.rounded_to)."""
+    if case is not None and case.precision is not None:
+        return ("a decision (a relu'/leaky_relu' kink, or a rounding to "
+                f"{case.precision['compute']} near a boundary)")
+    return "a relu'/leaky_relu' decision"
+
+
 def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
                     prefix: str = "") -> list[Comparison]:
     """Compare two TrainResults of `case` against the reference's bounds `amp.bounds`: every
@@ -428,7 +437,7 @@ def compare_results(a, b, amp: Amplification, dtype_a: str, dtype_b: str, case,
                                 cut_reason or f"both runs diverged at update {k_b}"))
         elif flip is not None and flip + 1 < len(b.losses):
             rows.append(skipped(name, np.shape(_final(b, k)), TRAJECTORY,
-                                f"a relu'/leaky_relu' decision of update {flip} lies within "
+                                f"{_decision(case)} of update {flip} lies within "
                                 "(1 + kappa) rounding bounds of its threshold: two correct "
                                 "runs may differ by that flip from there on"))
         elif horizon is not None:

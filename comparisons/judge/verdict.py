@@ -19,6 +19,7 @@ import dataclasses
 import numpy as np
 
 from comparisons.protocol import merged
+from comparisons.protocol.case import policy_label
 
 from . import local
 from .oracle import ORACLE_NAME, Oracle, oracle_label
@@ -49,6 +50,7 @@ class PairVerdict:
     rows: list[Comparison]
     kappa: float
     message: str = ""
+    policy: str = ""  # the case's reduced-precision policy (protocol.case.policy_label)
 
     @property
     def failing(self) -> bool:
@@ -87,7 +89,8 @@ class PairVerdict:
 
     def to_dict(self) -> dict:
         w = self.worst
-        return {"case": self.case, "dtype": self.dtype, "pair": list(self.pair),
+        return {"case": self.case, "dtype": self.dtype, "policy": self.policy,
+                "pair": list(self.pair),
                 "status": self.status, "message": self.message, "kappa": self.kappa,
                 "worst_ratio": None if w is None else w.worst_ratio,
                 "worst_tensor": None if w is None else w.name,
@@ -126,6 +129,8 @@ def judge_case(oracle: Oracle, runs: dict, expected: dict | None = None,
                 verdicts.append(PairVerdict(case.name, case.dtype, (a, b), SKIPPED, [],
                                             oracle.kappa, f"not compared: {', '.join(bad)} "
                                                           "has no valid result"))
+    for v in verdicts:
+        v.policy = policy_label(case.precision)
     return verdicts
 
 

@@ -88,12 +88,116 @@ LR_SCHEDULES = {
     "cosine": {"decay_steps": None, "warmup": 0, "start_factor": 0.0, "final_factor": 0.0},
 }
 CLIP = {"max_norm": None, "eps": 0.0}
+# Reduced precision (docs/CASES.md, "Reduced precision"; issue #32): where a run rounds to
+# bfloat16 or float16 while its master weights stay in the case's dtype (float32). Each field
+# is a dtype; the reference rounds exactly there (reference/precision.py):
+#   compute     the operands and result of every matrix product, and the hidden layers' Z, A,
+#               dA, dZ (every value between two products);
+#   accumulate  the dtype the matrix products' sums (and db's) run in;
+#   output      the output layer's activation, the loss and dZ[L];
+#   params      the parameters after each update (the optimizer's state stays in the case's
+#               dtype).
+LOW_DTYPES = ("bfloat16", "float16")
+MASTER = "float32"  # a policy's master dtype (its oracle's Case is float64: oracle.oracle_case)
+PRECISION_FIELDS = ("compute", "accumulate", "output", "params")
+# The policies people run, by name. "bf16": the model and its data cast to bfloat16
+# (model.to(torch.bfloat16)); CPU and GPU kernels still sum products in float32.
+# "autocast-bf16": products in bfloat16 with float32 sums, the output layer, the loss and the
+# update in float32 (torch.autocast on CUDA, Keras's mixed_bfloat16 for its losses).
+PRECISION_POLICIES = {
+    "bf16": {"compute": "bfloat16", "accumulate": "float32", "output": "bfloat16",
+             "params": "bfloat16"},
+    "autocast-bf16": {"compute": "bfloat16", "accumulate": "float32", "output": "float32",
+                      "params": "float32"},
+    "autocast-fp16": {"compute": "float16", "accumulate": "float32", "output": "float32",
+                      "params": "float32"},
+}
+
+
+def check_precision(value: Any, dtype: str, schedule: str = "simultaneous",
+                    stateful: bool = False) -> dict:
+    """precision: a policy's name or {compute, accumulate, output, params}, filled in (the
+    named policy's fields, or compute's dtype for output and params and float32 for
+    accumulate), with "name" where it is a named policy's. `stateful`: the case's update
+    has an optimizer's state, a decay or clipping (Case.stateful)."""
+    f = "precision"
+    if dtype != MASTER:
+        _fail(f"{f}: a reduced-precision policy keeps the master weights in the case's dtype, "
+              f"which must be {MASTER}; got dtype {dtype!r}")
+    dtype = MASTER
+    if schedule != "simultaneous":
+        _fail(f"{f}: a reduced-precision policy applies to the simultaneous schedule (every "
+              f"gradient, then every update); got schedule {schedule!r}")
+    if isinstance(value, str):
+        if value not in PRECISION_POLICIES:
+            _fail(f"{f}: unknown policy {_short(value)}; expected one of "
+                  f"{', '.join(PRECISION_POLICIES)}, or an object with "
+                  f"{', '.join(PRECISION_FIELDS)}")
+        value = PRECISION_POLICIES[value]
+    if not isinstance(value, dict):
+        _fail(f"{f}: expected a policy's name ({', '.join(PRECISION_POLICIES)}) or an object "
+              f"with {', '.join(PRECISION_FIELDS)}, got {_short(value)}")
+    for k in value:
+        if k not in PRECISION_FIELDS:
+            _fail(f"{f}.{_key(k)}: unknown field; expected {', '.join(PRECISION_FIELDS)}")
+    if "compute" not in value:
+        _fail(f"{f}.compute: missing; a policy needs the low dtype its products compute in "
+              f"({' or '.join(LOW_DTYPES)})")
+    _choice(f"{f}.compute", value["compute"], LOW_DTYPES)
+    low = value["compute"]
+    p = {"compute": low, "accumulate": value.get("accumulate", dtype),
+         "output": value.get("output", low), "params": value.get("params", low)}
+    for k in ("accumulate", "output", "params"):
+        if p[k] not in (dtype, low):  # bfloat16 next to float16 rounds twice, to neither
+            _fail(f"{f}.{k}: expected {dtype!r} or the compute dtype {low!r}, got "
+                  f"{_short(p[k])}")
+    if stateful and p["params"] != dtype:
+        _fail(f"{f}.params: {p['params']} parameters are updated by plain SGD here; with an "
+              f"optimizer's state, a decay or clipping keep them (the master weights) in "
+              f"{dtype} (params: {dtype!r})")
+    named = [n for n, q in PRECISION_POLICIES.items() if q == p]
+    return ({"name": named[0]} if named else {}) | p
+
+
+def unknown_precision_feature(glob: str) -> str | None:
+    """Why a glob over precision features ("compute:bfloat16", "output:*") can match none, or
+    None when it can: a misspelt field or dtype would skip every policy case silently."""
+    if glob == "*":
+        return None
+    field, _, value = glob.partition(":")
+    fields = [k for k in PRECISION_FIELDS if fnmatch.fnmatchcase(k, field)]
+    if not fields:
+        return f"unknown field {field!r}; expected one of {', '.join(PRECISION_FIELDS)}"
+    dtypes = LOW_DTYPES + (MASTER,)
+    if not value or not any(fnmatch.fnmatchcase(d, value) for d in dtypes):
+        return f"expected FIELD:DTYPE with a dtype among {', '.join(dtypes)}, got {glob!r}"
+    return None
+
+
+def policy_label(precision: dict | None) -> str:
+    """A policy as reports show it: its name, or its fields ("bfloat16, accumulate float32,
+    output float32, params bfloat16"); "" for none."""
+    if precision is None:
+        return ""
+    return precision.get("name") or ", ".join(
+        [precision["compute"]] + [f"{k} {precision[k]}" for k in PRECISION_FIELDS[1:]])
+
+
+def precision_features(c) -> list[str]:
+    """What the case's policy needs of an implementation, as the names its declaration lists
+    (registry, "reduced_precision"): ["compute:bfloat16", "accumulate:float32", ...]; [] for
+    a case without one."""
+    if c.precision is None:
+        return []
+    return [f"{k}:{c.precision[k]}" for k in PRECISION_FIELDS]
+
+
 # What an implementation supports unless it declares more (registry, "training"): today's
 # update, W -= lr dW at a constant lr.
 PLAIN_TRAINING = ("optimizer:sgd", "lr_schedule:constant")
 
-_TOP_KEYS = {"name", "description", "source", "dtype", "layers", "activations", "loss",
-             "reduction", "params", "init", "X", "Y", "data", "train"}
+_TOP_KEYS = {"name", "description", "source", "dtype", "precision", "layers", "activations",
+             "loss", "reduction", "params", "init", "X", "Y", "data", "train"}
 _TRAIN_KEYS = {"lr", "epochs", "batch_size", "shuffle_seed", "schedule", "trainable", "batches",
                "optimizer", "lr_schedule", "clip", "state"}
 
@@ -169,6 +273,9 @@ class Case:
     # The optimizer's state before the first update, for a run that resumes one (a part of a
     # trajectory: protocol.parts): {"step": k, slot: {name: array}}; None: step 0, zeros.
     initial_state: dict | None = None
+    # None: every value in `dtype`; else the reduced-precision policy (PRECISION_FIELDS, and
+    # "name" for a named one): where the run rounds to bfloat16 or float16
+    precision: dict | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -253,12 +360,15 @@ class Case:
                 train[k] = dict(getattr(self, k))
         if self.initial_state is not None:
             train["state"] = map_state(self.initial_state, np.ndarray.tolist)
-        return {"name": self.name, "description": self.description, "source": self.source,
-                "dtype": self.dtype, "layers": list(self.layers),
-                "activations": list(self.activations), "loss": self.loss,
-                "reduction": self.reduction,
-                "params": {k: v.tolist() for k, v in self.params.items()},
-                "X": self.X.tolist(), "Y": self.Y.tolist(), "train": train}
+        out = {"name": self.name, "description": self.description, "source": self.source,
+               "dtype": self.dtype}
+        if self.precision is not None:
+            out["precision"] = self.precision.get("name") or {
+                k: self.precision[k] for k in PRECISION_FIELDS}
+        return out | {"layers": list(self.layers), "activations": list(self.activations),
+                      "loss": self.loss, "reduction": self.reduction,
+                      "params": {k: v.tolist() for k, v in self.params.items()},
+                      "X": self.X.tolist(), "Y": self.Y.tolist(), "train": train}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -703,6 +813,12 @@ def _validate(c: Case) -> None:
                                                         c.schedule, c.lr)
     if c.initial_state is not None:
         c.initial_state = check_state(c.initial_state, c)
+    if c.precision is not None:
+        # a float64 Case with a policy is the oracle's run of a float32 case: rounded where
+        # the policy says, exact between (judge/oracle.py)
+        c.precision = check_precision(c.precision.get("name") or c.precision
+                                      if isinstance(c.precision, dict) else c.precision, MASTER,
+                                      c.schedule, c.stateful)
 
 
 def check_memory(cost: Cost, max_memory: int, implementations: int = 4, judges: int = 2) -> None:
@@ -864,8 +980,11 @@ def case_from_dict(d: Any, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
         train["lr"], train.get("schedule", "simultaneous"), train.get("epochs"),
         train.get("batch_size"), train.get("shuffle_seed"), train.get("batches"),
         train.get("trainable"), len(layers) - 1, m)
-    check_training(train.get("optimizer"), train.get("lr_schedule"), train.get("clip"),
-                   train.get("schedule", "simultaneous"), lr)
+    o, _, clip = check_training(train.get("optimizer"), train.get("lr_schedule"),
+                                train.get("clip"), train.get("schedule", "simultaneous"), lr)
+    if "precision" in d:
+        check_precision(d["precision"], dtype, train.get("schedule", "simultaneous"),
+                        clip is not None or beyond_sgd(o))
     check_memory(cost_of(layers, m, batch_size, epochs, shuffle_seed, batches), max_memory)
     # Now the arrays.
     if "init" in d:
@@ -882,7 +1001,8 @@ def case_from_dict(d: Any, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:
                 trainable=train.get("trainable"), batches=batches, dtype=dtype,
                 description=d.get("description", ""), source=d.get("source", ""),
                 optimizer=train.get("optimizer"), lr_schedule=train.get("lr_schedule"),
-                clip=train.get("clip"), initial_state=train.get("state"))
+                clip=train.get("clip"), initial_state=train.get("state"),
+                precision=d.get("precision"))
 
 
 def load_case(path: str | Path, max_memory: int = DEFAULT_MAX_MEMORY) -> Case:

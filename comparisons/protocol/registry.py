@@ -37,7 +37,8 @@ import subprocess
 from pathlib import Path
 
 from .case import (ACTIVATIONS, DTYPES, LOSSES, PLAIN_TRAINING, REDUCTIONS, SCHEDULES,
-                   training_features, unknown_training_feature)
+                   precision_features, training_features, unknown_precision_feature,
+                   unknown_training_feature)
 from .devices import DEVICES, PRECISIONS
 
 GROUP = "backprop_parity.implementations"
@@ -69,6 +70,10 @@ FIELDS = {
     # ("optimizer:*"). The default is W -= lr dW at a constant lr: an optimizer, a schedule,
     # decay or clipping it does not list is skipped and listed, never run another way.
     "training": (list, PLAIN_TRAINING),
+    # The reduced-precision policies it runs (docs/CASES.md, "Reduced precision"), as
+    # protocol.case.precision_features names their fields; fnmatch patterns ("compute:*").
+    # The default is none: a case with a policy is skipped and listed, never run in float32.
+    "reduced_precision": (list, ()),
     "devices": (list, ("cpu",)),     # train(case, device=...) for any but "cpu"
     "precisions": (list, ("default",)),  # train(case, precision=...) for "highest"
     "data_parallel": (bool, False),  # offers train_data_parallel(case, world_size, **options)
@@ -164,6 +169,7 @@ class Implementation:
     losses: tuple[str, ...]
     reductions: tuple[str, ...]
     training: tuple[str, ...]
+    reduced_precision: tuple[str, ...]
     devices: tuple[str, ...]
     precisions: tuple[str, ...]
     data_parallel: bool
@@ -252,6 +258,11 @@ class Implementation:
         for feature in training_features(case):
             if not any(fnmatch.fnmatchcase(feature, p) for p in self.training):
                 return f"training {feature} is not supported"
+        for feature in precision_features(case):
+            if not any(fnmatch.fnmatchcase(feature, p) for p in self.reduced_precision):
+                name = case.precision.get("name")
+                return (f"reduced precision {feature} is not supported"
+                        + (f" (policy {name})" if name else ""))
         for x in self.unsupported_cases:
             if x.matches(case):
                 return x.reason
@@ -272,8 +283,10 @@ class Implementation:
     def data_parallel_variant(self, world_size: int) -> "Implementation":
         """This implementation on `world_size` ranks, judged as an implementation of its own
         (`torch-dp3`): its worker calls train_data_parallel(case, world_size, **options)."""
+        # its ranks run the plain program: a reduced-precision policy is not theirs to run
         return dataclasses.replace(self, name=f"{self.name}-dp{world_size}",
-                                   entry="train_data_parallel", world_size=world_size)
+                                   entry="train_data_parallel", world_size=world_size,
+                                   reduced_precision=())
 
     def data_parallel_missing(self, world_size: int, **options) -> str | None:
         """Why this machine cannot run `world_size` ranks of it (the module's optional
@@ -327,6 +340,12 @@ def declaration(module_name: str, expected_name: str | None = None) -> Implement
                 why = (unknown_training_feature(bad[0]) if isinstance(bad[0], str)
                        else "expected a string")
                 _fail(where, f"training: {bad[0]!r}: {why}")
+        if key == "reduced_precision":
+            bad = [g for g in v if not isinstance(g, str) or unknown_precision_feature(g)]
+            if bad:
+                why = (unknown_precision_feature(bad[0]) if isinstance(bad[0], str)
+                       else "expected a string")
+                _fail(where, f"reduced_precision: {bad[0]!r}: {why}")
         if key in _ALLOWED:
             bad = [x for x in v if x not in _ALLOWED[key]]
             if bad:

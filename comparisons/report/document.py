@@ -100,7 +100,8 @@ def table_rows(verdicts) -> list[tuple]:
         w = v.worst
         rel, ulp, allowed = v.info("d")
         judged = bool(v.judged)
-        rows.append((v.case, v.dtype, f"{v.pair[0]} vs {v.pair[1]}",
+        rows.append((v.case, f"{v.dtype} {v.policy}" if v.policy else v.dtype,
+                     f"{v.pair[0]} vs {v.pair[1]}",
                      f"{w.worst_ratio:.3g}" if judged else "–",
                      w.name if judged else "–",
                      "–" if v.worst_p is None else f"{v.worst_p.p_ratio:.3g}",

@@ -115,7 +115,10 @@ def sensitivity(oracle, levels=("worst-case", "probabilistic")) -> float:
 def _inputs(doc: dict) -> tuple[dict, dict, list]:
     kappas = {c: k for c, k in doc["kappa"].items() if k is not None}
     sens = doc.get("sensitivity", {})
-    margins = [v for v in doc.get("min_margin", {}).values() if v is not None]
+    # a kink's margin: a case with a reduced-precision policy logs its roundings' too
+    policies = {v["case"] for v in doc["parity"] if v.get("policy")}
+    margins = [v for c, v in doc.get("min_margin", {}).items()
+               if v is not None and c not in policies]
     return kappas, sens, margins
 
 
