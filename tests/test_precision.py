@@ -12,9 +12,10 @@ from comparisons import catalogue, protocol
 from comparisons.judge import bounds
 from comparisons.protocol import CaseError, case_from_dict
 from comparisons.protocol.registry import ProtocolError, declaration
-from helpers import cli
+from helpers import ROOT, cli
 from reference import precision
 
+CASES = ROOT / "tests" / "cases"
 POLICY_CASES = [n for n in catalogue.names() if catalogue.get(n).precision is not None]
 
 
@@ -206,3 +207,45 @@ def test_the_reference_rounds_every_gradient_where_its_policy_says(name):
     r = reference.train(c)
     for k, g in r.gradients.items():
         assert np.array_equal(g.astype(low).astype(g.dtype), g), k
+
+
+@pytest.mark.parametrize("name", ["exp", "log", "log1p", "tanh"])
+def test_the_steepest_slope_bounds_a_change_of_any_size(name):
+    """The mean-value bound of every elementary function that a jump can reach: |f(v + d) -
+    f(v)| <= steepest(v, |d|) |d|, where f'(v) |d| alone falls short once d is a low unit."""
+    f = getattr(np, name)
+    rng = np.random.default_rng(7)
+    v = rng.uniform(0.05 if name.startswith("log") else -3, 3, 5_000)
+    d = v * rng.choice([-1, 1], v.size) * rng.choice([2.0 ** -8, 2.0 ** -11, 0.3], v.size)
+    change = np.abs(f(v + d) - f(v))
+    allowed = bounds.steepest(name, v, np.abs(d)) * np.abs(d)
+    assert np.all(change <= allowed * (1 + 1e-12) + 1e-300)
+    slope = {"exp": np.exp(v), "log": 1 / v, "log1p": 1 / (1 + v), "tanh": 1 - np.tanh(v) ** 2}
+    assert np.any(change > slope[name] * np.abs(d))  # the first order alone does not hold
+
+
+def test_a_jump_through_tanh_is_bounded_by_its_steepest_slope():
+    """The drawn-policy campaign's draw (tests/cases/policy-tanh-after-a-jump.json)."""
+    from comparisons.execution import runner
+    case = protocol.load_case(CASES / "policy-tanh-after-a-jump.json")
+    impls = {n: protocol.resolve(n) for n in ("reference", "tensorflow")}
+    session = runner.run([case], impls)
+    assert session.exit_code == runner.EXIT_OK, [v.message for v in session.verdicts]
+
+
+def test_an_unbounded_error_times_an_exact_zero_is_zero_and_a_nan_bound_rounds_to_anything():
+    with bounds.context("float32"):
+        p = bounds.Traced(np.array([0.0, 2.0])) * bounds.Traced(np.array([1.0, 1.0]),
+                                                               np.array([np.inf, 1.0]))
+        assert list(p.e) == [0.0, 4.0]  # 0 * anything is 0; 2 * (1 +- u) rounds once more
+        r = bounds.Traced(np.array([1.5]), np.array([np.nan])).rounded_to("bfloat16")
+    assert r.e[0] == np.inf  # never "exact" for want of a bound
+
+
+def test_a_divisor_with_no_digit_left_is_not_judged_rather_than_read_as_exact():
+    """The drawn-policy campaign's draw (tests/cases/policy-unbounded-times-zero.json)."""
+    from comparisons.execution import runner
+    case = protocol.load_case(CASES / "policy-unbounded-times-zero.json")
+    impls = {n: protocol.resolve(n) for n in ("reference", "jax")}
+    session = runner.run([case], impls)
+    assert session.exit_code == runner.EXIT_OK, [v.message for v in session.verdicts]

@@ -10,10 +10,11 @@ computes it and from the magnitudes of its terms, not from the size of its resul
 
     x ± y          e = e_x + e_y + |x ± y|                 (one rounding)
     x · y          e = |y| e_x + |x| e_y + |x y| + u e_x e_y
-    x / y          e = (e_x + |x/y| e_y) / |y| + |x/y|
+    x / y          e = (e_x + |x/y| e_y) / (|y| - u e_y) + |x/y|
     A @ B, n-long  e = n |A| @ |B| + |A| @ e_B + e_A @ |B| + u e_A @ e_B  (gamma_n, any order)
     sum of n       e = (n - 1) sum |x| + sum e_x
-    exp, log, log1p, tanh: the propagated error f'(x) e_x, plus C_ELEMENTARY |f(x)|
+    exp, log, log1p, tanh: the propagated error max |f'| over x -+ u e_x, times e_x (the
+                   mean-value bound, `steepest`), plus C_ELEMENTARY |f(x)|
     max, min, abs: the error of the selected operand
 and a rounding whose result lies below the dtype's smallest normal number, tiny, may underflow
 (fl(x op y) = (x op y)(1 + d) + h, |h| <= tiny, flush-to-zero included): there it adds
@@ -281,7 +282,7 @@ class Traced(Shell):
         if self.e is None:  # an exact input rounds alike everywhere
             return Traced(r)
         ctx = _CONTEXT.get()
-        width = ctx.u * self.e
+        width = ctx.u * np.where(np.isnan(self.e), np.inf, self.e)  # NaN: nothing known
         hi = precision.round_to(self.v + width, dtype)
         lo = precision.round_to(self.v - width, dtype)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -292,8 +293,9 @@ class Traced(Shell):
             down = np.nextafter(r.astype(low), np.asarray(-np.inf, low)).astype(np.float64)
             boundary = np.minimum(np.abs(self.v - (r + up) / 2), np.abs(self.v - (r + down) / 2))
             margin = np.where(width > 0, boundary / width, np.inf)
-        if not np.all(np.isfinite(gap)):
-            _note_reach(ctx, np.where(np.isfinite(gap), r, np.inf), np.where(np.isfinite(gap), 0.0, np.inf))
+        past = np.isfinite(width) & ~np.isfinite(gap)  # the value's reach passes the range;
+        if past.any():  # an unbounded width (no digit left) says nothing of the magnitude
+            _note_reach(ctx, np.where(past, np.inf, r), np.where(past, np.inf, 0.0))
         jump = _jump(margin, gap)
         return Traced(r.astype(self.v.dtype), jump)
 
@@ -333,6 +335,16 @@ def _add_sub(op):
     return rule
 
 
+def _times(x, e):
+    """|x| e, the error e carried through a factor x: 0 where x is 0, whatever e is (an exact
+    zero times any value is 0; where x is an inexact 0, the second-order term u e_x e_y
+    carries it), so that an unbounded e (no digit left) times a 0 is not a NaN, which a later
+    comparison would read as no error at all."""
+    with np.errstate(invalid="ignore"):
+        out = x * e
+    return np.where(x == 0, 0.0, out) if np.isnan(out).any() else out
+
+
 def _multiply(a, b):
     va, ea, ca = _parts(a)
     vb, eb, cb = _parts(b)
@@ -342,9 +354,9 @@ def _multiply(a, b):
         e *= 2.0
     _underflow(e, r, (va != 0) & (vb != 0))
     if ea is not None:
-        e += np.abs(vb) * ea
+        e += _times(np.abs(vb), ea)
     if eb is not None:
-        e += np.abs(va) * eb
+        e += _times(np.abs(va), eb)
     if ea is not None and eb is not None:
         # the second-order term |dx dy| <= u^2 e_x e_y: negligible unless both factors are
         # near 0 with large bounds (a saturated sigma' times a delta that is 0 in the
@@ -360,8 +372,13 @@ def _divide(a, b):
     ar = np.abs(r)
     e = _underflow(2.0 * ar if (ca or cb) else ar.copy(), r, va != 0)
     if ea is not None or eb is not None:
-        prop = ea if eb is None else (ar * eb if ea is None else ea + ar * eb)
-        e += prop / np.abs(vb)
+        prop = ea if eb is None else (_times(ar, eb) if ea is None else ea + _times(ar, eb))
+        den = np.abs(vb)
+        if eb is not None:  # |x'/y' - x/y| <= (dx + |x/y| dy) / (|y| - dy): exact, any dy
+            den = den - _CONTEXT.get().u * eb
+            den = np.where(den > 0, den, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e += np.where(prop > 0, prop / den, 0.0)
     return Traced(r, e)
 
 
@@ -401,6 +418,23 @@ def _power(a, b):
     return Traced(r, e)
 
 
+def steepest(name: str, v, d):
+    """The largest |f'| over [v - d, v + d] for f = exp, log, log1p, tanh (inf where the
+    interval reaches a pole): the mean-value bound |f(v') - f(v)| <= steepest * |v' - v|.
+    At the first order in u it is |f'(v)|; it matters where d is not small, as after a
+    rounding to bfloat16 may jump a whole low unit (Traced.rounded_to), where f' at v alone
+    falls short by the second-order term (found by the drawn-policy campaign: tanh after a
+    jump of Z[L], error/bound 1.01)."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        if name == "exp":
+            return np.exp(v + d)
+        if name == "tanh":
+            t = np.tanh(np.maximum(np.abs(v) - d, 0.0))
+            return 1 - t * t
+        low = (v if name == "log" else 1 + v) - d
+        return np.where(low > 0, 1 / np.where(low > 0, low, 1.0), np.inf)
+
+
 def _exact_unary(op):
     def rule(a):
         va, ea, _ = _parts(a)
@@ -411,7 +445,10 @@ def _exact_unary(op):
 def _exp(a):
     va, ea, _ = _parts(a)
     r = np.exp(va)
-    return Traced(r, _underflow(r * (C_ELEMENTARY if ea is None else C_ELEMENTARY + ea), r))
+    e = _underflow(C_ELEMENTARY * r, r)
+    if ea is not None:
+        e += steepest("exp", va, _CONTEXT.get().u * ea) * ea
+    return Traced(r, e)
 
 
 def _log(a):
@@ -419,7 +456,7 @@ def _log(a):
     r = np.log(va)
     e = _underflow(C_ELEMENTARY * np.abs(r), r, va != 0)
     if ea is not None:
-        e += ea / np.abs(va)
+        e += steepest("log", va, _CONTEXT.get().u * ea) * ea
     return Traced(r, e)
 
 
@@ -428,7 +465,7 @@ def _log1p(a):
     r = np.log1p(va)
     e = _underflow(C_ELEMENTARY * np.abs(r), r, va != 0)
     if ea is not None:
-        e += ea / np.abs(1 + va)
+        e += steepest("log1p", va, _CONTEXT.get().u * ea) * ea
     return Traced(r, e)
 
 
@@ -437,7 +474,7 @@ def _tanh(a):
     r = np.tanh(va)
     e = _underflow(C_ELEMENTARY * np.abs(r), r, va != 0)
     if ea is not None:
-        e += (1 - r * r) * ea
+        e += steepest("tanh", va, _CONTEXT.get().u * ea) * ea
     return Traced(r, e)
 
 
@@ -470,6 +507,19 @@ def _compare(op):
     return rule
 
 
+def _matmul_bound(x, y):
+    """x @ y of two non-negative arrays in which an unbounded element (inf: no digit left)
+    meets exact zeros: each such term is 0 (an exact 0 times any value), never the NaN that
+    0 * inf makes; a sum with an unbounded term that meets a nonzero one is inf."""
+    unbounded = [np.isinf(z) for z in (x, y)]
+    if not (unbounded[0].any() or unbounded[1].any()):
+        return x @ y
+    finite = [np.where(u, 0.0, z) for u, z in zip(unbounded, (x, y))]
+    out = finite[0] @ finite[1]
+    reaches = (unbounded[0].astype(np.float64) @ (y > 0)) + ((x > 0) @ unbounded[1].astype(np.float64))
+    return np.where(reaches > 0, np.inf, out)
+
+
 def _matmul(a, b):
     """n |A| @ |B| + e_A @ |B| + |A| @ e_B + u e_A @ e_B (the second-order term, as for x * y),
     in as few products as the operands allow: (n |A| + e_A) @ |B| + (|A| + u e_A) @ e_B."""
@@ -480,12 +530,12 @@ def _matmul(a, b):
     aa, ab = np.abs(va), np.abs(vb)
     n = n * _accumulation()
     if eb is None:
-        e = (n * aa if ea is None else n * aa + ea) @ ab
+        e = _matmul_bound(n * aa if ea is None else n * aa + ea, ab)
     elif ea is None:
-        e = aa @ (n * ab + eb)
+        e = _matmul_bound(aa, n * ab + eb)
     else:
-        e = (n * aa + ea) @ ab
-        e += (aa + ctx.u * ea) @ eb
+        e = _matmul_bound(n * aa + ea, ab)
+        e += _matmul_bound(aa + ctx.u * ea, eb)
     low = np.abs(r) < n * ctx.tiny
     if low.any():  # underflow (rare): where the product of |A| and |B| is not an exact zero
         _underflow(e, r, (aa @ ab) > 0, n=n)

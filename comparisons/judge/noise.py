@@ -57,7 +57,7 @@ from comparisons.protocol.cost import K_SAMPLES, group_size
 from reference import activations, losses, network, optimizers, precision, training
 
 from . import bounds
-from .bounds import C_ELEMENTARY, logits_route
+from .bounds import C_ELEMENTARY, logits_route, steepest
 from .tracing import Shell, add_terms, install_operators, like, scoped
 
 
@@ -240,6 +240,7 @@ def _rounded_to(self, dtype):
     if not c.jumps:
         return Noisy(r)
     width = c.reach * pooled[0] / math.sqrt(max(pooled[1], 1)) + (0 if j is None else j)
+    width = np.where(np.isnan(width), np.inf, width)  # NaN: nothing known, any value reachable
     with np.errstate(invalid="ignore", over="ignore"):
         gap = np.maximum(precision.round_to(v + width, dtype) - r,
                          r - precision.round_to(v - width, dtype))
@@ -386,7 +387,8 @@ def _multiply(a, b):
     ja, jb = getattr(a, "j", None), getattr(b, "j", None)
     r = va * vb
     j = add_terms(None if ja is None else np.abs(vb) * ja,
-                  None if jb is None else np.abs(va) * jb)
+                  None if jb is None else np.abs(va) * jb,
+                  None if ja is None or jb is None else ja * jb)  # exact: |dx dy| too
     out = _linear(r, [(a, vb), (b, va)], np.abs(r), j)
     if _scalar(a):
         out.t = _shared(out.t, va, np.abs(r))
@@ -403,8 +405,11 @@ def _divide(a, b):
     j = None
     if ja is not None or jb is not None:
         den = np.abs(vb)
-        j = add_terms(None if ja is None else ja / den,
-                      None if jb is None else np.abs(r) * jb / den)
+        if jb is not None:  # the mean-value bound: any jump of the denominator short of 0
+            den = np.where(den > jb, den - jb, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            j = add_terms(None if ja is None else ja / den,
+                          None if jb is None else np.abs(r) * jb / den)
     with np.errstate(all="ignore"):
         inv = 1 / np.asarray(vb, dtype=np.float64)
         out = _linear(r, [(a, inv), (b, -r * inv)], np.abs(r), j)
@@ -434,15 +439,16 @@ def _absolute(a):
 
 
 def _elementary(f, derivative):
-    """f's result to C_ELEMENTARY |f| (one event); the tangents through f'(x), J through
-    |f'(x)|."""
+    """f's result to C_ELEMENTARY |f| (one event); the tangents through f'(x), J through the
+    largest |f'| within J of x (bounds.steepest: a jump, a whole low unit after a rounding to
+    bfloat16, is no first-order quantity)."""
     def rule(a):
         _refuse_bool(a)
         va, ja = _b(a), getattr(a, "j", None)
         r = f(va)
         d = derivative(va, r)
         return _linear(r, [(a, d)], C_ELEMENTARY * np.abs(r),
-                       None if ja is None else np.abs(d) * ja)
+                       None if ja is None else steepest(f.__name__, va, ja) * ja)
     return rule
 
 
@@ -809,7 +815,7 @@ def measure(evaluate, K: int, G: int, reach: float, dtype: str) -> tuple[dict, d
         g0 += k
         if i < len(sizes) - 1:
             del values
-    if len(sizes) > 1 and any(key[0] == "compare" for key, _ in tape):
+    if len(sizes) > 1 and any(key[0] in ("compare", "round") for key, _ in tape):
         with np.errstate(all="ignore"), context(0, SEED, reach, dtype, tape, jumps=True):
             values = evaluate()  # the jumps, from every decision's K responses
     J = {name: v.j if type(v) is Noisy else None for name, v in values.items()}
