@@ -5,28 +5,11 @@ way, so the backward pass rounds where the reference's does. The policy is read 
 program is traced: training.py makes it part of jit's cache key.
 """
 
-import contextlib
-import contextvars
-
 import jax.numpy as jnp
 
-_POLICY = contextvars.ContextVar("precision", default=None)
+from comparisons.protocol.rounding import current, points, policy
+
 LOW = {"bfloat16": jnp.bfloat16, "float16": jnp.float16}
-
-
-@contextlib.contextmanager
-def policy(precision):
-    """Round as the policy `precision` says (a case's `precision`, or None for none) within."""
-    token = _POLICY.set(precision)
-    try:
-        yield
-    finally:
-        _POLICY.reset(token)
-
-
-def current():
-    """The policy in force, or None."""
-    return _POLICY.get()
 
 
 def round_to(x, dtype):
@@ -34,20 +17,5 @@ def round_to(x, dtype):
     return x.astype(LOW[dtype]).astype(x.dtype)
 
 
-def to_compute(x):
-    """x in the compute dtype."""
-    p = _POLICY.get()
-    return x if p is None else round_to(x, p["compute"])
-
-
-def to_output(x):
-    """x in the output dtype (unchanged where it is the case's dtype)."""
-    p = _POLICY.get()
-    return x if p is None or p["output"] not in LOW else round_to(x, p["output"])
-
-
-def to_params(x):
-    """A parameter after its update, in the params dtype (unchanged where the master weights
-    stay in the case's dtype)."""
-    p = _POLICY.get()
-    return x if p is None or p["params"] not in LOW else round_to(x, p["params"])
+to_compute, to_output, to_params = points(round_to)  # where the reference rounds
+__all__ = ["LOW", "current", "policy", "round_to", "to_compute", "to_output", "to_params"]

@@ -9,32 +9,17 @@ roundings exact to float64 and every rounding the policy's own; a float32 run su
 products in float32, the policy's accumulation.
 
 The policy in force is the case's, set by `policy` around a run (training.train, and the judge
-around its traced runs); without one every function here returns its argument.
+around its traced runs); without one every point returns its argument. The points are
+comparisons/protocol/rounding.py's, shared with every package that runs a policy: only
+`round_to` is this package's own.
 """
-
-import contextlib
-import contextvars
 
 import ml_dtypes
 import numpy as np
 
-_POLICY = contextvars.ContextVar("precision", default=None)
+from comparisons.protocol.rounding import current, points, policy
+
 LOW = {"bfloat16": np.dtype(ml_dtypes.bfloat16), "float16": np.dtype(np.float16)}
-
-
-@contextlib.contextmanager
-def policy(precision):
-    """Round as the policy `precision` says (a case's `precision`, or None for none) within."""
-    token = _POLICY.set(precision)
-    try:
-        yield
-    finally:
-        _POLICY.reset(token)
-
-
-def current():
-    """The policy in force, or None."""
-    return _POLICY.get()
 
 
 def round_to(x, dtype):
@@ -58,22 +43,8 @@ def round_to(x, dtype):
         return np.where(np.isfinite(v), fixed, v)
 
 
-def to_compute(x):
-    """x in the compute dtype: fl_c(x). The operands and result of every matrix product, and
-    the hidden layers' Z[l], A[l], dA[l], dZ[l]."""
-    p = _POLICY.get()
-    return x if p is None else round_to(x, p["compute"])
-
-
-def to_output(x):
-    """x in the output dtype: the output layer's A[L], the loss and dZ[L] (unchanged where it
-    is the case's dtype)."""
-    p = _POLICY.get()
-    return x if p is None or p["output"] not in LOW else round_to(x, p["output"])
-
-
-def to_params(x):
-    """A parameter after its update, in the params dtype (unchanged where the master weights
-    stay in the case's dtype)."""
-    p = _POLICY.get()
-    return x if p is None or p["params"] not in LOW else round_to(x, p["params"])
+# to_compute: the operands and result of every matrix product and the hidden layers' Z[l],
+# A[l], dA[l], dZ[l]; to_output: A[L], the loss and dZ[L]; to_params: a parameter after its
+# update (comparisons/protocol/rounding.py)
+to_compute, to_output, to_params = points(round_to)
+__all__ = ["LOW", "current", "policy", "round_to", "to_compute", "to_output", "to_params"]

@@ -89,11 +89,11 @@ BUGS = [
      '    position = t + lr_schedule["offset"]', '    position = t + lr_schedule["offset"] + 1'),
     # Reduced precision's (issue #32): each shows in the catalogue's cases with a policy.
     ("output-in-the-compute-dtype", "precision.py",
-     '    return x if p is None or p["output"] not in LOW else round_to(x, p["output"])',
-     '    return x if p is None else round_to(x, p["compute"])'),
+     "to_compute, to_output, to_params = points(round_to)\n",
+     "to_compute, to_output, to_params = points(round_to)\nto_output = to_compute\n"),
     ("update-on-low-master-weights", "precision.py",
-     '    return x if p is None or p["params"] not in LOW else round_to(x, p["params"])',
-     '    return x if p is None else round_to(x, p["compute"])'),
+     "to_compute, to_output, to_params = points(round_to)\n",
+     "to_compute, to_output, to_params = points(round_to)\nto_params = to_compute\n"),
     ("products-summed-in-the-compute-dtype", "network.py",
      "    return dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True)",
      "    from .precision import current, round_to\n"

@@ -100,6 +100,8 @@ FIELDS = {
     "max_updates": (int, 0),
     "max_updates_reason": (str, ""),
 }
+_FEATURE_GLOBS = {"training": unknown_training_feature,
+                  "reduced_precision": unknown_precision_feature}
 _ALLOWED = {"dtypes": DTYPES, "schedules": SCHEDULES, "activations": ACTIVATIONS,
             "losses": LOSSES, "reductions": REDUCTIONS, "devices": DEVICES,
             "precisions": PRECISIONS}
@@ -334,18 +336,12 @@ def declaration(module_name: str, expected_name: str | None = None) -> Implement
             v = tuple(v)
         elif not isinstance(v, typ):
             _fail(where, f"{key}: expected {typ.__name__}, got {v!r}")
-        if key == "training":
-            bad = [g for g in v if not isinstance(g, str) or unknown_training_feature(g)]
+        unknown = _FEATURE_GLOBS.get(key)  # globs over a case's features: none may miss all
+        if unknown is not None:
+            bad = [g for g in v if not isinstance(g, str) or unknown(g)]
             if bad:
-                why = (unknown_training_feature(bad[0]) if isinstance(bad[0], str)
-                       else "expected a string")
-                _fail(where, f"training: {bad[0]!r}: {why}")
-        if key == "reduced_precision":
-            bad = [g for g in v if not isinstance(g, str) or unknown_precision_feature(g)]
-            if bad:
-                why = (unknown_precision_feature(bad[0]) if isinstance(bad[0], str)
-                       else "expected a string")
-                _fail(where, f"reduced_precision: {bad[0]!r}: {why}")
+                why = unknown(bad[0]) if isinstance(bad[0], str) else "expected a string"
+                _fail(where, f"{key}: {bad[0]!r}: {why}")
         if key in _ALLOWED:
             bad = [x for x in v if x not in _ALLOWED[key]]
             if bad:
