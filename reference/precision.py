@@ -40,7 +40,13 @@ def round_to(x, dtype):
         up = np.nextafter(r, np.asarray(np.inf, dtype=low)).astype(np.float64)
         down = np.nextafter(r, np.asarray(-np.inf, dtype=low)).astype(np.float64)
         fixed = np.where(x > (v + up) / 2, up, np.where(x < (v + down) / 2, down, v))
-        return np.where(np.isfinite(v), fixed, v)
+        # a finite x that float32 carried past the overflow threshold (the midpoint between
+        # the largest low value and the next power of two, a tie that rounds to inf)
+        big = float(np.finfo(low).max) if low != LOW["bfloat16"] else float(
+            ml_dtypes.finfo(low).max)
+        edge = (big + 2.0 ** (np.frexp(big)[1])) / 2
+        kept = np.isinf(v) & np.isfinite(x) & (np.abs(x) < edge)
+        return np.where(kept, np.sign(x) * big, np.where(np.isfinite(v), fixed, v))
 
 
 # to_compute: the operands and result of every matrix product and the hidden layers' Z[l],

@@ -307,7 +307,7 @@ def policy_cases(draw):
     d["precision"] = draw(st.one_of(
         st.sampled_from(sorted(PRECISION_POLICIES)),
         st.fixed_dictionaries({"compute": st.just(low)} | {
-            k: st.sampled_from(["float32", low]) for k in ("accumulate", "output", "params")})))
+            k: st.sampled_from(["float32", low]) for k in ("output", "params")})))
     d["name"] = "drawn-policy"
     return case_from_dict(d)
 

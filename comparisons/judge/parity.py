@@ -351,8 +351,9 @@ def _decision(case) -> str:
     """What may flip in a trajectory: a kink's decision, or under a reduced-precision policy
     also a rounding to its low dtype (bounds.Traced.rounded_to)."""
     if case is not None and case.precision is not None:
-        return ("a decision (a relu'/leaky_relu' kink, or a rounding to "
-                f"{case.precision['compute']} near a boundary)")
+        return (f"under a reduced-precision policy, a rounding to {case.precision['compute']} "
+                "(of the master weights, which two correct runs hold apart by rounding, or of "
+                "any value near a boundary)")
     return "a relu'/leaky_relu' decision"
 
 
